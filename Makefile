@@ -1,0 +1,30 @@
+# Every install step lives here, so a fresh machine needs only Python.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the service on http://127.0.0.1:8000 with the embedded SQLite database.
+run: $(STAMP)
+	$(BIN)/gunicorn --bind 127.0.0.1:8000 --workers 2 wsgi:app
+
+## Run the whole test suite (and the linter).
+test: $(STAMP)
+	$(BIN)/ruff check accountapps tests bench wsgi.py
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check accountapps tests bench wsgi.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache
