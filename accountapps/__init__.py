@@ -1,0 +1,49 @@
+"""accountapps: the Apiture Account Applications API over HAL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import cli, db, errors, http, logs, migrations, security
+from .config import load_settings
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """The WSGI application, configured from ``ACCOUNTAPPS_*`` variables and ``overrides``."""
+    app = Flask(__name__, static_folder=None, instance_relative_config=True)
+    app.config.update(load_settings(app.instance_path, overrides=overrides))
+    app.config.update(
+        API_TITLE="Account Applications",
+        API_VERSION="0.18.3",
+        OPENAPI_VERSION="3.0.3",
+        MAX_CONTENT_LENGTH=app.config["ACCOUNTAPPS_MAX_BODY_BYTES"],
+        JSON_SORT_KEYS=False,
+    )
+    logs.configure(app.config["ACCOUNTAPPS_LOG_LEVEL"])
+    if app.config["ACCOUNTAPPS_BEHIND_PROXY"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
+
+    # Order matters: request id first, then the database, then the caller.
+    logs.init_app(app)
+    db.init_app(app)
+    http.init_app(app)
+    security.init_app(app)
+
+    api = Api(app)
+    from .resources import applications, root
+
+    api.register_blueprint(root.blp)
+    api.register_blueprint(applications.blp)
+    errors.register(app)  # after Api, which installs handlers of its own
+    cli.init_app(app)
+
+    if app.config["ACCOUNTAPPS_AUTO_MIGRATE"]:
+        migrations.upgrade()
+    # Never carry a connection across gunicorn's fork.
+    if not db.database.is_closed():
+        db.database.close()
+    return app

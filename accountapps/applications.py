@@ -1,0 +1,330 @@
+"""Account applications: creating, replacing, patching and deleting them.
+
+Views in :mod:`accountapps.resources.applications` call these functions; they
+validate references against the catalog, derive the server-owned fields, and
+write through :mod:`accountapps.store` (compare-and-set) and
+:mod:`accountapps.lifecycle` (state changes).
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from marshmallow import ValidationError
+from peewee import IntegrityError
+
+from . import catalog, lifecycle, store
+from .collection_query import CollectionSpec, FieldSpec
+from .db import write_transaction
+from .errors import ApiError, field_error, flatten_messages, validation_error
+from .lifecycle import ADMIN, OWNER, Action, Kind
+from .models import Application, ApplicationApplicant, utcnow
+from .preconditions import IfMatch, precondition_failed
+from .representations.application import ApplicationUpdateSchema, timestamp
+from .representations.validators import is_masked
+from .security import Principal
+
+#: The fields a client writes (everything else in the representation is ours).
+WRITABLE = ("accountName", "fundingAmount", "fundingAccount", "organization",
+            "applicants", "products", "documents", "consents")
+
+APPROVAL_TYPE = {
+    "_id": "bd10a515-5da8-40ec-bd4a-f60e958a297b",
+    "name": "accountApplication",
+    "label": "Account Application",
+    "domain": "https://api.apiture.com/approvals",
+}
+
+_WORKFLOW_STATE = {
+    "running": "running", "blocked": "running", "pending": "pending",
+    "approved": "completed", "canceled": "canceled", "expired": "canceled",
+    "rejected": "canceled",
+}
+
+
+def _on_transition(row: Application, target: str, now: datetime) -> dict[str, Any]:
+    doc = copy.deepcopy(row.document)
+    approval = doc.get("accountApproval")
+    if approval and target in lifecycle.TERMINAL_STATES:
+        approval["state"] = {"approved": "approved", "rejected": "rejected"}.get(
+            target, "canceled")
+        approval["done"] = True
+        approval["updatedAt"] = timestamp(now)
+    return {"document": doc, "workflow_state": _WORKFLOW_STATE[target]}
+
+
+KIND = Kind(
+    name="application",
+    model=Application,
+    param="application",
+    path="/applications",
+    actions={
+        "approved": Action("approve", "approved", "/approvedApplications", ADMIN),
+        "rejected": Action("reject", "rejected", "/rejectedApplications", ADMIN),
+        "expired": Action("expire", "expired", "/expiredApplications", ADMIN),
+        "running": Action("start", "running", "/runningApplications", ADMIN),
+        "canceled": Action("cancel", "canceled", "/canceledApplications", OWNER),
+    },
+    on_transition=_on_transition,
+)
+
+STATES = tuple(lifecycle.TRANSITIONS)
+
+COLLECTION = CollectionSpec(
+    name="applications",
+    fields={
+        "accountName": FieldSpec(Application.account_name),
+        "applicantName": FieldSpec(Application.applicant_name),
+        "productName": FieldSpec(Application.product_name),
+        "organizationName": FieldSpec(Application.organization_name),
+        "state": FieldSpec(Application.state, "enum", STATES),
+        "createdAt": FieldSpec(Application.created_at, "datetime"),
+        "completedAt": FieldSpec(Application.completed_at, "datetime"),
+    },
+    search_fields=("accountName", "applicantName", "productName", "organizationName"),
+    default_sort=("-createdAt",),
+    tiebreak=Application.id,
+    extra_params=("state", "name", "applicant"),
+)
+
+
+# --- derived fields ----------------------------------------------------------
+
+def _href(links: Mapping[str, Any] | None, rel: str) -> str | None:
+    link = (links or {}).get(rel)
+    return link.get("href") if isinstance(link, Mapping) else None
+
+
+def _applicant_name(doc: Mapping[str, Any]) -> str | None:
+    for applicant in doc.get("applicants") or []:
+        contact = applicant.get("contact") or {}
+        name = " ".join(
+            part for part in (contact.get("firstName"), contact.get("lastName")) if part)
+        if name:
+            return name
+    return None
+
+
+def _contact_uris(doc: Mapping[str, Any]) -> list[str]:
+    uris = []
+    for applicant in doc.get("applicants") or []:
+        href = _href((applicant.get("contact") or {}).get("_links"), "self")
+        if href and href not in uris:
+            uris.append(href)
+    return uris
+
+
+def _resolve_products(doc: Mapping[str, Any]) -> None:
+    """Every ``products[]`` entry must name a catalog product (``422``)."""
+    errors = []
+    for index, item in enumerate(doc.get("products") or []):
+        href = _href(item.get("_links"), "self")
+        product = catalog.resolve(href) if href else None
+        if product is None:
+            errors.append(field_error(
+                f"products[{index}]._links.self", "is not a product of this institution.",
+                "unknownProduct", value=href))
+        elif not item.get("name"):
+            item["name"] = product.name
+    if errors:
+        raise validation_error(errors, 422)
+
+
+def _columns(doc: Mapping[str, Any], product_name: str) -> dict[str, Any]:
+    organization = doc.get("organization") or {}
+    return {
+        "account_name": doc.get("accountName") or f"My {product_name}",
+        "applicant_name": _applicant_name(doc),
+        "product_name": product_name,
+        "organization_name": organization.get("name"),
+    }
+
+
+def _enrich(doc: dict[str, Any], previous: Mapping[str, Any], principal: Principal,
+            now: datetime) -> None:
+    """Add the server-owned parts of documents and consents, keeping earlier ones."""
+    old_documents = {d.get("_id"): d for d in previous.get("documents") or []}
+    documents = []
+    for item in doc.get("documents") or []:
+        old = old_documents.get(item.get("_id"))
+        if old is not None and old.get("type") == item.get("type"):
+            server = {k: old[k] for k in ("state", "createdAt", "reviewedAt", "reviewReason")
+                      if k in old}
+            documents.append({**item, **server})
+        else:
+            documents.append({**item, "_id": str(uuid.uuid4()), "state": "pending",
+                              "createdAt": timestamp(now)})
+    doc["documents"] = documents
+    old_consents = {c.get("type"): c for c in previous.get("consents") or []}
+    consents = []
+    for item in doc.get("consents") or []:
+        old = old_consents.get(item["type"])
+        if old is not None and old.get("state") == item.get("state"):
+            consents.append({**item, "_id": old["_id"], "givenAt": old.get("givenAt"),
+                             "userId": old.get("userId")})
+        else:
+            consents.append({**item, "_id": str(uuid.uuid4()), "userId": principal.user_id,
+                             "givenAt": timestamp(now)})
+    doc["consents"] = consents
+
+
+def _keep_masked(incoming: dict[str, Any], stored: Mapping[str, Any]) -> None:
+    """A masked value sent back (``*****3210``) keeps the stored one."""
+    numbers = ((incoming.get("fundingAccount") or {}).get("accountNumbers") or {})
+    old_numbers = ((stored.get("fundingAccount") or {}).get("accountNumbers") or {})
+    if is_masked(numbers.get("full")) and old_numbers.get("full"):
+        numbers["full"] = old_numbers["full"]
+    organization = incoming.get("organization") or {}
+    if is_masked(organization.get("taxId")) and (stored.get("organization") or {}).get("taxId"):
+        organization["taxId"] = stored["organization"]["taxId"]
+
+
+# --- operations --------------------------------------------------------------
+
+def create(principal: Principal, data: dict[str, Any]) -> Application:
+    """createApplication: ``data`` is the validated body."""
+    links = data.get("_links") or {}
+    product_ref = _href(links, "apiture:product")
+    if product_ref is None and data.get("products"):
+        product_ref = _href(data["products"][0].get("_links"), "self")
+    if product_ref is None:
+        raise validation_error([field_error(
+            "_links.apiture:product", "is required: name the banking product to apply for.",
+            "productRequired")], 400)
+    product = catalog.resolve(product_ref)
+    if product is None:
+        raise validation_error([field_error(
+            "_links.apiture:product", "is not a product of this institution.",
+            "unknownProduct", value=product_ref)], 422)
+    doc: dict[str, Any] = {key: copy.deepcopy(data[key]) for key in WRITABLE if key in data}
+    _resolve_products(doc)
+    now = utcnow()
+    _enrich(doc, {}, principal, now)
+    app_id = str(uuid.uuid4())
+    columns = _columns(doc, product.name)
+    doc["workflowId"] = str(uuid.uuid4())
+    doc["links"] = {
+        "fundingAccount": _href(links, "apiture:fundingAccount"),
+        "organization": _href(links, "apiture:organization")
+        or _href((doc.get("organization") or {}).get("_links"), "self"),
+        "applicant": _href(links, "apiture:applicant") or next(iter(_contact_uris(doc)), None),
+    }
+    doc["accountApproval"] = {
+        "_id": str(uuid.uuid4()),
+        "label": f"Account Approval: {product.name}, {columns['applicant_name'] or 'applicant'}",
+        "state": "open",
+        "done": False,
+        "typeName": APPROVAL_TYPE["name"],
+        "type": APPROVAL_TYPE,
+        "createdAt": timestamp(now),
+    }
+    try:
+        with write_transaction():
+            row = Application.create(
+                id=app_id, owner=principal.user_id, client_id=principal.client_id,
+                product_id=product.id, state="running", workflow_state="running",
+                created_at=now, active_at=now, revision=1, document=doc, **columns,
+            )
+            _save_contacts(app_id, doc)
+            lifecycle.audit(KIND, app_id, None, "running", "Application created.",
+                            principal, now)
+    except IntegrityError as exc:
+        # The partial unique index: this user already has an application in progress.
+        raise one_active_conflict(principal) from exc
+    return row
+
+
+def one_active_conflict(principal: Principal) -> ApiError:
+    """``409``: a user may have only one application in progress."""
+    existing = Application.get_or_none(
+        (Application.owner == principal.user_id)
+        & Application.state.in_(("pending",) + lifecycle.INCOMPLETE_STATES))
+    return ApiError(
+        409, "applicationInProgress",
+        "You already have an application in progress; finish or cancel it first.",
+        attributes={"application": existing.id} if existing else None,
+    )
+
+
+def _save_contacts(app_id: str, doc: Mapping[str, Any]) -> None:
+    ApplicationApplicant.delete().where(ApplicationApplicant.application_id == app_id).execute()
+    rows = [{"application_id": app_id, "contact_uri": uri[:1024]} for uri in _contact_uris(doc)]
+    if rows:
+        ApplicationApplicant.insert_many(rows).execute()
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: objects merge, ``null`` removes, the rest replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _writable(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: copy.deepcopy(doc[key]) for key in WRITABLE if doc.get(key) is not None}
+
+
+def update(principal: Principal, row: Application, body: dict[str, Any], if_match: IfMatch,
+           *, partial: bool) -> Application:
+    """updateApplication (``partial=False``, a replacement) or patchApplication."""
+
+    def compute(current: Application) -> dict[str, Any]:
+        stored = current.document
+        incoming = merge_patch(_writable(stored), body) if partial else copy.deepcopy(body)
+        if isinstance(incoming, dict):
+            _keep_masked(incoming, stored)
+        try:
+            data = ApplicationUpdateSchema().load(incoming)
+        except ValidationError as exc:
+            raise validation_error(flatten_messages(exc.messages), 400) from exc
+        doc = {key: data[key] for key in WRITABLE if data.get(key) is not None}
+        _resolve_products(doc)
+        _enrich(doc, stored, principal, utcnow())
+        for key in ("workflowId", "links", "accountApproval"):
+            if key in stored:
+                doc[key] = stored[key]
+        if doc["links"].get("applicant") in _contact_uris(stored) or not doc["links"].get(
+                "applicant"):
+            doc["links"]["applicant"] = next(iter(_contact_uris(doc)), None)
+        # The product is fixed at creation: its name is kept even if the catalog changes.
+        return {"document": doc, **_columns(doc, current.product_name or "")}
+
+    return store.cas_update(
+        KIND, row, if_match, compute,
+        reload=lambda: store.fetch(KIND, row.id),
+        also=lambda values: _save_contacts(row.id, values["document"]),
+    )
+
+
+def delete(principal: Principal, row: Application, if_match: IfMatch) -> None:
+    """deleteApplication: the applicant while ``pending``, the institution while ``expired``."""
+    allowed = (principal.is_admin and row.state == "expired") or (
+        row.owner == principal.user_id and row.state == "pending")
+    if not allowed:
+        raise ApiError(
+            409, "deleteNotAllowed",
+            f"The application is {row.state}; only a pending application can be deleted by "
+            "its applicant, and only an expired one by the financial institution.",
+            attributes={"state": row.state},
+        )
+    if not if_match.accepts(row.revision):
+        raise precondition_failed()
+    with write_transaction():
+        deleted = Application.delete().where(
+            (Application.id == row.id) & (Application.revision == row.revision)
+            & (Application.state == row.state)).execute()
+        if deleted:
+            ApplicationApplicant.delete().where(
+                ApplicationApplicant.application_id == row.id).execute()
+    if not deleted:
+        raise precondition_failed()

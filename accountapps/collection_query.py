@@ -1,0 +1,278 @@
+"""Collection queries: ``start``/``limit``/``sortBy``/``filter``/``q`` → one SQL query.
+
+Every collection of the API goes through :func:`query_page`; a resource only
+describes itself with a :class:`CollectionSpec`. Filter expressions become peewee
+expressions over declared columns: values are always bound parameters, and a
+field name that is not declared can never reach SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from peewee import SQL, Expression, Field, ModelSelect, NodeList
+
+from . import filter_expr
+from .db import is_postgres
+from .errors import ApiError
+from .filter_expr import BoolOp, Comparison, FilterSyntaxError, Node, NullTest, Search
+
+DEFAULT_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A sortable, filterable field: its column and how to read values for it."""
+
+    column: Field
+    kind: str = "string"  # "string" | "datetime" | "enum" | "boolean"
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """What a collection offers to sort, filter and search on."""
+
+    name: str
+    fields: Mapping[str, FieldSpec]
+    search_fields: tuple[str, ...]
+    default_sort: tuple[str, ...]
+    tiebreak: Field
+    #: query parameters (besides the paging and query ones) kept in page links
+    extra_params: tuple[str, ...] = field(default=())
+
+
+@dataclass
+class Page:
+    """One page of a collection, ready to render."""
+
+    rows: list[Any]
+    start: int
+    limit: int
+    count: int
+    params: dict[str, str]  # the query, for page links
+
+
+def _bad_param(name: str, message: str) -> ApiError:
+    return ApiError(
+        400, "invalidQueryParameter", f"The query parameter {name!r} is not valid: {message}",
+        attributes={"name": name},
+    )
+
+
+def parse_int(args: Mapping[str, str], name: str, default: int, maximum: int | None) -> int:
+    """A non-negative integer query parameter, or ``400``."""
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or len(raw) > 18:
+        raise _bad_param(name, "it must be a non-negative integer")
+    value = int(raw)
+    if maximum is not None and value > maximum:
+        raise _bad_param(name, f"it must be at most {maximum}")
+    return value
+
+
+def ilike(column: Field, pattern: str) -> NodeList:
+    """Case-insensitive LIKE with ``\\`` as the escape character, on both databases."""
+    operator = "ILIKE" if is_postgres() else "LIKE"
+    return NodeList((column, SQL(operator), pattern, SQL("ESCAPE '\\'")))
+
+
+def escape_like(text: str) -> str:
+    """Escape LIKE wildcards so user text matches literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _value_error(field_name: str, value: str, message: str) -> ApiError:
+    return ApiError(
+        422, "invalidFilterValue",
+        f"The value {value!r} is not valid for {field_name}: {message}",
+        attributes={"field": field_name, "value": value},
+    )
+
+
+def parse_datetime(text: str) -> tuple[datetime, bool]:
+    """An RFC 3339 date or date-time as naive UTC, and whether it was a bare date."""
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time()), True
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError("expected an RFC 3339 date or date-time") from exc
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed, False
+
+
+def _comparison(spec: FieldSpec, name: str, op: str, values: Sequence[str]) -> Expression:
+    column = spec.column
+    if op in {"startsWith", "endsWith", "contains"}:
+        if spec.kind not in ("string", "enum"):
+            raise _value_error(name, values[0], f"{op}() applies to text fields only")
+        text = escape_like(values[0])
+        pattern = {"startsWith": f"{text}%", "endsWith": f"%{text}", "contains": f"%{text}%"}
+        return ilike(column, pattern[op])
+    if spec.kind == "datetime":
+        parsed = []
+        for value in values:
+            try:
+                parsed.append(parse_datetime(value))
+            except ValueError as exc:
+                raise _value_error(name, value, str(exc)) from exc
+        if op == "in":
+            return column.in_([moment for moment, _ in parsed])
+        moment, whole_day = parsed[0]
+        if whole_day:  # a bare date means the whole UTC day
+            end = moment + timedelta(days=1)
+            day = {
+                "eq": (column >= moment) & (column < end),
+                "ne": (column < moment) | (column >= end),
+                "lt": column < moment, "le": column < end,
+                "gt": column >= end, "ge": column >= moment,
+            }
+            return day[op]
+        return _compare(column, op, moment)
+    if spec.kind == "enum":
+        for value in values:
+            if value not in spec.choices:
+                raise _value_error(name, value, f"expected one of {', '.join(spec.choices)}")
+    if spec.kind == "boolean":
+        booleans = []
+        for value in values:
+            if value not in ("true", "false"):
+                raise _value_error(name, value, "expected true or false")
+            booleans.append(value == "true")
+        values = booleans  # type: ignore[assignment]
+    if op == "in":
+        return column.in_(list(values))
+    return _compare(column, op, values[0])
+
+
+def _compare(column: Field, op: str, value: Any) -> Expression:
+    return {
+        "eq": column == value, "ne": column != value, "lt": column < value,
+        "le": column <= value, "gt": column > value, "ge": column >= value,
+    }[op]
+
+
+def search_expression(spec: CollectionSpec, text: str) -> Expression | None:
+    """``q`` semantics: any word of a group, every ``and``-ed group, in any name field."""
+    groups = filter_expr.search_groups(text)
+    if not groups:
+        return None
+    columns = [spec.fields[name].column for name in spec.search_fields]
+    result = None
+    for group in groups:
+        any_term = None
+        for term in group:
+            pattern = f"%{escape_like(term)}%"
+            for column in columns:
+                clause = ilike(column, pattern)
+                any_term = clause if any_term is None else (any_term | clause)
+        result = any_term if result is None else (result & any_term)
+    return result
+
+
+def translate(spec: CollectionSpec, node: Node) -> Expression:
+    """A filter syntax tree as a peewee expression (``422`` for unknown fields)."""
+    if isinstance(node, BoolOp):
+        parts = [translate(spec, child) for child in node.children]
+        if node.op == "not":
+            return ~parts[0]
+        combined = parts[0]
+        for part in parts[1:]:
+            combined = (combined & part) if node.op == "and" else (combined | part)
+        return combined
+    if isinstance(node, Search):
+        return search_expression(spec, node.text) or SQL("1 = 1")
+    field_spec = spec.fields.get(node.field)
+    if field_spec is None:
+        raise ApiError(
+            422, "invalidFilterField",
+            f"{node.field!r} is not a field this collection can be filtered on.",
+            attributes={"field": node.field, "allowed": sorted(spec.fields)},
+            remediation=f"Use one of: {', '.join(sorted(spec.fields))}.",
+        )
+    if isinstance(node, NullTest):
+        return field_spec.column.is_null(node.is_null)
+    assert isinstance(node, Comparison)
+    return _comparison(field_spec, node.field, node.op, node.values)
+
+
+def order_by(spec: CollectionSpec, sort_by: str | None) -> list[Any]:
+    """ORDER BY terms for ``sortBy`` (``400`` for unknown fields), ending in a tiebreak."""
+    keys = [key.strip() for key in (sort_by or "").split(",") if key.strip()] or list(
+        spec.default_sort)
+    terms = []
+    for key in keys:
+        descending = key.startswith("-")
+        name = key.lstrip("+-")
+        field_spec = spec.fields.get(name)
+        if field_spec is None:
+            raise ApiError(
+                400, "invalidSortField", f"{name!r} is not a field this collection can be sorted by.",
+                attributes={"name": "sortBy", "field": name, "allowed": sorted(spec.fields)},
+            )
+        column = field_spec.column
+        # NULLS LAST on both databases so that pages agree across them
+        terms.append(column.desc(nulls="LAST") if descending else column.asc(nulls="LAST"))
+    terms.append(spec.tiebreak.asc())
+    return terms
+
+
+def alternatives(args: Mapping[str, str], name: str, choices: Sequence[str] | None = None
+                 ) -> list[str] | None:
+    """A simple filter ``?name=a|b``: its alternatives, or ``None`` when absent."""
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return None
+    values = [value for value in raw.split("|") if value != ""]
+    if choices is not None:
+        for value in values:
+            if value not in choices:
+                raise _bad_param(name, f"{value!r} is not one of {', '.join(choices)}")
+    return values
+
+
+def query_page(
+    spec: CollectionSpec,
+    query: ModelSelect,
+    args: Mapping[str, str],
+    *,
+    max_limit: int,
+    where: Sequence[Expression] = (),
+) -> Page:
+    """Apply paging, sorting, ``filter`` and ``q`` (plus ``where``) and run the query."""
+    start = parse_int(args, "start", 0, None)
+    limit = parse_int(args, "limit", DEFAULT_LIMIT, max_limit)
+    conditions = list(where)
+    if args.get("filter"):
+        try:
+            tree = filter_expr.parse(args["filter"])
+        except FilterSyntaxError as exc:
+            raise ApiError(
+                400, "malformedFilter", f"The filter is not well formed: {exc}",
+                attributes={"name": "filter", "position": exc.position},
+                remediation="See the filter grammar in the API documentation.",
+            ) from exc
+        conditions.append(translate(spec, tree))
+    if args.get("q"):
+        searched = search_expression(spec, args["q"])
+        if searched is not None:
+            conditions.append(searched)
+    ordering = order_by(spec, args.get("sortBy"))
+    for condition in conditions:
+        query = query.where(condition)
+    count = query.order_by().count()
+    rows = list(query.order_by(*ordering).offset(start).limit(limit)) if (
+        limit and start < count) else []
+    params = {
+        name: args[name]
+        for name in ("sortBy", "filter", "q", *spec.extra_params)
+        if args.get(name)
+    }
+    return Page(rows=rows, start=start, limit=limit, count=count, params=params)

@@ -1,0 +1,92 @@
+"""Settings from ``ACCOUNTAPPS_*`` environment variables (all optional)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Mapping
+
+#: Defaults; every key may be overridden by an environment variable of the same
+#: name or by the ``overrides`` passed to :func:`accountapps.create_app`.
+DEFAULTS: dict[str, Any] = {
+    "ACCOUNTAPPS_DATABASE_URL": None,  # None: SQLite file in the instance folder
+    "ACCOUNTAPPS_JWT_SECRET": None,  # None: a random secret kept in the instance folder
+    "ACCOUNTAPPS_JWT_PUBLIC_KEY": None,  # path of a PEM public key (RS256)
+    "ACCOUNTAPPS_JWT_JWKS": None,  # path of a JWKS file (RS256)
+    "ACCOUNTAPPS_JWT_AUDIENCE": None,
+    "ACCOUNTAPPS_JWT_ISSUER": None,
+    "ACCOUNTAPPS_JWT_LEEWAY": 30.0,  # seconds of clock skew tolerated
+    "ACCOUNTAPPS_API_KEYS": "",  # comma-separated accepted API-Key values
+    "ACCOUNTAPPS_EXPIRY_DAYS": 30.0,
+    "ACCOUNTAPPS_BEHIND_PROXY": False,  # trust one hop of X-Forwarded-* headers
+    "ACCOUNTAPPS_MAX_BODY_BYTES": 256 * 1024,
+    "ACCOUNTAPPS_MAX_LIMIT": 1000,
+    "ACCOUNTAPPS_AUTO_MIGRATE": True,  # apply pending migrations at start-up
+    "ACCOUNTAPPS_LOG_LEVEL": "INFO",
+}
+
+_FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY"}
+_INTS = {"ACCOUNTAPPS_MAX_BODY_BYTES", "ACCOUNTAPPS_MAX_LIMIT"}
+_BOOLS = {"ACCOUNTAPPS_BEHIND_PROXY", "ACCOUNTAPPS_AUTO_MIGRATE"}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    if value is None or not isinstance(value, str):
+        return value
+    if key in _FLOATS:
+        return float(value)
+    if key in _INTS:
+        return int(value)
+    if key in _BOOLS:
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return value
+
+
+def load_settings(
+    instance_path: str, environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the effective settings: defaults < environment < overrides."""
+    environ = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    for key in DEFAULTS:
+        if environ.get(key) not in (None, ""):
+            settings[key] = _coerce(key, environ[key])
+    for key, value in (overrides or {}).items():
+        settings[key] = _coerce(key, value)
+    if settings["ACCOUNTAPPS_EXPIRY_DAYS"] <= 0:
+        raise ValueError("ACCOUNTAPPS_EXPIRY_DAYS must be positive")
+    if not settings["ACCOUNTAPPS_DATABASE_URL"]:
+        settings["ACCOUNTAPPS_DATABASE_URL"] = (
+            f"sqlite:///{Path(instance_path, 'accountapps.db')}"
+        )
+    if not settings["ACCOUNTAPPS_JWT_SECRET"] and not (
+        settings["ACCOUNTAPPS_JWT_PUBLIC_KEY"] or settings["ACCOUNTAPPS_JWT_JWKS"]
+    ):
+        settings["ACCOUNTAPPS_JWT_SECRET"] = instance_secret(instance_path)
+    return settings
+
+
+def instance_secret(instance_path: str) -> str:
+    """A random HS256 secret created once per instance folder (development default).
+
+    Production sets ``ACCOUNTAPPS_JWT_SECRET`` (or a public key); the file keeps a
+    newcomer's locally minted tokens valid across restarts without a shared
+    hard-coded secret that would be valid everywhere.
+    """
+    path = Path(instance_path, "jwt-secret")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write aside, then link into place: of several workers starting at
+        # once exactly one link succeeds and nobody reads a half-written file.
+        tmp = path.with_name(f".jwt-secret.{os.getpid()}")
+        tmp.write_text(secrets.token_urlsafe(48))
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()

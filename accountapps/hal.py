@@ -1,0 +1,65 @@
+"""HAL rendering: absolute URIs, links, ``_profile`` and the hal+json response.
+
+Every ``href`` the service emits is built here, from the request's scheme and
+host (``X-Forwarded-*`` is honoured when ``ACCOUNTAPPS_BEHIND_PROXY`` is set).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Response, request
+
+BASE_PATH = "/accountApplications"
+MEDIA_TYPE = "application/hal+json"
+PROFILE_VERSION = "v1.0.0"
+
+
+def host_url() -> str:
+    """``scheme://host`` of the current request, without a trailing slash."""
+    return request.host_url.rstrip("/")
+
+
+def api_url(path: str = "/", query: dict[str, Any] | None = None) -> str:
+    """Absolute URI of ``path`` under the API's base path, with an optional query."""
+    url = f"{host_url()}{BASE_PATH}{path}"
+    if query:
+        pairs = {k: v for k, v in query.items() if v is not None}
+        if pairs:
+            url = f"{url}?{urlencode(pairs, safe=',|()')}"
+    return url
+
+
+def profile(name: str) -> str:
+    """The ``_profile`` URI of a representation: its JSON Schema, served by us."""
+    return f"{host_url()}{BASE_PATH}/schemas/{name}/{PROFILE_VERSION}/profile.json"
+
+
+def link(href: str, **attributes: Any) -> dict[str, Any]:
+    """A HAL link object."""
+    return {"href": href, **attributes}
+
+
+def links(**rels: str | None) -> dict[str, dict[str, Any]]:
+    """A ``_links`` object from ``rel=href`` pairs; ``apiture_x`` becomes ``apiture:x``.
+
+    Relations whose href is ``None`` are left out: a link is present only where
+    it applies.
+    """
+    return {
+        rel.replace("apiture_", "apiture:", 1): {"href": href}
+        for rel, href in rels.items()
+        if href is not None
+    }
+
+
+def dumps(body: Any) -> str:
+    """Compact JSON; money and ids are already strings, so no custom encoder."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+def response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A ``application/hal+json`` response."""
+    return Response(dumps(body), status=status, headers=headers, mimetype=MEDIA_TYPE)

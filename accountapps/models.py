@@ -1,0 +1,131 @@
+"""peewee models.
+
+Columns hold what the database must query, sort, index or guard (names, state,
+owner, timestamps, the revision that backs ETags and compare-and-set); the rest
+of a resource's document is one JSON text column, read and written whole.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from peewee import (
+    AutoField,
+    CharField,
+    DateTimeField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from .db import database
+
+#: States in which an application or enrollment is still in progress.
+ACTIVE_STATES = ("pending", "running", "blocked")
+
+
+def utcnow() -> datetime:
+    """The current time, UTC, without tzinfo (how timestamps are stored)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class JSONField(TextField):
+    """A JSON document stored as text (portable across SQLite and PostgreSQL)."""
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def python_value(self, value: str | None) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Application(BaseModel):
+    """An account application."""
+
+    id = CharField(primary_key=True, max_length=36)
+    owner = CharField(max_length=255)  # the user id (token ``sub``) that created it
+    client_id = CharField(max_length=255, null=True)
+    product_id = CharField(max_length=64)
+    account_name = CharField(max_length=255, null=True)
+    applicant_name = CharField(max_length=255, null=True)
+    product_name = CharField(max_length=255, null=True)
+    organization_name = CharField(max_length=255, null=True)
+    state = CharField(max_length=16)
+    workflow_state = CharField(max_length=16)
+    created_at = DateTimeField()
+    completed_at = DateTimeField(null=True)
+    #: last activity; expiry counts from here
+    active_at = DateTimeField()
+    revision = IntegerField(default=1)
+    document = JSONField()
+
+    class Meta:
+        indexes = (
+            (("owner", "created_at"), False),
+            (("state", "active_at"), False),
+            (("created_at", "id"), False),
+            (("account_name",), False),
+            (("applicant_name",), False),
+            (("product_name",), False),
+            (("organization_name",), False),
+            (("completed_at",), False),
+        )
+
+
+# One application in progress per user, guarded by the database itself so that
+# two racing creates from two workers cannot both succeed.
+Application.add_index(
+    Application.index(
+        Application.owner, unique=True, where=Application.state.in_(ACTIVE_STATES),
+        name="application_one_active_per_owner",
+    )
+)
+
+
+class ApplicationApplicant(BaseModel):
+    """The contact URIs among an application's applicants (for ``?applicant=``)."""
+
+    id = AutoField()
+    application_id = CharField(max_length=36, index=True)
+    contact_uri = CharField(max_length=1024, index=True)
+
+
+class AuditRecord(BaseModel):
+    """One state change of an application or enrollment. Append-only."""
+
+    id = AutoField()
+    resource_type = CharField(max_length=16)  # "application" | "enrollment"
+    resource_id = CharField(max_length=36)
+    occurred_at = DateTimeField()
+    user_id = CharField(max_length=255, null=True)  # None: the service itself
+    client_id = CharField(max_length=255, null=True)
+    from_state = CharField(max_length=16, null=True)
+    to_state = CharField(max_length=16)
+    reason = TextField(null=True)
+
+    class Meta:
+        indexes = ((("resource_type", "resource_id", "id"), False),)
+
+
+class SchemaVersion(BaseModel):
+    """Applied migrations."""
+
+    version = IntegerField(primary_key=True)
+    name = CharField(max_length=255)
+    applied_at = DateTimeField()
+
+
+#: Every table, in creation order.
+ALL_MODELS: list[type[BaseModel]] = [
+    Application,
+    ApplicationApplicant,
+    AuditRecord,
+]

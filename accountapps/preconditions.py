@@ -1,0 +1,85 @@
+"""ETags and HTTP preconditions (``If-Match``, ``If-None-Match``).
+
+An ETag is derived from ``(id, revision)``: no rendering or hashing of the body,
+so a ``304`` costs one indexed lookup. The ``If-Match`` comparison itself is
+made by the database, in the ``WHERE revision = ?`` of the conditional update
+(see :mod:`accountapps.store`), never in Python before writing.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+from flask import request
+
+from .errors import ApiError
+
+
+def etag(resource_id: str, revision: int) -> str:
+    """The strong entity tag (quoted) of a resource at a revision."""
+    return f'"{revision}.{zlib.crc32(resource_id.encode()):08x}"'
+
+
+def _tags(header: str) -> list[str]:
+    return [tag.strip() for tag in header.split(",") if tag.strip()]
+
+
+def not_modified(current: str) -> bool:
+    """True when ``If-None-Match`` matches ``current`` (weak comparison, RFC 9110)."""
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return False
+    bare = current.removeprefix("W/")
+    return any(tag == "*" or tag.removeprefix("W/") == bare for tag in _tags(header))
+
+
+@dataclass(frozen=True)
+class IfMatch:
+    """What an ``If-Match`` header accepts: any revision, or a set of them."""
+
+    any: bool
+    revisions: frozenset[int]
+
+    def accepts(self, revision: int) -> bool:
+        """True when the resource at ``revision`` satisfies the precondition."""
+        return self.any or revision in self.revisions
+
+
+def if_match(resource_id: str, *, required: bool) -> IfMatch | None:
+    """Parse ``If-Match`` for ``resource_id``.
+
+    Missing: ``428`` when ``required``, else ``None``. Tags of another resource,
+    weak tags (strong comparison applies) and garbage can never match, so they
+    end as ``412`` at the database check.
+    """
+    header = request.headers.get("If-Match")
+    if not header:
+        if required:
+            raise ApiError(
+                428, "preconditionRequired",
+                "This operation requires an If-Match header with the resource's current ETag.",
+                remediation="GET the resource and send its ETag value in If-Match.",
+            )
+        return None
+    tags = _tags(header)
+    if "*" in tags:
+        return IfMatch(any=True, revisions=frozenset())
+    suffix = f".{zlib.crc32(resource_id.encode()):08x}\""
+    revisions = set()
+    for tag in tags:
+        if tag.startswith('"') and tag.endswith(suffix):
+            number = tag[1 : -len(suffix)]
+            if number.isdigit():
+                revisions.add(int(number))
+    return IfMatch(any=False, revisions=frozenset(revisions))
+
+
+def precondition_failed() -> ApiError:
+    """The ``412`` error for a stale ``If-Match``."""
+    return ApiError(
+        412, "preconditionFailed",
+        "The If-Match value does not match the resource's current ETag; "
+        "it has changed since you fetched it.",
+        remediation="GET the resource again, reapply your change and retry with the new ETag.",
+    )

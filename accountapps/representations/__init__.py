@@ -1,0 +1,1 @@
+"""Marshmallow schemas (request validation, OpenAPI) and HAL renderers."""

@@ -1,0 +1,265 @@
+"""The account application: request schemas and the HAL renderers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from marshmallow import fields, validate
+
+from .. import hal, lifecycle
+from ..security import Principal
+from . import validators
+from .common import Body, CollectionSchema, MoneySchema, SummarySchema, links_field
+
+CONSENT_TYPES = (
+    "productTermsAndConditions",
+    "electronicConsent",
+    "privacyPolicy",
+    "digitalBankingTermsOfUse",
+    "overdraftProtection",
+)
+_name = validate.Length(max=255)
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    """RFC 3339 UTC with milliseconds, e.g. ``2018-12-13T11:01:41.375Z``."""
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# --- request schemas ---------------------------------------------------------
+
+class AccountNumbersSchema(Body):
+    read_only = frozenset({"masked"})
+    full = fields.String(required=True, validate=validators.account_number)
+
+
+class FundingAccountSchema(Body):
+    title = fields.String(validate=_name)
+    institutionName = fields.String(validate=_name)
+    routingNumber = fields.String(required=True, validate=validators.routing_number)
+    accountNumbers = fields.Nested(AccountNumbersSchema, required=True)
+    _links = links_field()
+
+
+class OrganizationSchema(Body):
+    read_only = frozenset({"_id"})
+    name = fields.String(validate=_name)
+    type = fields.String(validate=_name)
+    taxId = fields.String(validate=validate.Regexp(r"^[0-9*-]{4,20}$"))
+    _links = links_field()
+
+
+class ContactSchema(Body):
+    read_only = frozenset({"_id"})
+    firstName = fields.String(validate=_name)
+    middleName = fields.String(validate=_name)
+    lastName = fields.String(validate=_name)
+    preferredName = fields.String(validate=_name)
+    suffix = fields.String(validate=validate.Length(max=32))
+    _links = links_field()
+
+
+class RoleSchema(Body):
+    read_only = frozenset({"_id", "createdAt", "description"})
+    name = fields.String(required=True, validate=_name)
+    label = fields.String(validate=_name)
+    _links = links_field()
+
+
+class ApplicantSchema(Body):
+    username = fields.String(validate=_name)
+    contact = fields.Nested(ContactSchema, required=True)
+    role = fields.Nested(RoleSchema)
+    _links = links_field()
+
+
+class ProductRefSchema(Body):
+    read_only = frozenset({"_id"})
+    name = fields.String(validate=_name)
+    _links = links_field(required=True)
+
+
+class DocumentSchema(Body):
+    """A document the applicant provides; its review state is the institution's."""
+
+    read_only = frozenset({"state", "createdAt", "reviewedAt", "reviewReason"})
+    _id = fields.String(data_key="_id", validate=validate.Length(max=64))
+    type = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    name = fields.String(validate=_name)
+    contentType = fields.String(validate=validate.Length(max=128))
+    uri = fields.String(validate=validate.Length(max=2048))
+    _links = links_field()
+
+
+class ConsentDocumentSchema(Body):
+    uri = fields.String(validate=validate.Length(max=2048))
+    contentType = fields.String(validate=validate.Length(max=128))
+    revisionId = fields.String(validate=validate.Length(max=64))
+    revisedAt = fields.String(validate=validate.Length(max=40))
+
+
+class ConsentSchema(Body):
+    """Consent given (or revoked) by the applicant; ``givenAt``/``userId`` are set by us."""
+
+    read_only = frozenset({"_id", "givenAt", "userId"})
+    type = fields.String(required=True, validate=validate.OneOf(CONSENT_TYPES))
+    state = fields.String(load_default="given", validate=validate.OneOf(("given", "revoked")))
+    document = fields.Nested(ConsentDocumentSchema)
+    contextUri = fields.String(validate=validate.Length(max=2048))
+    _links = links_field()
+
+
+#: Fields of the representation that the server owns: accepted and ignored on input.
+APPLICATION_READ_ONLY = frozenset({
+    "_id", "state", "workflowState", "createdAt", "completedAt", "applicantName",
+    "productName", "organizationName", "accountApproval", "tasks", "blockers",
+})
+
+
+class ApplicationUpdateSchema(Body):
+    """The body of ``PUT``/``PATCH``: ``_links`` is ignored, as the reference says."""
+
+    read_only = APPLICATION_READ_ONLY | {"_links"}
+
+    accountName = fields.String(allow_none=True, validate=_name)
+    fundingAmount = fields.Nested(MoneySchema, allow_none=True)
+    fundingAccount = fields.Nested(FundingAccountSchema, allow_none=True)
+    organization = fields.Nested(OrganizationSchema, allow_none=True)
+    applicants = fields.List(fields.Nested(ApplicantSchema), validate=validate.Length(max=20))
+    products = fields.List(fields.Nested(ProductRefSchema), validate=validate.Length(max=10))
+    documents = fields.List(fields.Nested(DocumentSchema), validate=validate.Length(max=50))
+    consents = fields.List(fields.Nested(ConsentSchema), validate=validate.Length(max=20))
+
+
+class ApplicationCreateSchema(ApplicationUpdateSchema):
+    """createApplication: ``_links`` names the product (and funding account, organization)."""
+
+    read_only = APPLICATION_READ_ONLY
+    _links = links_field()
+
+
+class ApplicationSchema(ApplicationCreateSchema):
+    """The application representation (documentation of responses)."""
+
+    read_only = frozenset()
+    _id = fields.String(data_key="_id")
+    _profile = fields.String(data_key="_profile")
+    applicantName = fields.String(allow_none=True)
+    productName = fields.String()
+    organizationName = fields.String(allow_none=True)
+    state = fields.String(validate=validate.OneOf(tuple(lifecycle.TRANSITIONS)))
+    workflowState = fields.String()
+    createdAt = fields.String()
+    completedAt = fields.String(allow_none=True)
+    accountApproval = fields.Dict()
+
+
+class ApplicationSummarySchema(SummarySchema):
+    accountName = fields.String(allow_none=True)
+    applicantName = fields.String(allow_none=True)
+    productName = fields.String(allow_none=True)
+    organizationName = fields.String(allow_none=True)
+    createdAt = fields.String()
+    completedAt = fields.String(allow_none=True)
+
+
+class ApplicationsSchema(CollectionSchema):
+    """A page of applications."""
+
+
+# --- renderers ---------------------------------------------------------------
+
+def _masked_funding_account(account: dict[str, Any], pii: bool) -> dict[str, Any]:
+    numbers = account.get("accountNumbers") or {}
+    full = numbers.get("full")
+    rendered = dict(account)
+    rendered["accountNumbers"] = {
+        "full": full if pii else validators.mask(full),
+        "masked": validators.mask(full),
+    }
+    return rendered
+
+
+def _render_approval(approval: dict[str, Any]) -> dict[str, Any]:
+    host = hal.host_url()
+    rendered = dict(approval)
+    kind = dict(approval.get("type") or {})
+    if kind.get("_id"):
+        kind["_links"] = hal.links(self=f"{host}/approvals/approvalTypes/{kind['_id']}")
+        rendered["type"] = kind
+    rendered["_links"] = hal.links(self=f"{host}/approvals/approvals/{approval['_id']}")
+    return rendered
+
+
+def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> dict[str, Any]:
+    """The full HAL representation of an application, as ``principal`` may see it."""
+    doc = row.document
+    pii = principal.can_read_pii
+    self_href = hal.api_url(f"/applications/{row.id}")
+    body: dict[str, Any] = {
+        "_id": row.id,
+        "_profile": hal.profile("application"),
+        "applicantName": row.applicant_name,
+        "accountName": row.account_name,
+        "productName": row.product_name,
+        "organizationName": row.organization_name,
+        "state": row.state,
+        "workflowState": row.workflow_state,
+        "createdAt": timestamp(row.created_at),
+        "completedAt": timestamp(row.completed_at),
+    }
+    if doc.get("fundingAmount"):
+        body["fundingAmount"] = doc["fundingAmount"]
+    if doc.get("fundingAccount"):
+        body["fundingAccount"] = _masked_funding_account(doc["fundingAccount"], pii)
+    organization = dict(doc.get("organization") or {})
+    if organization.get("taxId") and not pii:
+        organization["taxId"] = validators.mask(organization["taxId"])
+    body["organization"] = organization
+    for name in ("applicants", "products", "documents"):
+        body[name] = doc.get(name) or []
+    approval = doc.get("accountApproval")
+    if approval:
+        body["accountApproval"] = _render_approval(approval)
+    body["consents"] = doc.get("consents") or []
+    stored = doc.get("links") or {}
+    host = hal.host_url()
+    body["_links"] = {
+        **hal.links(
+            self=self_href,
+            apiture_product=f"{host}/products/products/{row.product_id}",
+            apiture_workflow=(
+                f"{host}/workflow/workflows/{doc['workflowId']}"
+                if doc.get("workflowId") else None),
+            apiture_fundingAccount=stored.get("fundingAccount"),
+            apiture_applicant=stored.get("applicant"),
+            apiture_organization=stored.get("organization"),
+            apiture_approval=(
+                body["accountApproval"]["_links"]["self"]["href"] if approval else None),
+            apiture_auditTrail=(
+                hal.api_url(f"/applications/{row.id}/auditRecords")
+                if principal.is_admin else None),
+        ),
+        **lifecycle.action_links(kind, row, principal),
+    }
+    return body
+
+
+def render_summary(row: Any) -> dict[str, Any]:
+    """A collection item: id, profile, self link, state and the name fields."""
+    return {
+        "_id": row.id,
+        "_profile": hal.profile("applicationSummary"),
+        "name": row.account_name,
+        "accountName": row.account_name,
+        "applicantName": row.applicant_name,
+        "productName": row.product_name,
+        "organizationName": row.organization_name,
+        "state": row.state,
+        "createdAt": timestamp(row.created_at),
+        "completedAt": timestamp(row.completed_at),
+        "_links": {"self": {"href": hal.api_url(f"/applications/{row.id}")}},
+    }

@@ -1,0 +1,34 @@
+"""Rendering one page of any collection, with its paging links."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .. import hal
+from ..collection_query import Page
+
+
+def render_page(
+    page: Page, *, name: str, path: str, profile: str, item: Callable[[Any], dict]
+) -> dict[str, Any]:
+    """A HAL collection: ``start``, ``limit``, ``count``, page links and summaries."""
+
+    def href(start: int) -> str:
+        return hal.api_url(path, {**page.params, "start": start, "limit": page.limit})
+
+    links = {"self": hal.link(href(page.start)), "first": hal.link(href(0))}
+    if page.limit and page.start + page.limit < page.count:
+        links["next"] = hal.link(href(page.start + page.limit))
+    if page.start > 0:
+        links["prev"] = hal.link(href(max(0, min(page.start, page.count) - page.limit)))
+    links["collection"] = hal.link(hal.api_url(path))
+    return {
+        "_profile": hal.profile(profile),
+        "name": name,
+        "start": page.start,
+        "limit": page.limit,
+        "count": page.count,
+        "_links": links,
+        "_embedded": {"items": [item(row) for row in page.rows]},
+    }

@@ -1,0 +1,113 @@
+"""Schemas shared by every representation: links, money, errors, collections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+
+from . import validators
+
+HREF_MAX = 2048
+
+
+class Body(Schema):
+    """Base of every request body schema.
+
+    Unknown fields are an error (a typo must not be a silent no-op), but the
+    server-owned fields of the representation (``read_only``) and HAL's
+    ``_embedded``/``_profile`` are accepted and ignored, so that a client can
+    send back what it fetched. See README, "Read-only fields".
+    """
+
+    read_only: frozenset[str] = frozenset()
+
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+    @pre_load
+    def _drop_read_only(self, data: Any, **_kwargs: Any) -> Any:
+        if isinstance(data, dict):
+            ignored = self.read_only | {"_embedded", "_profile"}
+            return {key: value for key, value in data.items() if key not in ignored}
+        return data
+
+
+class LinkSchema(Body):
+    href = fields.String(required=True, validate=validate.Length(min=1, max=HREF_MAX))
+    title = fields.String(validate=validate.Length(max=255))
+    type = fields.String(validate=validate.Length(max=255))
+    name = fields.String(validate=validate.Length(max=255))
+    templated = fields.Boolean()
+    profile = fields.String(validate=validate.Length(max=HREF_MAX))
+
+
+def links_field(**kwargs: Any) -> fields.Dict:
+    """A HAL ``_links`` object."""
+    return fields.Dict(
+        keys=fields.String(validate=validate.Length(max=128)),
+        values=fields.Nested(LinkSchema),
+        data_key="_links",
+        **kwargs,
+    )
+
+
+class MoneySchema(Body):
+    """An amount of money: a decimal string and an ISO 4217 currency."""
+
+    value = fields.String(required=True, validate=validators.decimal_string)
+    currency = fields.String(required=True, validate=validators.currency)
+
+    @validates_schema
+    def _precision(self, data: dict, **_kwargs: Any) -> None:
+        if "value" in data and "currency" in data:
+            problem = validators.amount_for_currency(data["value"], data["currency"])
+            if problem:
+                raise ValidationError(problem, "value")
+
+
+class ErrorSchema(Schema):
+    """The ``_error`` object of an errorResponse."""
+
+    _id = fields.String(data_key="_id")
+    message = fields.String(required=True)
+    statusCode = fields.Integer()
+    type = fields.String()
+    occurredAt = fields.DateTime()
+    attributes = fields.Dict()
+    remediation = fields.String()
+    _links = fields.Dict(data_key="_links")
+    _embedded = fields.Dict(data_key="_embedded")
+
+
+class ErrorResponseSchema(Schema):
+    """errorResponse: the body of every error."""
+
+    _profile = fields.String(data_key="_profile")
+    _error = fields.Nested(ErrorSchema, data_key="_error", required=True)
+
+
+class SummarySchema(Schema):
+    """An item of a collection page."""
+
+    class Meta:
+        unknown = RAISE
+
+    _id = fields.String(data_key="_id")
+    _profile = fields.String(data_key="_profile")
+    _links = fields.Dict(data_key="_links")
+    state = fields.String()
+    name = fields.String(allow_none=True)
+
+
+class CollectionSchema(Schema):
+    """A page of a collection."""
+
+    _profile = fields.String(data_key="_profile")
+    _links = fields.Dict(data_key="_links")
+    _embedded = fields.Dict(data_key="_embedded")
+    start = fields.Integer()
+    limit = fields.Integer()
+    count = fields.Integer()
+    name = fields.String()

@@ -1,0 +1,282 @@
+"""Account applications: the collection, each application, and its actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from .. import applications as service
+from .. import hal, store
+from ..collection_query import alternatives, query_page
+from ..lifecycle import transition
+from ..models import Application, ApplicationApplicant, AuditRecord
+from ..preconditions import if_match
+from ..representations.application import (
+    ApplicationCreateSchema,
+    ApplicationSchema,
+    ApplicationsSchema,
+    ApplicationUpdateSchema,
+    render_application,
+    render_summary,
+    timestamp,
+)
+from ..representations.collection import render_page
+from ..representations.common import CollectionSchema, ErrorResponseSchema
+from ..security import Principal, current_principal, requires
+from .common import load_target, resource_response, target_id
+
+blp = Blueprint(
+    "applications", __name__, url_prefix=hal.BASE_PATH,
+    description="Account applications and the actions that change their state.",
+)
+
+KIND = service.KIND
+
+
+class CollectionArgs(Schema):
+    """Query parameters of the application collections."""
+
+    start = fields.Integer(metadata={"description": "Zero-based index of the first item."})
+    limit = fields.Integer(metadata={"description": "Page size (default 100, at most 1000)."})
+    sortBy = fields.String(metadata={"description": "e.g. `-createdAt,accountName`."})
+    filter = fields.String(metadata={"description": "Filter expression, e.g. `eq(state,running)`."})
+    q = fields.String(metadata={"description": "Text search over the name fields."})
+    state = fields.String(metadata={"description": "`running|blocked`: any of these states."})
+    name = fields.String(metadata={"description": "`a|b`: account name equal to any of these."})
+    applicant = fields.String(metadata={"description": "An applicant's contact URI."})
+
+
+def render(row: Application, principal: Principal) -> dict[str, Any]:
+    """The application as ``principal`` sees it."""
+    return render_application(row, principal, KIND)
+
+
+def _collection(path: str, fixed_state: str | None = None) -> Response:
+    principal = current_principal()
+    args = request.args
+    store.expire_due(KIND, owner=None if principal.is_admin else principal.user_id)
+    where = []
+    if fixed_state:
+        where.append(Application.state == fixed_state)
+    states = alternatives(args, "state", service.STATES)
+    if states is not None:
+        where.append(Application.state.in_(states))
+    names = alternatives(args, "name")
+    if names is not None:
+        where.append(Application.account_name.in_(names))
+    if args.get("applicant"):
+        where.append(Application.id.in_(
+            ApplicationApplicant.select(ApplicationApplicant.application_id).where(
+                ApplicationApplicant.contact_uri == args["applicant"])))
+    query = store.scoped(Application.select(
+        Application.id, Application.account_name, Application.applicant_name,
+        Application.product_name, Application.organization_name, Application.state,
+        Application.created_at, Application.completed_at,
+    ), Application, principal)
+    page = query_page(service.COLLECTION, query, args,
+                      max_limit=current_app.config["ACCOUNTAPPS_MAX_LIMIT"], where=where)
+    body = render_page(page, name="applications", path=path, profile="applications",
+                       item=render_summary)
+    return hal.response(body)
+
+
+@blp.route("/applications", methods=["GET"])
+@blp.arguments(CollectionArgs, location="query", as_kwargs=True)
+@blp.response(200, ApplicationsSchema)
+@blp.alt_response(400, schema=ErrorResponseSchema)
+@blp.alt_response(422, schema=ErrorResponseSchema)
+@requires("banking/read")
+def get_applications(**_query: Any) -> Response:
+    """Return a collection of account applications."""
+    return _collection("/applications")
+
+
+@blp.route("/runningApplications", methods=["GET"])
+@blp.arguments(CollectionArgs, location="query", as_kwargs=True)
+@blp.response(200, ApplicationsSchema)
+@blp.alt_response(400, schema=ErrorResponseSchema)
+@blp.alt_response(422, schema=ErrorResponseSchema)
+@requires("banking/read")
+def get_running_applications(**_query: Any) -> Response:
+    """Return a collection of active, running account applications."""
+    return _collection("/runningApplications", "running")
+
+
+@blp.route("/blockedApplications", methods=["GET"])
+@blp.arguments(CollectionArgs, location="query", as_kwargs=True)
+@blp.response(200, ApplicationsSchema)
+@blp.alt_response(400, schema=ErrorResponseSchema)
+@blp.alt_response(422, schema=ErrorResponseSchema)
+@requires("banking/read")
+def get_blocked_applications(**_query: Any) -> Response:
+    """Return a collection of blocked account applications."""
+    return _collection("/blockedApplications", "blocked")
+
+
+@blp.route("/applications", methods=["POST"])
+@blp.arguments(ApplicationCreateSchema)
+@blp.response(201, ApplicationSchema)
+@blp.alt_response(400, schema=ErrorResponseSchema)
+@blp.alt_response(409, schema=ErrorResponseSchema)
+@blp.alt_response(422, schema=ErrorResponseSchema)
+@requires("banking/write")
+def create_application(data: dict[str, Any]) -> Response:
+    """Create a new account application."""
+    principal = current_principal()
+    row = service.create(principal, data)
+    return resource_response(row, principal, render, status=201, created=True)
+
+
+@blp.route("/applications/<application_id>", methods=["GET"])
+@blp.response(200, ApplicationSchema)
+@blp.alt_response(304, description="Not Modified")
+@blp.alt_response(404, schema=ErrorResponseSchema)
+@requires("banking/read")
+def get_application(application_id: str) -> Response:
+    """Fetch a representation of this account application."""
+    principal = current_principal()
+    row = store.load_visible(KIND, application_id, principal)
+    return resource_response(row, principal, render)
+
+
+def _update(application_id: str, body: dict[str, Any], partial: bool) -> Response:
+    principal = current_principal()
+    row = store.load_visible(KIND, application_id, principal)
+    precondition = if_match(row.id, required=True)
+    row = service.update(principal, row, body, precondition, partial=partial)
+    return resource_response(row, principal, render)
+
+
+@blp.route("/applications/<application_id>", methods=["PUT"])
+@blp.arguments(ApplicationUpdateSchema)
+@blp.response(200, ApplicationSchema)
+@blp.alt_response(400, schema=ErrorResponseSchema)
+@blp.alt_response(404, schema=ErrorResponseSchema)
+@blp.alt_response(409, schema=ErrorResponseSchema)
+@blp.alt_response(412, schema=ErrorResponseSchema)
+@blp.alt_response(422, schema=ErrorResponseSchema)
+@blp.alt_response(428, schema=ErrorResponseSchema)
+@requires("banking/write")
+def update_application(_data: dict[str, Any], application_id: str) -> Response:
+    """Update this account application (a complete replacement)."""
+    return _update(application_id, request.get_json(), partial=False)
+
+
+@blp.route("/applications/<application_id>", methods=["PATCH"])
+@blp.arguments(ApplicationUpdateSchema(partial=True))
+@blp.response(200, ApplicationSchema)
+@blp.alt_response(400, schema=ErrorResponseSchema)
+@blp.alt_response(404, schema=ErrorResponseSchema)
+@blp.alt_response(409, schema=ErrorResponseSchema)
+@blp.alt_response(412, schema=ErrorResponseSchema)
+@blp.alt_response(422, schema=ErrorResponseSchema)
+@blp.alt_response(428, schema=ErrorResponseSchema)
+@requires("banking/write")
+def patch_application(_data: dict[str, Any], application_id: str) -> Response:
+    """Update this account application (only the fields given)."""
+    return _update(application_id, request.get_json(), partial=True)
+
+
+@blp.route("/applications/<application_id>", methods=["DELETE"])
+@blp.response(204)
+@blp.alt_response(404, schema=ErrorResponseSchema)
+@blp.alt_response(409, schema=ErrorResponseSchema)
+@blp.alt_response(412, schema=ErrorResponseSchema)
+@blp.alt_response(428, schema=ErrorResponseSchema)
+@requires("banking/delete")
+def delete_application(application_id: str) -> Response:
+    """Delete an unused or expired application."""
+    principal = current_principal()
+    row = store.load_visible(KIND, application_id, principal)
+    precondition = if_match(row.id, required=True)
+    service.delete(principal, row, precondition)
+    return Response(status=204)
+
+
+class AuditRecordsSchema(CollectionSchema):
+    """The audit trail of an application."""
+
+
+@blp.route("/applications/<application_id>/auditRecords", methods=["GET"])
+@blp.response(200, AuditRecordsSchema)
+@blp.alt_response(403, schema=ErrorResponseSchema)
+@blp.alt_response(404, schema=ErrorResponseSchema)
+@requires("banking/read")
+def get_application_audit_records(application_id: str) -> Response:
+    """The state changes of this application: who, when, from, to and why (administrators)."""
+    principal = current_principal()
+    if not (principal.is_admin or principal.has("admin/read")):
+        raise store.not_found(KIND, application_id)
+    store.load_visible(KIND, application_id, principal)
+    return hal.response(render_audit_trail("application", application_id,
+                                           f"/applications/{application_id}"))
+
+
+def render_audit_trail(resource_type: str, resource_id: str, path: str) -> dict[str, Any]:
+    """The audit records of one resource, oldest first."""
+    records = AuditRecord.select().where(
+        (AuditRecord.resource_type == resource_type) & (AuditRecord.resource_id == resource_id)
+    ).order_by(AuditRecord.id)
+    items = [{
+        "_id": str(record.id),
+        "occurredAt": timestamp(record.occurred_at),
+        "userId": record.user_id,
+        "clientId": record.client_id,
+        "from": record.from_state,
+        "to": record.to_state,
+        "reason": record.reason,
+    } for record in records]
+    return {
+        "_profile": hal.profile("auditRecords"),
+        "name": "auditRecords",
+        "start": 0,
+        "limit": len(items),
+        "count": len(items),
+        "_links": hal.links(self=hal.api_url(f"{path}/auditRecords"), up=hal.api_url(path)),
+        "_embedded": {"items": items},
+    }
+
+
+# --- actions -----------------------------------------------------------------
+
+def _action(target: str) -> Response:
+    principal = current_principal()
+    resource_id = target_id(KIND)
+    precondition = if_match(resource_id, required=False)
+    reason = None
+    if request.content_length:
+        body = request.get_json(silent=True)
+        if isinstance(body, dict) and isinstance(body.get("reason"), str):
+            reason = body["reason"][:1000]
+    row = transition(KIND, resource_id, target, principal=principal, if_match=precondition,
+                     reason=reason, load=load_target(KIND, principal))
+    return resource_response(row, principal, render)
+
+
+def _register_action(path: str, target: str, endpoint: str, summary: str) -> None:
+    scope = "banking/write"
+
+    @blp.route(path, methods=["POST"], endpoint=endpoint)
+    @blp.response(200, ApplicationSchema)
+    @blp.alt_response(400, schema=ErrorResponseSchema)
+    @blp.alt_response(403, schema=ErrorResponseSchema)
+    @blp.alt_response(409, schema=ErrorResponseSchema)
+    @blp.alt_response(412, schema=ErrorResponseSchema)
+    @requires(scope)
+    def view() -> Response:
+        return _action(target)
+
+    view.__doc__ = summary
+
+
+for _path, _target, _endpoint, _summary in (
+    ("/expiredApplications", "expired", "expireApplication", "Expire an application."),
+    ("/rejectedApplications", "rejected", "rejectApplication", "Reject an application."),
+    ("/approvedApplications", "approved", "approveApplication", "Approve an application."),
+    ("/canceledApplications", "canceled", "cancelApplication", "Cancel an application."),
+    ("/runningApplications", "running", "startApplication", "Start an application."),
+):
+    _register_action(_path, _target, _endpoint, _summary)

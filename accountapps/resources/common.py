@@ -1,0 +1,77 @@
+"""Helpers every view shares: single-resource responses and action targets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+from flask import Response, request
+
+from .. import hal, store
+from ..errors import ApiError
+from ..lifecycle import Kind
+from ..preconditions import etag, not_modified
+from ..security import Principal
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def resource_response(
+    row: Any, principal: Principal, render: Callable[[Any, Principal], dict], *,
+    status: int = 200, created: bool = False,
+) -> Response:
+    """One resource with its ``ETag`` (``304`` for a matching ``If-None-Match`` on GET)."""
+    tag = etag(row.id, row.revision)
+    headers = {"ETag": tag, "Vary": "Authorization"}
+    if request.method == "GET" and not_modified(tag):
+        response = Response(status=304, headers=headers)
+        return response
+    body = render(row, principal)
+    if created:
+        headers["Location"] = body["_links"]["self"]["href"]
+    return hal.response(body, status, headers)
+
+
+def target_id(kind: Kind) -> str:
+    """The resource an action names in ``?{param}=``: its id or its URI (else ``400``)."""
+    raw = (request.args.get(kind.param) or "").strip()
+    if not raw:
+        raise ApiError(
+            400, "missingQueryParameter",
+            f"The {kind.param!r} query parameter is required: the {kind.name}'s id or URI.",
+            attributes={"name": kind.param},
+        )
+    candidate = raw
+    if "/" in raw:
+        path = urlparse(raw).path.rstrip("/")
+        prefix = f"{hal.BASE_PATH}{kind.path}/"
+        candidate = path[len(prefix):] if path.startswith(prefix) else ""
+    if not _ID.match(candidate):
+        raise invalid_target(kind, raw)
+    return candidate
+
+
+def invalid_target(kind: Kind, raw: str) -> ApiError:
+    """``400``: the action names no (visible) resource."""
+    return ApiError(
+        400, f"invalid{kind.name.capitalize()}",
+        f"{raw[:200]!r} does not identify one of your {kind.name}s.",
+        attributes={"name": kind.param, "value": raw[:200]},
+        remediation=f"Use the href of the {kind.name}'s action link.",
+    )
+
+
+def load_target(kind: Kind, principal: Principal) -> Callable[[str], Any]:
+    """A loader for actions: unknown or invisible resources are ``400``, not ``404``."""
+
+    def load(resource_id: str) -> Any:
+        try:
+            return store.load_visible(kind, resource_id, principal)
+        except ApiError as exc:
+            if exc.status == 404:
+                raise invalid_target(kind, resource_id) from exc
+            raise
+
+    return load

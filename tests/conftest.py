@@ -1,0 +1,200 @@
+"""Fixtures: an app on a fresh database, clients, tokens and sample applications."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from accountapps import create_app
+from accountapps.security import mint_token
+
+API_KEY = "test-api-key-0123456789"
+SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+BASE = "/accountApplications"
+
+USER_SCOPES = "banking/read banking/write banking/delete"
+ADMIN_SCOPES = "banking/full admin/full profiles/full"
+
+#: The reference's createApplication example body, verbatim.
+REFERENCE_CREATE_BODY: dict[str, Any] = {
+    "_profile": "https://api.apiture.com/schemas/accountApplications/application/v1.0.0/profile.json",
+    "accountName": "My checking account",
+    "_links": {
+        "apiture:product": {
+            "href": "https://www.example.com/products/products/51df9a81-2cb8-4515-aad1-9543b3c4fc18"
+        }
+    },
+    "applicants": [
+        {
+            "username": "Snowqueen123",
+            "contact": {
+                "firstName": "Elsa",
+                "lastName": "Snowqueen",
+                "_links": {
+                    "self": {
+                        "href": "https://www.example.com/users/user/3017d005-9910-4a8b-874b-397749353e7a"
+                    }
+                },
+            },
+            "role": {
+                "name": "primaryUser",
+                "label": "Primary User",
+                "_links": {
+                    "self": {
+                        "href": "https://www.example.com/associations/roles/3ad50a2a-3129-491f-9bd9-d4cccf54b228"
+                    }
+                },
+            },
+        }
+    ],
+    "products": [
+        {
+            "name": "Personal Savings",
+            "_links": {
+                "self": {
+                    "href": "https://www.example.com/products/products/40ed6e40-cffa-4944-8d54-f9b50ed2081f"
+                }
+            },
+        }
+    ],
+}
+
+FUNDING = {
+    "fundingAmount": {"value": "1500.00", "currency": "USD"},
+    "fundingAccount": {
+        "title": "Elsa Snowqueen",
+        "institutionName": "3rd Party Bank",
+        "routingNumber": "021000021",
+        "accountNumbers": {"full": "9876543210"},
+    },
+}
+
+
+@pytest.fixture
+def app_settings(tmp_path) -> dict[str, Any]:
+    """Settings of the app under test (override in a module to change them)."""
+    return {
+        "ACCOUNTAPPS_DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
+        "ACCOUNTAPPS_API_KEYS": API_KEY,
+        "ACCOUNTAPPS_JWT_SECRET": SECRET,
+        "ACCOUNTAPPS_LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture
+def app(app_settings):
+    """The Flask app (pytest-flask's ``client`` fixture uses it)."""
+    application = create_app(app_settings)
+    application.config["TESTING"] = True
+    return application
+
+
+def token(sub: str, scopes: str, **claims: Any) -> str:
+    """A bearer token signed with the test secret."""
+    return mint_token(sub, scopes, secret=SECRET, **claims)
+
+
+def headers_for(sub: str, scopes: str) -> dict[str, str]:
+    """API key and bearer token headers for a user."""
+    return {"API-Key": API_KEY, "Authorization": f"Bearer {token(sub, scopes)}"}
+
+
+@pytest.fixture
+def user_headers() -> dict[str, str]:
+    return headers_for("user-1", USER_SCOPES)
+
+
+@pytest.fixture
+def other_headers() -> dict[str, str]:
+    return headers_for("user-2", USER_SCOPES)
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    return headers_for("admin-1", ADMIN_SCOPES)
+
+
+class Api:
+    """A thin client for one caller: JSON in, (status, body, headers) out."""
+
+    def __init__(self, client, headers: dict[str, str]) -> None:
+        self.client = client
+        self.headers = headers
+
+    def call(self, method: str, path: str, json: Any = None, headers: dict | None = None,
+             **kwargs: Any):
+        url = path if path.startswith("http") else (
+            path if path.startswith(BASE) else BASE + path)
+        return self.client.open(url, method=method, json=json,
+                                headers={**self.headers, **(headers or {})}, **kwargs)
+
+    def get(self, path: str, **kw: Any):
+        return self.call("GET", path, **kw)
+
+    def post(self, path: str, json: Any = None, **kw: Any):
+        return self.call("POST", path, json, **kw)
+
+    def put(self, path: str, json: Any = None, **kw: Any):
+        return self.call("PUT", path, json, **kw)
+
+    def patch(self, path: str, json: Any = None, **kw: Any):
+        return self.call("PATCH", path, json, **kw)
+
+    def delete(self, path: str, **kw: Any):
+        return self.call("DELETE", path, **kw)
+
+
+@pytest.fixture
+def user(client, user_headers) -> Api:
+    return Api(client, user_headers)
+
+
+@pytest.fixture
+def other(client, other_headers) -> Api:
+    return Api(client, other_headers)
+
+
+@pytest.fixture
+def admin(client, admin_headers) -> Api:
+    return Api(client, admin_headers)
+
+
+@pytest.fixture
+def create_body() -> Callable[..., dict[str, Any]]:
+    """A fresh copy of the reference's create body, with optional changes."""
+
+    def make(**changes: Any) -> dict[str, Any]:
+        body = copy.deepcopy(REFERENCE_CREATE_BODY)
+        body.update(copy.deepcopy(changes))
+        return body
+
+    return make
+
+
+@pytest.fixture
+def application(user, create_body):
+    """A running application of ``user-1`` (the response)."""
+    response = user.post("/applications", create_body(**FUNDING))
+    assert response.status_code == 201, response.json
+    return response
+
+
+@pytest.fixture
+def make_applications(client) -> Callable[..., list[dict]]:
+    """Create one application per user: ``make_applications(n, **fields)``."""
+
+    def make(count: int, prefix: str = "bulk", **changes: Any) -> list[dict]:
+        made = []
+        for index in range(count):
+            api = Api(client, headers_for(f"{prefix}-{index}", USER_SCOPES))
+            body = copy.deepcopy(REFERENCE_CREATE_BODY)
+            body.update(copy.deepcopy(changes))
+            response = api.post("/applications", body)
+            assert response.status_code == 201, response.json
+            made.append(response.json)
+        return made
+
+    return make
