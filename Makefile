@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint clean bench
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,10 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+## Benchmark against bare Flask under the same gunicorn settings (see docs/bench.md).
+## BENCH_ROWS="10000 1000000" compares sizes; BENCH_DATABASE_URL=postgresql://... for PG.
+BENCH_ROWS ?= 10000
+BENCH_SECONDS ?= 5
+bench: $(STAMP)
+	BENCH_ROWS="$(BENCH_ROWS)" BENCH_SECONDS="$(BENCH_SECONDS)" $(BIN)/python -m bench.run $(BENCH_ARGS)

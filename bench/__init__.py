@@ -1,0 +1,1 @@
+"""The benchmark: seed a database, serve it under gunicorn, drive it, compare to bare Flask."""

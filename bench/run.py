@@ -1,0 +1,292 @@
+"""``make bench``: seed, serve under gunicorn, drive, and compare with bare Flask.
+
+For each database size in ``--rows`` it seeds a database (or reuses one seeded
+before, ``--reuse``), starts the service and the baseline (a bare Flask
+endpoint returning a constant document of the size of an application) under
+the same gunicorn settings, runs the load generator in a separate process
+against both, prints a table of throughput and p50/p99 latency with each
+throughput as a ratio to the baseline measured in the same run, checks the
+targets, and writes everything to ``bench/results/*.json``. With several
+sizes it also compares each size's latencies with the smallest one's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+API_KEY = "bench-api-key-" + "0" * 24
+
+#: (phase name, load generator kind, what it is)
+OPERATIONS = [
+    ("get_one", "get_one", "GET one application"),
+    ("get_304", "get_304", "GET with matching If-None-Match (304)"),
+    ("page", "page", "GET /applications: page of 100, sorted, filtered (owner)"),
+    ("page_admin", "page_admin", "GET /applications: page of 100, sorted, filtered (admin)"),
+    ("create", "create", "POST create"),
+    ("patch", "patch", "PATCH with If-Match"),
+    ("cancel", "cancel", "POST cancel action"),
+]
+#: minimum throughput as a fraction of the baseline's
+TARGETS = {"get_one": 0.50, "get_304": 0.50, "page": 0.20, "page_admin": 0.20,
+           "create": 0.25, "patch": 0.25, "cancel": 0.25}
+P99_LIMIT_MS = 50.0
+SCALE_LIMIT = 1.5
+
+
+def free_port() -> int:
+    """An unused loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(port: int, path: str, headers: dict[str, str], timeout: float = 60) -> None:
+    """Poll until the server answers ``path``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path, headers=headers)
+            if conn.getresponse().status < 500:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the server on port {port} did not start")
+
+
+@contextmanager
+def gunicorn(app: str, port: int, env: dict[str, str], workers: int, log: Path) -> Iterator[None]:
+    """Run ``app`` under gunicorn (sync workers, loopback) for the duration of the block."""
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+               "--workers", str(workers), "--worker-class", "sync", "--backlog", "2048",
+               "--chdir", str(ROOT), app]
+    with open(log, "ab") as handle:
+        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=handle,
+                                   stderr=handle, cwd=ROOT)
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def machine() -> dict[str, Any]:
+    """Where the figures were taken."""
+    model = ""
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    memory = ""
+    try:
+        with open("/proc/meminfo") as handle:
+            kib = int(handle.readline().split()[1])
+            memory = f"{kib / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "memory": memory,
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def seeded(url: str, rows: int, reuse: bool) -> dict[str, Any]:
+    """Seed (in a separate process, so this one never holds the database) or reuse."""
+    marker = RESULTS / f"seed-{abs(hash(url)) % 10**8}-{rows}.json"
+    if reuse and marker.exists():
+        info = json.loads(marker.read_text())
+        if info.get("url") == url:
+            print(f"reusing the database seeded with {rows} rows", flush=True)
+            return info
+    print(f"seeding {rows} applications ...", flush=True)
+    out = subprocess.run([sys.executable, "-m", "bench.seed", "--url", url, "--rows", str(rows)],
+                         cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    info = json.loads(out)
+    info["url"] = url
+    marker.write_text(json.dumps(info))
+    print(f"seeded in {info['seconds']} s", flush=True)
+    return info
+
+
+def sample_representation(port: int, info: dict[str, Any], secret: str) -> dict[str, Any]:
+    """One application as the service renders it (the baseline returns a copy)."""
+    sys.path.insert(0, str(ROOT))
+    from accountapps.security import mint_token
+
+    user, ids = sorted(info["readers"].items())[0]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", f"/accountApplications/applications/{ids[1]}", headers={
+        "API-Key": API_KEY,
+        "Authorization": f"Bearer {mint_token(user, 'banking/read', secret=secret)}"})
+    response = conn.getresponse()
+    body = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"sample GET failed: {response.status} {body[:300]!r}")
+    return json.loads(body)
+
+
+def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
+    """Seed, serve and measure one database size."""
+    info = seeded(url, rows, args.reuse)
+    secret = secrets.token_urlsafe(32)
+    service_port, baseline_port = free_port(), free_port()
+    env = {"ACCOUNTAPPS_DATABASE_URL": url, "ACCOUNTAPPS_API_KEYS": API_KEY,
+           "ACCOUNTAPPS_JWT_SECRET": secret, "ACCOUNTAPPS_LOG_LEVEL": args.log_level,
+           "ACCOUNTAPPS_AUTO_MIGRATE": "1", "PYTHONPATH": str(ROOT)}
+    log = RESULTS / "gunicorn.log"
+    with gunicorn("wsgi:app", service_port, env, args.workers, log):
+        wait_ready(service_port, "/accountApplications/", {"API-Key": API_KEY})
+        document = sample_representation(service_port, info, secret)
+        doc_path = RESULTS / "baseline-document.json"
+        doc_path.write_text(json.dumps(document, separators=(",", ":")))
+        with gunicorn("bench.baseline:app", baseline_port,
+                      {"BENCH_BASELINE_DOC": str(doc_path), "PYTHONPATH": str(ROOT)},
+                      args.workers, log):
+            wait_ready(baseline_port, "/", {})
+            baseline = {"name": "baseline", "kind": "baseline", "port": baseline_port}
+            phases = [baseline]
+            for name, kind, _ in OPERATIONS:
+                if name in args.only or not args.only:
+                    phase = {"name": name, "kind": kind}
+                    if kind == "cancel":
+                        # It cancels what the create phase made: no warm-up to use them up.
+                        phase["warmup"] = 0.05
+                    phases.append(phase)
+            phases.append({**baseline, "name": "baseline_end"})
+            spec = {"host": "127.0.0.1", "port": service_port, "clients": args.clients,
+                    "procs": args.procs, "seconds": args.seconds, "warmup": args.warmup,
+                    "api_key": API_KEY, "secret": secret, "run": secrets.token_hex(4),
+                    "readers": info["readers"], "patch_targets": info["patch_targets"],
+                    "phases": phases}
+            spec_path = RESULTS / "loadgen-spec.json"
+            spec_path.write_text(json.dumps(spec))
+            out = subprocess.run([sys.executable, "-m", "bench.loadgen", str(spec_path)],
+                                 cwd=ROOT, check=True, capture_output=True, text=True,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    measured = json.loads(out)
+    base = {key: (measured["baseline"][key] + measured["baseline_end"][key]) / 2
+            for key in ("throughput", "p50_ms", "p99_ms")}
+    operations = {}
+    for name, _, label in OPERATIONS:
+        if name not in measured:
+            continue
+        figures = measured[name]
+        ratio = figures["throughput"] / base["throughput"] if base["throughput"] else 0.0
+        figures.update(label=label, ratio=round(ratio, 3),
+                       target=TARGETS[name],
+                       ok=bool(ratio >= TARGETS[name] and figures["p99_ms"] < P99_LIMIT_MS
+                               and figures["errors"] == 0))
+        operations[name] = figures
+    return {"rows": info["rows"], "seed_seconds": info["seconds"],
+            "document_bytes": len(json.dumps(document, separators=(",", ":"))),
+            "baseline": {**base, "before": measured["baseline"], "after": measured["baseline_end"]},
+            "operations": operations}
+
+
+def print_table(result: dict[str, Any], database: str) -> None:
+    """The figures of one size as a text table."""
+    base = result["baseline"]
+    print(f"\n{database}, {result['rows']:,} applications "
+          f"(baseline: bare Flask, {result['document_bytes']} byte document: "
+          f"{base['throughput']:.0f} req/s, p50 {base['p50_ms']:.2f} ms, "
+          f"p99 {base['p99_ms']:.2f} ms)")
+    print(f"{'operation':<58} {'req/s':>8} {'ratio':>6} {'target':>6} "
+          f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>6}  ok")
+    for figures in result["operations"].values():
+        print(f"{figures['label']:<58} {figures['throughput']:>8.0f} {figures['ratio']:>6.2f} "
+              f"{figures['target']:>6.2f} {figures['p50_ms']:>7.2f} {figures['p99_ms']:>7.2f} "
+              f"{figures['errors']:>6}  {'yes' if figures['ok'] else 'NO'}")
+        if figures["first_error"]:
+            print(f"    first error: {figures['first_error']}")
+
+
+def compare_sizes(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each size's p50 latency (and throughput) relative to the smallest size's."""
+    smallest = results[0]
+    comparison: dict[str, Any] = {}
+    for result in results[1:]:
+        rows = {}
+        for name, figures in result["operations"].items():
+            reference = smallest["operations"].get(name)
+            if not reference:
+                continue
+            # Normalise by each run's own baseline, so machine noise between the runs cancels.
+            latency = (figures["p50_ms"] / result["baseline"]["p50_ms"]) / (
+                reference["p50_ms"] / smallest["baseline"]["p50_ms"])
+            rows[name] = {"latency_vs_smallest": round(latency, 2),
+                          "raw_p50_vs_smallest": round(figures["p50_ms"] / reference["p50_ms"], 2),
+                          "ok": latency <= SCALE_LIMIT}
+        comparison[str(result["rows"])] = rows
+        print(f"\n{result['rows']:,} rows vs {smallest['rows']:,}: p50 latency ratio "
+              f"(each normalised by its own baseline; target ≤ {SCALE_LIMIT})")
+        for name, row in rows.items():
+            print(f"  {name:<12} {row['latency_vs_smallest']:>5.2f} "
+                  f"(raw {row['raw_p50_vs_smallest']:.2f})  {'yes' if row['ok'] else 'NO'}")
+    return comparison
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; exit status 1 when a target is missed (with ``--check``)."""
+    parser = argparse.ArgumentParser(description="Benchmark accountapps against bare Flask.")
+    parser.add_argument("--rows", default=os.environ.get("BENCH_ROWS", "10000"),
+                        help="database sizes, e.g. '10000 100000 1000000'")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""),
+                        help="default: a SQLite file per size under bench/results/")
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 5)))
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--clients", type=int, default=int(os.environ.get("BENCH_CLIENTS", 8)))
+    parser.add_argument("--procs", type=int, default=int(os.environ.get("BENCH_PROCS", 2)))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--only", nargs="*", default=[], help="operations to run (default all)")
+    parser.add_argument("--reuse", action="store_true",
+                        default=os.environ.get("BENCH_REUSE", "") not in ("", "0"),
+                        help="reuse a database seeded before with the same size")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    sizes = [int(size.replace("_", "")) for size in args.rows.replace(",", " ").split()]
+    results = []
+    database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
+    for rows in sizes:
+        url = args.database_url or f"sqlite:///{RESULTS / f'bench-{rows}.db'}"
+        result = bench_size(rows, args, url)
+        print_table(result, database)
+        results.append(result)
+    report = {"taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "machine": machine(), "database": database,
+              "settings": {k: v for k, v in vars(args).items() if k != "check"},
+              "sizes": results,
+              "scale": compare_sizes(results) if len(results) > 1 else {}}
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = RESULTS / f"bench-{stamp}-{database.lower()}-{'-'.join(map(str, sizes))}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"\nresults: {path.relative_to(ROOT)}")
+    missed = [name for result in results for name, f in result["operations"].items()
+              if not f["ok"]] + [f"{size}:{name}" for size, rows in report["scale"].items()
+                                 for name, row in rows.items() if not row["ok"]]
+    if missed:
+        print(f"targets missed: {', '.join(missed)}")
+    return 1 if (missed and args.check) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
