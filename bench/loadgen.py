@@ -2,7 +2,7 @@
 
 ``python -m bench.loadgen SPEC.json`` runs the phases the spec lists, one after
 the other, each for a bounded time with ``clients`` concurrent clients
-(``procs`` processes × threads, so that the client's own Python does not cap
+(``procs`` processes x threads, so that the client's own Python does not cap
 the figures at one core), each client a keep-alive ``http.client`` connection
 (it reconnects when gunicorn's sync workers close it). It prints one JSON
 object: for each phase the completed requests, errors, throughput and
