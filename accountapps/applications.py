@@ -229,7 +229,7 @@ def create(principal: Principal, data: dict[str, Any]) -> Application:
                 product_id=product.id, state="running", workflow_state="running",
                 created_at=now, active_at=now, revision=1, document=doc, **columns,
             )
-            _save_contacts(app_id, doc)
+            _save_contacts(app_id, doc, replace=False)
             lifecycle.audit(KIND, app_id, None, "running", "Application created.",
                             principal, now)
     except IntegrityError as exc:
@@ -250,8 +250,10 @@ def one_active_conflict(principal: Principal) -> ApiError:
     )
 
 
-def _save_contacts(app_id: str, doc: Mapping[str, Any]) -> None:
-    ApplicationApplicant.delete().where(ApplicationApplicant.application_id == app_id).execute()
+def _save_contacts(app_id: str, doc: Mapping[str, Any], *, replace: bool = True) -> None:
+    if replace:  # a new application has none to delete: spare the statement
+        ApplicationApplicant.delete().where(
+            ApplicationApplicant.application_id == app_id).execute()
     rows = [{"application_id": app_id, "contact_uri": uri[:1024]} for uri in _contact_uris(doc)]
     if rows:
         ApplicationApplicant.insert_many(rows).execute()

