@@ -49,6 +49,11 @@ class CollectionArgs(Schema):
     applicant = fields.String(metadata={"description": "An applicant's contact URI."})
 
 
+#: Schemas are given to ``@blp.arguments`` as instances: given a class, webargs
+#: builds a new instance, and with it every nested schema, on every request.
+COLLECTION_ARGS = CollectionArgs()
+
+
 def render(row: Application, principal: Principal) -> dict[str, Any]:
     """The application as ``principal`` sees it."""
     return render_application(row, principal, KIND)
@@ -84,7 +89,7 @@ def _collection(path: str, fixed_state: str | None = None) -> Response:
 
 
 @blp.route("/applications", methods=["GET"])
-@blp.arguments(CollectionArgs, location="query", as_kwargs=True)
+@blp.arguments(COLLECTION_ARGS, location="query", as_kwargs=True)
 @blp.response(200, ApplicationsSchema)
 @blp.alt_response(400, schema=ErrorResponseSchema)
 @blp.alt_response(422, schema=ErrorResponseSchema)
@@ -95,7 +100,7 @@ def get_applications(**_query: Any) -> Response:
 
 
 @blp.route("/runningApplications", methods=["GET"])
-@blp.arguments(CollectionArgs, location="query", as_kwargs=True)
+@blp.arguments(COLLECTION_ARGS, location="query", as_kwargs=True)
 @blp.response(200, ApplicationsSchema)
 @blp.alt_response(400, schema=ErrorResponseSchema)
 @blp.alt_response(422, schema=ErrorResponseSchema)
@@ -106,7 +111,7 @@ def get_running_applications(**_query: Any) -> Response:
 
 
 @blp.route("/blockedApplications", methods=["GET"])
-@blp.arguments(CollectionArgs, location="query", as_kwargs=True)
+@blp.arguments(COLLECTION_ARGS, location="query", as_kwargs=True)
 @blp.response(200, ApplicationsSchema)
 @blp.alt_response(400, schema=ErrorResponseSchema)
 @blp.alt_response(422, schema=ErrorResponseSchema)
@@ -117,7 +122,7 @@ def get_blocked_applications(**_query: Any) -> Response:
 
 
 @blp.route("/applications", methods=["POST"])
-@blp.arguments(ApplicationCreateSchema)
+@blp.arguments(ApplicationCreateSchema())
 @blp.response(201, ApplicationSchema)
 @blp.alt_response(400, schema=ErrorResponseSchema)
 @blp.alt_response(409, schema=ErrorResponseSchema)
@@ -151,7 +156,7 @@ def _update(application_id: str, body: dict[str, Any], partial: bool) -> Respons
 
 
 @blp.route("/applications/<application_id>", methods=["PUT"])
-@blp.arguments(ApplicationUpdateSchema)
+@blp.arguments(ApplicationUpdateSchema())
 @blp.response(200, ApplicationSchema)
 @blp.alt_response(400, schema=ErrorResponseSchema)
 @blp.alt_response(404, schema=ErrorResponseSchema)
