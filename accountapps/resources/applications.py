@@ -20,7 +20,7 @@ from ..representations.application import (
     ApplicationsSchema,
     ApplicationUpdateSchema,
     render_application,
-    render_summary,
+    summary_renderer,
     timestamp,
 )
 from ..representations.collection import render_page
@@ -84,7 +84,7 @@ def _collection(path: str, fixed_state: str | None = None) -> Response:
     page = query_page(service.COLLECTION, query, args,
                       max_limit=current_app.config["ACCOUNTAPPS_MAX_LIMIT"], where=where)
     body = render_page(page, name="applications", path=path, profile="applications",
-                       item=render_summary)
+                       item=summary_renderer())
     return hal.response(body)
 
 
