@@ -55,6 +55,20 @@ def consents_patch(consents: list[dict[str, Any]]) -> dict[str, Any]:
     return {"applicant": {"consents": [example, *copy.deepcopy(consents)]}}
 
 
-def path_of(href: str) -> str:
-    """The path and query of an absolute href (the test client wants no host)."""
-    return href.split("://", 1)[1].split("/", 1)[1].join(["/", ""])
+def create(api: Any, body: dict[str, Any] | None = None) -> Any:
+    """POST an enrollment (the reference's example by default); assert it was created."""
+    response = api.post("/enrollments", body if body is not None else enrollment_body())
+    assert response.status_code == 201, response.json
+    return response
+
+
+def complete_requirements(user: Any, admin: Any, href: str) -> Any:
+    """Record a verified identity (institution), consents and the document (applicant)."""
+    response = admin.get(href)
+    response = admin.patch(href, VERIFIED_IDENTITY, headers={"If-Match": response.headers["ETag"]})
+    assert response.status_code == 200, response.json
+    patch = consents_patch(REQUIRED_CONSENTS)
+    patch["documents"] = [*REFERENCE_ENROLLMENT["documents"], GOVERNMENT_ID]
+    response = user.patch(href, patch, headers={"If-Match": response.headers["ETag"]})
+    assert response.status_code == 200, response.json
+    return response
