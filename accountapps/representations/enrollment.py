@@ -169,6 +169,13 @@ def _list(schema: type, max_items: int = 20, **kwargs: Any) -> fields.List:
 
 # --- request schemas -----------------------------------------------------------
 
+def _without_nulls(data: Any, partial: Any) -> Any:
+    """In a merge patch (a partial load) ``null`` means "remove": nothing to validate."""
+    if partial and isinstance(data, dict):
+        return {key: value for key, value in data.items() if value is not None}
+    return data
+
+
 class Part(Body):
     """An embedded object: keeps its HAL ``_id``, ``_profile``, ``_links`` and ``_embedded``."""
 
@@ -178,11 +185,11 @@ class Part(Body):
     _embedded = fields.Dict(data_key="_embedded")
 
     @pre_load
-    def _drop_read_only(self, data: Any, **_kwargs: Any) -> Any:
+    def _drop_read_only(self, data: Any, partial: Any = None, **_kwargs: Any) -> Any:
         # Overrides Body's hook: here only ``read_only`` is dropped.
         if isinstance(data, dict) and self.read_only:
-            return {key: value for key, value in data.items() if key not in self.read_only}
-        return data
+            data = {key: value for key, value in data.items() if key not in self.read_only}
+        return _without_nulls(data, partial)
 
 
 class IdentificationSchema(Part):
@@ -472,6 +479,10 @@ class EnrollmentWriteSchema(Body):
     documents = _list(EnrollmentDocumentSchema, 50)
     approvals = _list(ApprovalSchema, 20)
     flaggedForReview = fields.Boolean()
+
+    @pre_load
+    def _patch_nulls(self, data: Any, partial: Any = None, **_kwargs: Any) -> Any:
+        return _without_nulls(data, partial)
 
     @validates_schema
     def _someone(self, data: dict, partial: Any = None, **_kwargs: Any) -> None:
