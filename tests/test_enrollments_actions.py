@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from enrollment_support import complete_requirements, create
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import USER_SCOPES, Api, headers_for
 from enrollment_support import contact_with, create, enrollment_body
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-
 from enrollment_support import (
     GOVERNMENT_ID,
     REFERENCE_ENROLLMENT,

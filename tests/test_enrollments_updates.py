@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from enrollment_support import VERIFIED_IDENTITY, complete_requirements, create, enrollment_body
 
 OCCUPATION = {"applicant": {"contact": {"occupation": "management"}}}

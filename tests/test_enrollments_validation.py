@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-
 from enrollment_support import REFERENCE_ENROLLMENT, contact_with, enrollment_body
 
 
