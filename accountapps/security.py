@@ -100,9 +100,12 @@ key_lookups: list[Callable[[str], str | None]] = []
 
 def request_client() -> str | None:
     """The client id of the current request's ``API-Key`` (looked up once per request)."""
-    if "client_id" not in g:
+    # Cached in the WSGI environ, which is per request (``g`` may outlive one).
+    marker = "accountapps.client_id"
+    if marker not in request.environ:
         key = request.headers.get("API-Key", "")
-        g.client_id = client_for_key(key) if key and len(key) <= 256 else None
+        request.environ[marker] = client_for_key(key) if key and len(key) <= 256 else None
+    g.client_id = request.environ[marker]
     return g.client_id
 
 
