@@ -15,10 +15,9 @@ from typing import Any
 
 import jwt
 import pytest
+from conftest import API_KEY, BASE, SECRET
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-
-from conftest import API_KEY, BASE, SECRET
 
 ISSUER = "https://idp.example.com/"
 AUDIENCE = "accountApplications"
