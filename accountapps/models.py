@@ -140,3 +140,6 @@ class ApiKey(BaseModel):
     prefix = CharField(max_length=12)  # first characters, to recognise a key in a list
     created_at = DateTimeField()
     revoked_at = DateTimeField(null=True)
+
+
+ALL_MODELS.append(ApiKey)  # created by migration m0003
