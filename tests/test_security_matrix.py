@@ -18,6 +18,7 @@ from typing import Any
 import jwt
 import pytest
 from conftest import API_KEY, REFERENCE_CREATE_BODY, SECRET, Api
+from enrollment_support import enrollment_body
 from operations import COLLECTIONS, ON_A_RESOURCE, OPERATIONS, PROTECTED, Operation, ids, kinds
 
 from accountapps.lifecycle import Kind
@@ -70,8 +71,12 @@ def create_application(api: Api) -> Any:
     return api.post("/applications", REFERENCE_CREATE_BODY)
 
 
+def create_enrollment(api: Api) -> Any:
+    return api.post("/enrollments", enrollment_body())
+
+
 #: kind name -> how to create one as a given caller. A new kind needs an entry here.
-FACTORIES = {"application": create_application}
+FACTORIES = {"application": create_application, "enrollment": create_enrollment}
 
 
 @dataclass
@@ -107,7 +112,8 @@ def request(api: Api, op: Operation, target: Resource | None, **kw: Any):
     elif op.role == "action":
         path = f"{path}?{op.kind.param}={target.id}"
     elif op.role == "create":
-        body = REFERENCE_CREATE_BODY if op.kind and op.kind.name == "application" else {}
+        body = (REFERENCE_CREATE_BODY if op.kind.name == "application" else enrollment_body()
+                ) if op.kind else {}
     return api.call(op.method, path, body, headers=extra_headers, **kw)
 
 
