@@ -183,6 +183,20 @@ def _keep_masked(incoming: dict[str, Any], stored: Mapping[str, Any]) -> None:
         organization["taxId"] = stored["organization"]["taxId"]
 
 
+def _refuse_masked(doc: Mapping[str, Any]) -> None:
+    """A masked value that stands for no stored value is not data (``400``)."""
+    errors = []
+    numbers = ((doc.get("fundingAccount") or {}).get("accountNumbers") or {})
+    if is_masked(numbers.get("full")):
+        errors.append(field_error("fundingAccount.accountNumbers.full",
+                                  "a masked number can only be sent back unchanged."))
+    if is_masked((doc.get("organization") or {}).get("taxId")):
+        errors.append(field_error("organization.taxId",
+                                  "a masked tax id can only be sent back unchanged."))
+    if errors:
+        raise validation_error(errors, 400)
+
+
 # --- operations --------------------------------------------------------------
 
 def create(principal: Principal, data: dict[str, Any]) -> Application:
@@ -201,6 +215,7 @@ def create(principal: Principal, data: dict[str, Any]) -> Application:
             "_links.apiture:product", "is not a product of this institution.",
             "unknownProduct", value=product_ref)], 422)
     doc: dict[str, Any] = {key: copy.deepcopy(data[key]) for key in WRITABLE if key in data}
+    _refuse_masked(doc)
     _resolve_products(doc)
     now = utcnow()
     _enrich(doc, {}, principal, now)
@@ -288,6 +303,7 @@ def update(principal: Principal, row: Application, body: dict[str, Any], if_matc
         except ValidationError as exc:
             raise validation_error(flatten_messages(exc.messages), 400) from exc
         doc = {key: data[key] for key in WRITABLE if data.get(key) is not None}
+        _refuse_masked(doc)
         _resolve_products(doc)
         _enrich(doc, stored, principal, utcnow())
         for key in ("workflowId", "links", "accountApproval"):
