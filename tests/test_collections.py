@@ -3,7 +3,6 @@
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-
 from conftest import BASE, REFERENCE_CREATE_BODY, USER_SCOPES, Api, headers_for
 from db_helpers import force_state
 

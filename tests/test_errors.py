@@ -3,9 +3,9 @@
 import copy
 
 import pytest
+from conftest import API_KEY, BASE, FUNDING, headers_for
 
 from accountapps.security import PUBLIC, requires
-from conftest import API_KEY, BASE, FUNDING, headers_for
 
 
 def assert_error_response(response, status: int) -> dict:

@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
-
 from conftest import REFERENCE_CREATE_BODY, USER_SCOPES, Api, headers_for
 
 NAMES = ["alpha", "beta", "gamma", "O'Brien", 'say "hi"', "50% off", "a_b", "axb",

@@ -6,8 +6,15 @@ import itertools
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-
-from conftest import ADMIN_SCOPES, API_KEY, BASE, REFERENCE_CREATE_BODY, USER_SCOPES, Api, headers_for
+from conftest import (
+    ADMIN_SCOPES,
+    API_KEY,
+    BASE,
+    REFERENCE_CREATE_BODY,
+    USER_SCOPES,
+    Api,
+    headers_for,
+)
 from db_helpers import audit_records, force_state, row
 
 STATES = ("pending", "running", "blocked", "canceled", "expired", "rejected", "approved")
