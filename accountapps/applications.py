@@ -237,20 +237,25 @@ def create(principal: Principal, data: dict[str, Any]) -> Application:
         "type": APPROVAL_TYPE,
         "createdAt": timestamp(now),
     }
-    try:
-        with write_transaction():
-            row = Application.create(
-                id=app_id, owner=principal.user_id, client_id=principal.client_id,
-                product_id=product.id, state="running", workflow_state="running",
-                created_at=now, active_at=now, revision=1, document=doc, **columns,
-            )
-            _save_contacts(app_id, doc)
-            lifecycle.audit(KIND, app_id, None, "running", "Application created.",
-                            principal, now)
-    except IntegrityError as exc:
-        # The partial unique index: this user already has an application in progress.
-        raise one_active_conflict(principal) from exc
-    return row
+    for attempt in range(2):
+        try:
+            with write_transaction():
+                row = Application.create(
+                    id=app_id, owner=principal.user_id, client_id=principal.client_id,
+                    product_id=product.id, state="running", workflow_state="running",
+                    created_at=now, active_at=now, revision=1, document=doc, **columns,
+                )
+                _save_contacts(app_id, doc)
+                lifecycle.audit(KIND, app_id, None, "running", "Application created.",
+                                principal, now)
+            return row
+        except IntegrityError as exc:
+            # The partial unique index: this user already has an application in
+            # progress. One that is overdue has in truth expired: expire it, retry.
+            if attempt == 0 and store.expire_due(KIND, owner=principal.user_id):
+                continue
+            raise one_active_conflict(principal) from exc
+    raise AssertionError("unreachable")
 
 
 def one_active_conflict(principal: Principal) -> ApiError:
