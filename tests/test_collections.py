@@ -254,3 +254,10 @@ def test_q_treats_like_wildcards_literally(client, admin):
     create(client, "s1", "100% interest")
     create(client, "s2", "100 interest")
     assert names(admin.get("/applications?q=100%25")) == ["100% interest"]
+
+
+def test_missing_values_sort_last_in_both_directions(client, admin):
+    with_org = create(client, "o1", "org", organization={"name": "Acme"})
+    without = create(client, "o2", "no org")
+    assert ids(admin.get("/applications?sortBy=organizationName")) == [with_org, without]
+    assert ids(admin.get("/applications?sortBy=-organizationName")) == [with_org, without]
