@@ -171,3 +171,9 @@ def test_unexpected_exception_is_500_error_response_without_details(crashing_app
     assert "secret internals" not in text
     assert "Traceback" not in text
     assert error["type"] == "internalError"
+
+
+def test_unknown_product_is_422_error_response(user, create_body):
+    body = create_body(_links={"apiture:product": {"href": "no-such-product"}})
+    error = assert_error_response(user.post("/applications", body), 422)
+    assert embedded_names(error) == ["_links.apiture:product"]
