@@ -88,6 +88,13 @@ def init_app(app: Flask) -> None:
                 "Request bodies must be application/hal+json or application/json.",
                 attributes={"contentType": request.mimetype or None},
             )
+        # Parse once here (Flask caches it for the views): JSON nested deeper than
+        # the interpreter's recursion limit would otherwise crash the parser (500).
+        try:
+            request.get_json(silent=True)
+        except RecursionError as exc:
+            raise ApiError(400, "invalidJson", "The request body is nested too deeply.",
+                           remediation="Send a JSON object of the documented shape.") from exc
 
     @app.after_request
     def _headers(response: Response) -> Response:
