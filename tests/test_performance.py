@@ -1,0 +1,120 @@
+"""The mechanisms that keep requests cheap (see docs/bench.md), and that they change nothing.
+
+Verified tokens are cached per app (bounded, until they expire); a page costs
+the same few queries whatever its size; a ``304`` renders nothing; page rows
+are light records equal to what peewee would have built.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from conftest import API_KEY, SECRET, USER_SCOPES, Api, headers_for
+
+from accountapps import security
+from accountapps.collection_query import records
+from accountapps.db import database
+from accountapps.models import Application
+from accountapps.resources import applications as resource
+
+ROOT = "/accountApplications/"
+
+
+@pytest.fixture
+def verifications(monkeypatch) -> list[str]:
+    """Every token the app verifies cryptographically (cache misses)."""
+    seen: list[str] = []
+    verify = security._verify_token
+
+    def counting(token: str):
+        seen.append(token)
+        return verify(token)
+
+    monkeypatch.setattr(security, "_verify_token", counting)
+    return seen
+
+
+def test_a_token_is_verified_once_for_many_requests(client, user_headers, verifications):
+    for _ in range(3):
+        assert client.get(f"{ROOT}applications", headers=user_headers).status_code == 200
+    assert len(verifications) == 1
+
+
+def test_an_invalid_token_is_checked_every_time(client, verifications):
+    bad = security.mint_token("user-1", USER_SCOPES, secret="another-secret-" + "x" * 32)
+    headers = {"API-Key": API_KEY, "Authorization": f"Bearer {bad}"}
+    for _ in range(2):
+        assert client.get(f"{ROOT}applications", headers=headers).status_code == 401
+    assert len(verifications) == 2
+
+
+def test_a_cached_token_is_refused_once_it_expires(app, client):
+    app.config["ACCOUNTAPPS_JWT_LEEWAY"] = 0
+    short = security.mint_token("user-1", USER_SCOPES, secret=SECRET, expires_in=1)
+    headers = {"API-Key": API_KEY, "Authorization": f"Bearer {short}"}
+    assert client.get(f"{ROOT}applications", headers=headers).status_code == 200
+    time.sleep(1.2)
+    assert client.get(f"{ROOT}applications", headers=headers).status_code == 401
+
+
+def test_the_token_cache_is_bounded(app, client, monkeypatch):
+    monkeypatch.setattr(security, "TOKEN_CACHE_SIZE", 3)
+    for index in range(5):
+        headers = headers_for(f"user-{index}", USER_SCOPES)
+        assert client.get(f"{ROOT}applications", headers=headers).status_code == 200
+    assert len(app.extensions["accountapps.verified_tokens"]) == 3
+
+
+def _statements(client, path: str, headers: dict[str, str]) -> list[str]:
+    captured: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(str(record.msg))
+
+    logger = logging.getLogger("peewee")
+    handler = Capture(logging.DEBUG)
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        assert client.get(path, headers=headers).status_code == 200
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    return captured
+
+
+def test_a_page_costs_the_same_queries_whatever_its_size(client, make_applications,
+                                                        admin_headers):
+    make_applications(12)
+    small = _statements(client, f"{ROOT}applications?limit=2", admin_headers)
+    large = _statements(client, f"{ROOT}applications?limit=12", admin_headers)
+    assert len(small) == len(large) <= 3  # expiry check, count, page
+
+
+def test_a_304_renders_nothing(client, user, application, monkeypatch):
+    def no_render(*_args, **_kwargs):
+        raise AssertionError("a 304 rendered the body")
+
+    monkeypatch.setattr(resource, "render", no_render)
+    response = user.get(f"/applications/{application.json['_id']}",
+                        headers={"If-None-Match": application.headers["ETag"]})
+    assert response.status_code == 304
+
+
+def test_page_records_equal_the_models_peewee_builds(app, make_applications, client,
+                                                     admin_headers):
+    made = make_applications(3)
+    Api(client, admin_headers).post(f"/canceledApplications?application={made[0]['_id']}")
+    with app.app_context(), database.connection_context():
+        query = Application.select(
+            Application.id, Application.state, Application.created_at,
+            Application.completed_at, Application.revision, Application.document,
+        ).order_by(Application.id)
+        fields = ("id", "state", "created_at", "completed_at", "revision", "document")
+        expected = [tuple(getattr(row, name) for name in fields) for row in query.clone()]
+        assert [tuple(getattr(r, name) for name in fields) for r in records(query)] == expected
+    assert any(row[3] is not None for row in expected)  # a completion date was converted
