@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import multiprocessing
+import queue
 import random
 import sys
 import threading
@@ -192,7 +193,12 @@ def run_client(op: Op, client: Client, warmup_until: float, stop_at: float,
             before = time.perf_counter()
             if before >= stop_at:
                 break
-            status, expected, body = op(client)
+            try:
+                status, expected, body = op(client)
+            except (OSError, http.client.HTTPException, KeyError, ValueError) as exc:
+                # A failed request is an error of the run, never a dead client.
+                status, expected, body = -1, 0, repr(exc).encode()
+                client.conn.close()
             after = time.perf_counter()
             if after < warmup_until:
                 continue
@@ -218,7 +224,7 @@ def run_process(spec: dict[str, Any], proc: int, barrier: Any, results: Any) -> 
         clients = {i: connections.setdefault((i, port), Client(spec["host"], port))
                    for i in indexes}
         ops = {i: make_op(phase["kind"], session, i) for i in indexes}
-        barrier.wait()
+        barrier.wait(timeout=120)
         start = time.perf_counter()
         warmup_until = start + phase.get("warmup", spec["warmup"])
         stop_at = warmup_until + phase.get("seconds", spec["seconds"])
@@ -272,8 +278,20 @@ def run(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for worker in workers:
         worker.start()
     collected: dict[str, list[dict[str, Any]]] = {}
-    for _ in range(procs * len(spec["phases"])):
-        part = results.get(timeout=600)
+    budget = sum(phase.get("warmup", spec["warmup"]) + phase.get("seconds", spec["seconds"])
+                 for phase in spec["phases"]) + 120
+    deadline = time.monotonic() + budget
+    received = 0
+    while received < procs * len(spec["phases"]):
+        try:
+            part = results.get(timeout=1)
+        except queue.Empty:
+            if time.monotonic() > deadline or not all(w.is_alive() for w in workers):
+                for worker in workers:
+                    worker.terminate()
+                raise RuntimeError("a load-generating process died or hung") from None
+            continue
+        received += 1
         collected.setdefault(part["phase"], []).append(part)
     for worker in workers:
         worker.join()
