@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,7 +112,7 @@ def machine() -> dict[str, Any]:
 
 def seeded(url: str, rows: int, reuse: bool) -> dict[str, Any]:
     """Seed (in a separate process, so this one never holds the database) or reuse."""
-    marker = RESULTS / f"seed-{abs(hash(url)) % 10**8}-{rows}.json"
+    marker = RESULTS / f"seed-{zlib.crc32(url.encode()):08x}-{rows}.json"
     if reuse and marker.exists():
         info = json.loads(marker.read_text())
         if info.get("url") == url:
@@ -155,6 +156,7 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
            # Far above the load, so the limiter's cost is measured but it never refuses.
            "ACCOUNTAPPS_RATE_LIMIT": "100000000/minute"}
     log = RESULTS / "gunicorn.log"
+    log.write_bytes(b"")  # this run's logs only
     with gunicorn("wsgi:app", service_port, env, args.workers, log):
         wait_ready(service_port, "/accountApplications/", {"API-Key": API_KEY})
         document = sample_representation(service_port, info, secret)
