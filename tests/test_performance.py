@@ -118,3 +118,32 @@ def test_page_records_equal_the_models_peewee_builds(app, make_applications, cli
         expected = [tuple(getattr(row, name) for name in fields) for row in query.clone()]
         assert [tuple(getattr(r, name) for name in fields) for r in records(query)] == expected
     assert any(row[3] is not None for row in expected)  # a completion date was converted
+
+
+def test_an_unfiltered_page_reads_the_kept_count_instead_of_counting(client, make_applications,
+                                                                       admin_headers):
+    make_applications(3)
+    statements = _statements(client, f"{ROOT}applications", admin_headers)
+    assert not [sql for sql in statements if "COUNT(" in sql.upper()]
+    assert client.get(f"{ROOT}applications", headers=admin_headers).json["count"] == 3
+
+
+def test_the_kept_count_follows_creates_and_deletes(client, make_applications, admin_headers):
+    made = make_applications(3)
+    admin = Api(client, admin_headers)
+    expired = admin.post(f"/expiredApplications?application={made[0]['_id']}")
+    assert admin.delete(f"/applications/{made[0]['_id']}",
+                        headers={"If-Match": expired.headers["ETag"]}).status_code == 204
+    whole = admin.get("/applications").json["count"]
+    counted = admin.get("/applications?state=running%7Cexpired").json["count"]
+    assert whole == counted == 2
+
+
+def test_the_migration_recounts_a_wrong_count(app, make_applications):
+    from accountapps import row_counts
+
+    make_applications(2)
+    with app.app_context(), database.connection_context():
+        row_counts.RowCount.update(rows=99).execute()
+        row_counts.install(database, "application")
+        assert row_counts.total("application") == 2
