@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "ACCOUNTAPPS_MAX_LIMIT": 1000,
     "ACCOUNTAPPS_AUTO_MIGRATE": True,  # apply pending migrations at start-up
     "ACCOUNTAPPS_LOG_LEVEL": "INFO",
+    "ACCOUNTAPPS_CATALOG_FILE": None,  # the institution's products.json (re-read on change)
 }
 
 _FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY"}

@@ -70,6 +70,7 @@ class RoleSchema(Body):
 
 
 class ApplicantSchema(Body):
+    _id = fields.String(data_key="_id", validate=validate.Length(max=64))
     username = fields.String(validate=_name)
     contact = fields.Nested(ContactSchema, required=True)
     role = fields.Nested(RoleSchema)
@@ -116,6 +117,7 @@ class ConsentSchema(Body):
 APPLICATION_READ_ONLY = frozenset({
     "_id", "state", "workflowState", "createdAt", "completedAt", "applicantName",
     "productName", "organizationName", "accountApproval", "tasks", "blockers",
+    "nextAction", "identityVerifications",
 })
 
 
@@ -231,9 +233,7 @@ def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> 
         **hal.links(
             self=self_href,
             apiture_product=f"{host}/products/products/{row.product_id}",
-            apiture_workflow=(
-                f"{host}/workflow/workflows/{doc['workflowId']}"
-                if doc.get("workflowId") else None),
+            apiture_workflow=hal.api_url(f"/applications/{row.id}/workflow"),
             apiture_fundingAccount=stored.get("fundingAccount"),
             apiture_applicant=stored.get("applicant"),
             apiture_organization=stored.get("organization"),

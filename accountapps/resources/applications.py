@@ -25,6 +25,7 @@ from ..representations.application import (
 )
 from ..representations.collection import render_page
 from ..representations.common import CollectionSchema, ErrorResponseSchema
+from ..representations.workflow import add_to_application
 from ..security import Principal, current_principal, requires
 from .common import load_target, resource_response, target_id
 
@@ -50,8 +51,8 @@ class CollectionArgs(Schema):
 
 
 def render(row: Application, principal: Principal) -> dict[str, Any]:
-    """The application as ``principal`` sees it."""
-    return render_application(row, principal, KIND)
+    """The application as ``principal`` sees it, with its workflow checklist."""
+    return add_to_application(render_application(row, principal, KIND), row, principal)
 
 
 def _collection(path: str, fixed_state: str | None = None) -> Response:
