@@ -55,8 +55,9 @@ def new_application(product: str, **fields: Any) -> dict[str, Any]:
 
 def complete_personal(product: str = PREMIERE_SAVINGS, **fields: Any) -> dict[str, Any]:
     """Everything the applicant does for a personal product without documents."""
-    return new_application(product, fundingAccount=FUNDING_ACCOUNT,
-                           fundingAmount=money("1500.00"), consents=consents(), **fields)
+    defaults = {"fundingAccount": FUNDING_ACCOUNT, "fundingAmount": money("1500.00"),
+                "consents": consents()}
+    return new_application(product, **{**defaults, **fields})
 
 
 def href(body: dict[str, Any], rel: str) -> str:
