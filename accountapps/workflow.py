@@ -558,6 +558,8 @@ def review_document(kind: Kind, principal: Principal, row: Any, data: Mapping[st
         else:
             document.pop("reviewReason", None)
 
-    cause = (f"Document {document_id} reviewed by {principal.user_id}: "
+    kind_of = next((d.get("type") for d in row.document.get("documents") or []
+                    if d.get("_id") == document_id), "document")
+    cause = (f"Document {kind_of} {document_id} reviewed by {principal.user_id}: "
              f"{data['decision']}.")
     return _write(kind, row, if_match, change, cause)
