@@ -20,11 +20,11 @@ run: $(STAMP)
 
 ## Run the whole test suite (and the linter).
 test: $(STAMP)
-	$(BIN)/ruff check accountapps tests bench wsgi.py
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check accountapps tests bench wsgi.py
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
