@@ -16,6 +16,7 @@ from workflow_support import (
     fetch,
     money,
     person,
+    ready_for_approval,
     review,
     verify,
     verify_all,
@@ -118,8 +119,8 @@ def test_blockers_name_the_task_the_field_and_the_remedy(user, admin):
 
 
 def test_approval_succeeds_once_the_last_blocker_is_cleared(user, admin):
-    application = CASES["identityVerificationPending"](user, admin)
-    verified = verify_all(admin, application)
+    verified = ready_for_approval(user, admin)
+    assert verified.json["state"] == "running"
     assert "apiture:approve" in verified.json["_links"]
     approved = admin.post(verified.json["_links"]["apiture:approve"]["href"])
     assert approved.status_code == 200, approved.json

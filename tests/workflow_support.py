@@ -125,3 +125,13 @@ def task_states(body: dict[str, Any]) -> dict[str, str]:
 def audit(admin: Any, application: Any) -> list[dict[str, Any]]:
     seen = fetch(admin, application)
     return admin.get(href(seen.json, "apiture:auditTrail")).json["_embedded"]["items"]
+
+
+def ready_for_approval(user: Any, admin: Any, product: str = PREMIERE_SAVINGS) -> Any:
+    """An application of ``user`` with every task but the approval done (state running).
+
+    For tests of the state machine that need an approvable application.
+    """
+    created = user.post("/applications", complete_personal(product))
+    assert created.status_code == 201, created.json
+    return verify_all(admin, created)

@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 
 from .. import hal, lifecycle
 from ..security import Principal
-from . import validators
+from . import checklist, validators
 from .common import Body, CollectionSchema, MoneySchema, SummarySchema, links_field
 
 CONSENT_TYPES = (
@@ -157,6 +157,10 @@ class ApplicationSchema(ApplicationCreateSchema):
     createdAt = fields.String()
     completedAt = fields.String(allow_none=True)
     accountApproval = fields.Dict()
+    tasks = checklist.checklist_fields()["tasks"]
+    blockers = checklist.checklist_fields()["blockers"]
+    nextAction = checklist.checklist_fields()["nextAction"]
+    identityVerifications = fields.List(fields.Nested(checklist.IdentityVerificationRecordSchema))
 
 
 class ApplicationSummarySchema(SummarySchema):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from .. import hal, lifecycle, workflow
 from ..security import Principal
+from .checklist import checklist_fields
 from .common import Body
 
 _REASON = validate.Length(min=1, max=1000)
@@ -46,15 +47,17 @@ class DocumentReviewSchema(Body):
             raise ValidationError("is required when the decision is rejected.", "reason")
 
 
-class WorkflowSchema(Body):
+class WorkflowSchema(Schema):
     """The workflow of an application (documentation of responses)."""
 
     _id = fields.String(data_key="_id")
-    state = fields.String()
-    definition = fields.Dict()
-    tasks = fields.List(fields.Dict())
-    blockers = fields.List(fields.Dict())
-    nextAction = fields.Dict(allow_none=True)
+    _profile = fields.String(data_key="_profile")
+    state = fields.String(metadata={"description": "The application's workflowState."})
+    definition = fields.Dict(metadata={"description": "_id, version and productId of the "
+                                                      "definition the application started with."})
+    tasks = checklist_fields()["tasks"]
+    blockers = checklist_fields()["blockers"]
+    nextAction = checklist_fields()["nextAction"]
     _links = fields.Dict(data_key="_links")
 
 
