@@ -57,11 +57,15 @@ TASK_TYPES: dict[str, str] = {
 APPROVAL = "accountApproval"
 ORGANIZATION_FIELDS = ("name", "type", "taxId")
 
-#: workflowState of an application in a final (or reserved) state
-_FINAL_WORKFLOW_STATE = {
-    "pending": "pending", "approved": "completed", "canceled": "canceled",
-    "expired": "canceled", "rejected": "canceled",
+#: workflowState by state alone, for resources without a product workflow (enrollments);
+#: applications use it for their final (and reserved) states only.
+WORKFLOW_STATE_BY_STATE = {
+    "running": "running", "blocked": "running", "pending": "pending",
+    "approved": "completed", "canceled": "canceled", "expired": "canceled",
+    "rejected": "canceled",
 }
+_FINAL_WORKFLOW_STATE = {state: value for state, value in WORKFLOW_STATE_BY_STATE.items()
+                         if state not in lifecycle.INCOMPLETE_STATES}
 
 _ANY = IfMatch(any=True, revisions=frozenset())
 
