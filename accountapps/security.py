@@ -61,6 +61,11 @@ class Principal:
         return self.has("admin/write")
 
     @property
+    def can_read_audit(self) -> bool:
+        """May read audit trails: the institution (``admin/write``) or ``admin/read``."""
+        return self.is_admin or self.has("admin/read")
+
+    @property
     def can_read_pii(self) -> bool:
         """May see tax ids, full account numbers and other personal data."""
         return self.has("profiles/readPii")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from workflow_support import ready_for_approval
 
 from accountapps import create_app
 from accountapps.security import mint_token
@@ -181,6 +182,18 @@ def application(user, create_body):
     response = user.post("/applications", create_body(**FUNDING))
     assert response.status_code == 201, response.json
     return response
+
+
+@pytest.fixture
+def approvable(user, admin):
+    """A running application of ``user-1`` with nothing left but the approval (as fetched).
+
+    The workflow refuses to approve an application with blockers: tests of approval
+    start here (complete funding and consents, identity verified by the institution).
+    """
+    ready = ready_for_approval(user, admin)
+    assert ready.json["state"] == "running" and ready.json["blockers"] == [], ready.json
+    return user.get(ready.json["_links"]["self"]["href"])
 
 
 @pytest.fixture

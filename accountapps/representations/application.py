@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from marshmallow import fields, validate
 
 from .. import hal, lifecycle
 from ..security import Principal
-from . import validators
-from .common import Body, CollectionSchema, MoneySchema, SummarySchema, links_field
+from . import checklist, validators
+from .audit import audit_trail_href
+from .common import (
+    Body,
+    CollectionSchema,
+    MoneySchema,
+    SummarySchema,
+    links_field,
+    timestamp,
+)
 
 CONSENT_TYPES = (
     "productTermsAndConditions",
@@ -20,13 +27,6 @@ CONSENT_TYPES = (
     "overdraftProtection",
 )
 _name = validate.Length(max=255)
-
-
-def timestamp(moment: datetime | None) -> str | None:
-    """RFC 3339 UTC with milliseconds, e.g. ``2018-12-13T11:01:41.375Z``."""
-    if moment is None:
-        return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 # --- request schemas ---------------------------------------------------------
@@ -70,6 +70,7 @@ class RoleSchema(Body):
 
 
 class ApplicantSchema(Body):
+    _id = fields.String(data_key="_id", validate=validate.Length(max=64))
     username = fields.String(validate=_name)
     contact = fields.Nested(ContactSchema, required=True)
     role = fields.Nested(RoleSchema)
@@ -116,6 +117,7 @@ class ConsentSchema(Body):
 APPLICATION_READ_ONLY = frozenset({
     "_id", "state", "workflowState", "createdAt", "completedAt", "applicantName",
     "productName", "organizationName", "accountApproval", "tasks", "blockers",
+    "nextAction", "identityVerifications",
 })
 
 
@@ -155,6 +157,10 @@ class ApplicationSchema(ApplicationCreateSchema):
     createdAt = fields.String()
     completedAt = fields.String(allow_none=True)
     accountApproval = fields.Dict()
+    tasks = checklist.checklist_fields()["tasks"]
+    blockers = checklist.checklist_fields()["blockers"]
+    nextAction = checklist.checklist_fields()["nextAction"]
+    identityVerifications = fields.List(fields.Nested(checklist.IdentityVerificationRecordSchema))
 
 
 class ApplicationSummarySchema(SummarySchema):
@@ -231,17 +237,13 @@ def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> 
         **hal.links(
             self=self_href,
             apiture_product=f"{host}/products/products/{row.product_id}",
-            apiture_workflow=(
-                f"{host}/workflow/workflows/{doc['workflowId']}"
-                if doc.get("workflowId") else None),
+            apiture_workflow=hal.api_url(f"/applications/{row.id}/workflow"),
             apiture_fundingAccount=stored.get("fundingAccount"),
             apiture_applicant=stored.get("applicant"),
             apiture_organization=stored.get("organization"),
             apiture_approval=(
                 body["accountApproval"]["_links"]["self"]["href"] if approval else None),
-            apiture_auditTrail=(
-                hal.api_url(f"/applications/{row.id}/auditRecords")
-                if principal.is_admin else None),
+            apiture_auditTrail=audit_trail_href(f"/applications/{row.id}", principal),
         ),
         **lifecycle.action_links(kind, row, principal),
     }

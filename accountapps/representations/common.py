@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
@@ -9,6 +10,13 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, valida
 from . import validators
 
 HREF_MAX = 2048
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    """RFC 3339 UTC with milliseconds, e.g. ``2018-12-13T11:01:41.375Z``."""
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 class Body(Schema):
