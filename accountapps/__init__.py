@@ -34,16 +34,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
 
     api = Api(app)
-    from .resources import applications, root
+    from .resources import applications, health, root
 
     api.register_blueprint(root.blp)
+    api.register_blueprint(health.blp)
     api.register_blueprint(applications.blp)
     errors.register(app)  # after Api, which installs handlers of its own
     cli.init_app(app)
 
     if app.config["ACCOUNTAPPS_AUTO_MIGRATE"]:
         migrations.upgrade()
-    # Never carry a connection across gunicorn's fork.
-    if not db.database.is_closed():
-        db.database.close()
+    # Never carry a connection across gunicorn's fork (pooled ones included).
+    db.close_all()
     return app

@@ -30,6 +30,9 @@ _FULL_IMPLIES = ("read", "write", "delete", "readPii", "readBalance")
 #: Marker for views that need only the API key (the API root, apiDoc, schemas).
 PUBLIC = "public"
 
+#: Marker for views that need no credentials at all (health probes).
+UNAUTHENTICATED = "unauthenticated"
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -176,6 +179,8 @@ def authenticate() -> None:
     if view is None:  # unknown path or method: let routing answer 404/405
         return
     required = getattr(view, "required_scope", None)
+    if required == UNAUTHENTICATED:
+        return
     key = request.headers.get("API-Key", "")
     client = client_for_key(key) if key else None
     if client is None:
