@@ -24,12 +24,12 @@ run: $(STAMP)
 ## without one its tests are skipped, saying why. Exit status 5 ("no tests
 ## collected", e.g. a PYTEST_ARGS selection that matches nothing) is not a failure.
 test: $(STAMP)
-	$(BIN)/ruff check accountapps tests bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check .
 	ACCOUNTAPPS_TEST_BACKEND=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	ACCOUNTAPPS_TEST_BACKEND=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 lint: $(STAMP)
-	$(BIN)/ruff check accountapps tests bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

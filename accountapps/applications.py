@@ -242,7 +242,7 @@ def one_active_conflict(principal: Principal) -> ApiError:
     """``409``: a user may have only one application in progress."""
     existing = Application.get_or_none(
         (Application.owner == principal.user_id)
-        & Application.state.in_(("pending",) + lifecycle.INCOMPLETE_STATES))
+        & Application.state.in_(("pending", *lifecycle.INCOMPLETE_STATES)))
     return ApiError(
         409, "applicationInProgress",
         "You already have an application in progress; finish or cancel it first.",

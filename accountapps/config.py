@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 #: Defaults; every key may be overridden by an environment variable of the same
 #: name or by the ``overrides`` passed to :func:`accountapps.create_app`.

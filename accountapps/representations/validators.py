@@ -21,7 +21,8 @@ VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
 
 #: Minor-unit digits where they differ from 2.
 _MINOR_UNITS = {
-    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0),
+    **dict.fromkeys(
+        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0),
     **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
     "CLF": 4, "UYW": 4,
 }
