@@ -51,7 +51,7 @@ limit_request_fields = 100
 # JSON lines: access log on stdout, with the X-Request-ID the service sets;
 # gunicorn's own messages on stderr.
 logger_class = "accountapps.serving.JsonLogger"
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # "" turns it off
 errorlog = os.environ.get("GUNICORN_ERRORLOG", "-")
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import databases  # tests/databases.py (tests/ is on sys.path, as for ``from conftest``)
 import pytest
+from live_server import LiveServer
 
 from accountapps import create_app
 from accountapps import db as accountapps_db
@@ -249,3 +250,23 @@ def make_applications(client) -> Callable[..., list[dict]]:
         return made
 
     return make
+
+
+@pytest.fixture
+def gunicorn_server(app, app_settings, tmp_path) -> Iterator[Callable[..., LiveServer]]:
+    """Start real gunicorn servers on the test's database: ``gunicorn_server(workers=4)``.
+
+    ``app`` (same database) has applied the migrations and lets the test look
+    at the database directly. Every server is stopped at the end of the test.
+    """
+    servers: list[LiveServer] = []
+
+    def start(workers: int = 4, threads: int = 2, **settings: Any) -> LiveServer:
+        server = LiveServer({**app_settings, **settings}, workers=workers, threads=threads,
+                            log_dir=tmp_path)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
