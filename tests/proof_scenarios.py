@@ -277,7 +277,8 @@ def concurrent_expiry(settings: dict[str, str], creds: Credentials, server: Live
             AuditRecord.resource_id.in_(ids) & (AuditRecord.to_state == "expired")))
     return {
         "exit_codes": [sweep.returncode for sweep in sweeps],
-        "outputs": [out.strip() + err[-2000:] for out, err in outputs],
+        "outputs": [out.strip() for out, _err in outputs],
+        "errors": [err[-2000:] for _out, err in outputs],
         "states": states,
         "expiry_records_per_application": Counter(expiries[i] for i in ids),
     }
@@ -292,5 +293,6 @@ def concurrent_upgrades(settings: dict[str, str], processes: int) -> dict[str, A
     outputs = [run.communicate(timeout=120) for run in runs]
     return {
         "exit_codes": [run.returncode for run in runs],
-        "outputs": [out.strip() + err[-2000:] for out, err in outputs],
+        "outputs": [out.strip() for out, _err in outputs],
+        "errors": [err[-2000:] for _out, err in outputs],
     }

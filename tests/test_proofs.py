@@ -56,7 +56,7 @@ def test_expiry_sweeps_on_two_hosts_expire_each_application_once(gunicorn_server
                                                                  app_settings):
     server = gunicorn_server(workers=1)
     result = concurrent_expiry(app_settings, CREDS, server, app, applications=30, hosts=2)
-    assert result["exit_codes"] == [0, 0], result["outputs"]
+    assert result["exit_codes"] == [0, 0], result["errors"]
     assert result["states"] == {"expired": 30}
     assert result["expiry_records_per_application"] == {1: 30}
 
@@ -65,7 +65,7 @@ def test_concurrent_db_upgrade_on_an_empty_database_applies_each_migration_once(
         app_settings, empty_database_url):
     settings = {**app_settings, "ACCOUNTAPPS_DATABASE_URL": empty_database_url}
     result = concurrent_upgrades(settings, processes=4)
-    assert result["exit_codes"] == [0, 0, 0, 0], result["outputs"]
+    assert result["exit_codes"] == [0, 0, 0, 0], result["errors"]
     create_app({**settings, "ACCOUNTAPPS_AUTO_MIGRATE": False})
     with db.database.connection_context():
         versions = [row.version for row in SchemaVersion.select().order_by(
