@@ -34,11 +34,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
 
     api = Api(app)
-    from .resources import applications, health, root
+    from .resources import applications, enrollments, health, root
 
     api.register_blueprint(root.blp)
     api.register_blueprint(health.blp)
     api.register_blueprint(applications.blp)
+    api.register_blueprint(enrollments.blp)
     errors.register(app)  # after Api, which installs handlers of its own
     cli.init_app(app)
 

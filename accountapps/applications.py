@@ -159,17 +159,28 @@ def _enrich(doc: dict[str, Any], previous: Mapping[str, Any], principal: Princip
             documents.append({**item, "_id": str(uuid.uuid4()), "state": "pending",
                               "createdAt": timestamp(now)})
     doc["documents"] = documents
-    old_consents = {c.get("type"): c for c in previous.get("consents") or []}
+    doc["consents"] = stamp_consents(doc.get("consents"), previous.get("consents"),
+                                     principal.user_id, now)
+
+
+def stamp_consents(items: list[dict[str, Any]] | None, previous: list[dict[str, Any]] | None,
+                   user_id: str, now: datetime) -> list[dict[str, Any]]:
+    """Consents with their server-owned ``_id``, ``givenAt`` and ``userId``.
+
+    A consent whose type and state are unchanged keeps its stamp; a new or
+    changed one is stamped now, by ``user_id`` (applications and enrollments).
+    """
+    old_consents = {c.get("type"): c for c in previous or []}
     consents = []
-    for item in doc.get("consents") or []:
+    for item in items or []:
         old = old_consents.get(item["type"])
         if old is not None and old.get("state") == item.get("state"):
             consents.append({**item, "_id": old["_id"], "givenAt": old.get("givenAt"),
                              "userId": old.get("userId")})
         else:
-            consents.append({**item, "_id": str(uuid.uuid4()), "userId": principal.user_id,
+            consents.append({**item, "_id": str(uuid.uuid4()), "userId": user_id,
                              "givenAt": timestamp(now)})
-    doc["consents"] = consents
+    return consents
 
 
 def _keep_masked(incoming: dict[str, Any], stored: Mapping[str, Any]) -> None:

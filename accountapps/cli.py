@@ -25,13 +25,17 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("expire")
     def expire() -> None:
-        """Expire applications inactive past ACCOUNTAPPS_EXPIRY_DAYS (for cron; idempotent)."""
-        from .applications import KIND
+        """Expire applications and enrollments inactive past ACCOUNTAPPS_EXPIRY_DAYS.
+
+        For cron; idempotent, and safe to run from several hosts at once.
+        """
+        from . import applications, enrollments
         from .store import expire_due
 
-        with database.connection_context():
-            count = expire_due(KIND)
-        click.echo(f"expired applications: {count}")
+        for kind in (applications.KIND, enrollments.KIND):
+            with database.connection_context():
+                count = expire_due(kind)
+            click.echo(f"expired {kind.name}s: {count}")
 
     @app.cli.command("token")
     @click.option("--sub", required=True, help="The user id.")

@@ -11,7 +11,6 @@ from marshmallow import Schema, fields
 from .. import applications as service
 from .. import hal, store
 from ..collection_query import alternatives, query_page
-from ..lifecycle import transition
 from ..models import Application, ApplicationApplicant, AuditRecord
 from ..preconditions import if_match
 from ..representations.application import (
@@ -26,7 +25,7 @@ from ..representations.application import (
 from ..representations.collection import render_page
 from ..representations.common import CollectionSchema, ErrorResponseSchema
 from ..security import Principal, current_principal, requires
-from .common import load_target, resource_response, target_id
+from .common import perform_action, resource_response
 
 blp = Blueprint(
     "applications", __name__, url_prefix=hal.BASE_PATH,
@@ -243,17 +242,7 @@ def render_audit_trail(resource_type: str, resource_id: str, path: str) -> dict[
 # --- actions -----------------------------------------------------------------
 
 def _action(target: str) -> Response:
-    principal = current_principal()
-    resource_id = target_id(KIND)
-    precondition = if_match(resource_id, required=False)
-    reason = None
-    if request.content_length:
-        body = request.get_json(silent=True)
-        if isinstance(body, dict) and isinstance(body.get("reason"), str):
-            reason = body["reason"][:1000]
-    row = transition(KIND, resource_id, target, principal=principal, if_match=precondition,
-                     reason=reason, load=load_target(KIND, principal))
-    return resource_response(row, principal, render)
+    return perform_action(KIND, target, render)
 
 
 def _register_action(path: str, target: str, endpoint: str, summary: str) -> None:
