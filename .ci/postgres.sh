@@ -41,7 +41,8 @@ install_packages() {
 # initdb and the server refuse to run as root: run them as the postgres user.
 as_owner() {
     if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
+        # From /, which the postgres user can enter (the checkout may be private).
+        (cd / && runuser -u postgres -- "$@")
     else
         "$@"
     fi
