@@ -8,7 +8,7 @@ from flask import Flask
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, db, errors, http, logs, migrations, security
+from . import cli, db, errors, http, limits, logs, migrations, security
 from .config import load_settings
 
 
@@ -27,10 +27,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if app.config["ACCOUNTAPPS_BEHIND_PROXY"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
 
-    # Order matters: request id first, then the database, then the caller.
+    # Order matters: request id first, then the database, then limits, then the caller.
     logs.init_app(app)
     db.init_app(app)
     http.init_app(app)
+    limits.init_app(app)  # before the caller check, so failed key guesses count too
     security.init_app(app)
 
     api = Api(app)

@@ -23,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     "ACCOUNTAPPS_BEHIND_PROXY": False,  # trust one hop of X-Forwarded-* headers
     "ACCOUNTAPPS_MAX_BODY_BYTES": 256 * 1024,
     "ACCOUNTAPPS_MAX_LIMIT": 1000,
+    "ACCOUNTAPPS_RATE_LIMIT": "600/minute",  # per client application; empty: no limit
+    # memory:// counts per process: several workers or hosts need redis:// (or similar)
+    "ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI": "memory://",
+    "ACCOUNTAPPS_CORS_ORIGINS": "",  # comma-separated browser origins allowed, or "*"
     "ACCOUNTAPPS_AUTO_MIGRATE": True,  # apply pending migrations at start-up
     "ACCOUNTAPPS_LOG_LEVEL": "INFO",
 }

@@ -169,3 +169,17 @@ ALL_MODELS: list[type[BaseModel]] = [
     AuditRecord,
     Enrollment,
 ]
+
+
+class ApiKey(BaseModel):
+    """An issued ``API-Key``: only its SHA-256 is stored, the key is shown once."""
+
+    id = AutoField()
+    client = CharField(max_length=255)  # the client application's name
+    key_hash = CharField(max_length=64, unique=True)
+    prefix = CharField(max_length=12)  # first characters, to recognise a key in a list
+    created_at = DateTimeField()
+    revoked_at = DateTimeField(null=True)
+
+
+ALL_MODELS.append(ApiKey)  # created by migration m0003

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import databases
 import proof_scenarios as proofs
-from live_server import LiveServer
+from live_server import RestartableServer as LiveServer
 
 from accountapps import create_app, db
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import databases  # tests/databases.py (tests/ is on sys.path, as for ``from conftest``)
 import pytest
-from live_server import LiveServer
+from live_server import RestartableServer
 
 from accountapps import create_app
 from accountapps import db as accountapps_db
@@ -133,6 +133,7 @@ def app_settings(database_url) -> dict[str, Any]:
         "ACCOUNTAPPS_API_KEYS": API_KEY,
         "ACCOUNTAPPS_JWT_SECRET": SECRET,
         "ACCOUNTAPPS_LOG_LEVEL": "WARNING",
+        "ACCOUNTAPPS_RATE_LIMIT": "",  # off, except in tests/test_rate_limits.py
     }
 
 
@@ -253,16 +254,16 @@ def make_applications(client) -> Callable[..., list[dict]]:
 
 
 @pytest.fixture
-def gunicorn_server(app, app_settings, tmp_path) -> Iterator[Callable[..., LiveServer]]:
+def gunicorn_server(app, app_settings, tmp_path) -> Iterator[Callable[..., RestartableServer]]:
     """Start real gunicorn servers on the test's database: ``gunicorn_server(workers=4)``.
 
     ``app`` (same database) has applied the migrations and lets the test look
     at the database directly. Every server is stopped at the end of the test.
     """
-    servers: list[LiveServer] = []
+    servers: list[RestartableServer] = []
 
-    def start(workers: int = 4, threads: int = 2, **settings: Any) -> LiveServer:
-        server = LiveServer({**app_settings, **settings}, workers=workers, threads=threads,
+    def start(workers: int = 4, threads: int = 2, **settings: Any) -> RestartableServer:
+        server = RestartableServer({**app_settings, **settings}, workers=workers, threads=threads,
                             log_dir=tmp_path)
         servers.append(server)
         return server.start()

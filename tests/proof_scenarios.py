@@ -20,7 +20,8 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
-from live_server import LiveServer, Reply, flask_command, request
+from live_server import Reply, flask_command, request
+from live_server import RestartableServer as LiveServer
 
 from accountapps import db
 from accountapps.models import Application, ApplicationApplicant, AuditRecord, utcnow

@@ -69,7 +69,14 @@ def routing_number(value: str) -> None:
 
 
 def account_number(value: str) -> None:
-    """A bank account number: 4 to 17 digits."""
+    """A bank account number: 4 to 17 digits.
+
+    The masked form the service renders (``******3210``) passes too, so that a
+    client can send back what it fetched; the domain then keeps the stored
+    number, or refuses a masked value that replaces nothing.
+    """
+    if is_masked(value) and len(value) <= 32 and value.lstrip("*").isdigit():
+        return
     if not (4 <= len(value) <= 17 and value.isdigit()):
         raise ValidationError("Must be 4 to 17 digits.")
 
