@@ -7,6 +7,7 @@ from conftest import BASE
 
 from accountapps import create_app, db
 from accountapps.models import SchemaVersion
+from accountapps.security import UNAUTHENTICATED
 
 
 def test_liveness_needs_no_credentials(client):
@@ -14,6 +15,13 @@ def test_liveness_needs_no_credentials(client):
     assert response.status_code == 200
     assert response.json == {"status": "pass"}
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_only_the_health_probes_need_no_credentials(app):
+    unauthenticated = sorted(
+        rule.rule for rule in app.url_map.iter_rules()
+        if getattr(app.view_functions[rule.endpoint], "required_scope", None) == UNAUTHENTICATED)
+    assert unauthenticated == [f"{BASE}/health/live", f"{BASE}/health/ready"]
 
 
 def test_readiness_reports_database_and_schema_version(client):
