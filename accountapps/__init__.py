@@ -37,9 +37,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
 
     api = Api(app)
-    from .resources import applications, enrollments, root, workflow
+    from .resources import applications, enrollments, health, root, workflow
 
     api.register_blueprint(root.blp)
+    api.register_blueprint(health.blp)
     api.register_blueprint(applications.blp)
     api.register_blueprint(enrollments.blp)
     api.register_blueprint(workflow.blp)
@@ -48,7 +49,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     if app.config["ACCOUNTAPPS_AUTO_MIGRATE"]:
         migrations.upgrade()
-    # Never carry a connection across gunicorn's fork.
-    if not db.database.is_closed():
-        db.database.close()
+    # Never carry a connection across gunicorn's fork (pooled ones included).
+    db.close_all()
     return app

@@ -33,6 +33,9 @@ _FULL_IMPLIES = ("read", "write", "delete", "readPii", "readBalance")
 #: Marker for views that need only the API key (the API root, apiDoc, schemas).
 PUBLIC = "public"
 
+#: Marker for views that need no credentials at all (health probes).
+UNAUTHENTICATED = "unauthenticated"
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -230,6 +233,8 @@ def authenticate() -> None:
             request.url_rule, "provide_automatic_options", False):
         return  # Flask's own answer listing the methods; no view runs
     required = getattr(view, "required_scope", None)
+    if required == UNAUTHENTICATED:
+        return
     client = request_client()
     if client is None:
         raise _unauthorized("The API key is missing or not valid.")
