@@ -99,7 +99,7 @@ def _applicant_name(doc: Mapping[str, Any]) -> str | None:
         name = " ".join(
             part for part in (contact.get("firstName"), contact.get("lastName")) if part)
         if name:
-            return name
+            return name[:255]  # the column's width; the full names stay in the document
     return None
 
 

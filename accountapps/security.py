@@ -246,7 +246,10 @@ def authenticate() -> None:
         raise _unauthorized("The access token is missing, invalid or expired.")
     claims = decode_token(token.strip())
     scope_claim = claims.get("scope", "")
-    if not isinstance(scope_claim, str) or not isinstance(claims.get("sub"), str):
+    subject = claims.get("sub")
+    # A user id longer than the owner column could never own anything: refuse it.
+    if not isinstance(scope_claim, str) or not isinstance(subject, str) or not (
+            0 < len(subject) <= 255):
         raise _unauthorized("The access token is missing, invalid or expired.")
     g.principal = Principal(claims["sub"], frozenset(scope_claim.split()), client)
     if required is None or not g.principal.has(required):
