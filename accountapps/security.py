@@ -30,6 +30,11 @@ _FULL_IMPLIES = ("read", "write", "delete", "readPii", "readBalance")
 #: Marker for views that need only the API key (the API root, apiDoc, schemas).
 PUBLIC = "public"
 
+#: Marker for views that need no credentials at all: published, data-free
+#: documents (JSON Schemas, the documentation page) that generic tools and
+#: browsers fetch without headers.
+ANONYMOUS = "anonymous"
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -176,6 +181,8 @@ def authenticate() -> None:
     if view is None:  # unknown path or method: let routing answer 404/405
         return
     required = getattr(view, "required_scope", None)
+    if required == ANONYMOUS:
+        return
     key = request.headers.get("API-Key", "")
     client = client_for_key(key) if key else None
     if client is None:

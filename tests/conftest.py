@@ -10,6 +10,7 @@ import pytest
 
 from accountapps import create_app
 from accountapps.security import mint_token
+from tests.openapi_validation import ValidatingClient
 
 API_KEY = "test-api-key-0123456789"
 SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -86,9 +87,13 @@ def app_settings(tmp_path) -> dict[str, Any]:
 
 @pytest.fixture
 def app(app_settings):
-    """The Flask app (pytest-flask's ``client`` fixture uses it)."""
+    """The Flask app (pytest-flask's ``client`` fixture uses it).
+
+    Its test client validates every response against openapi/openapi.yaml.
+    """
     application = create_app(app_settings)
     application.config["TESTING"] = True
+    application.test_client_class = ValidatingClient
     return application
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from .. import applications as service
 from .. import hal, store
@@ -24,9 +24,9 @@ from ..representations.application import (
     timestamp,
 )
 from ..representations.collection import render_page
-from ..representations.common import CollectionSchema, ErrorResponseSchema
+from ..representations.common import CollectionSchema, ErrorResponseSchema, embedded_items
 from ..security import Principal, current_principal, requires
-from .common import load_target, resource_response, target_id
+from .common import load_target, resource_response, target_id, target_parameter
 
 blp = Blueprint(
     "applications", __name__, url_prefix=hal.BASE_PATH,
@@ -39,8 +39,10 @@ KIND = service.KIND
 class CollectionArgs(Schema):
     """Query parameters of the application collections."""
 
-    start = fields.Integer(metadata={"description": "Zero-based index of the first item."})
-    limit = fields.Integer(metadata={"description": "Page size (default 100, at most 1000)."})
+    start = fields.Integer(validate=validate.Range(min=0, max=10**18 - 1), metadata={
+        "description": "Zero-based index of the first item (default 0)."})
+    limit = fields.Integer(validate=validate.Range(min=0, max=1000), metadata={
+        "description": "Page size (default 100, at most 1000)."})
     sortBy = fields.String(metadata={"description": "e.g. `-createdAt,accountName`."})
     filter = fields.String(metadata={"description": "Filter expression, e.g. `eq(state,running)`."})
     q = fields.String(metadata={"description": "Text search over the name fields."})
@@ -196,8 +198,22 @@ def delete_application(application_id: str) -> Response:
     return Response(status=204)
 
 
+class AuditRecordSchema(Schema):
+    """One state change: who, when, from, to and why."""
+
+    _id = fields.String(data_key="_id", required=True)
+    occurredAt = fields.String(required=True)
+    userId = fields.String(allow_none=True, required=True)
+    clientId = fields.String(allow_none=True, required=True)
+    from_ = fields.String(data_key="from", allow_none=True, required=True)
+    to = fields.String(required=True)
+    reason = fields.String(allow_none=True, required=True)
+
+
 class AuditRecordsSchema(CollectionSchema):
     """The audit trail of an application."""
+
+    _embedded = embedded_items(AuditRecordSchema, "AuditRecordsEmbedded")
 
 
 @blp.route("/applications/<application_id>/auditRecords", methods=["GET"])
@@ -260,6 +276,7 @@ def _register_action(path: str, target: str, endpoint: str, summary: str) -> Non
     scope = "banking/write"
 
     @blp.route(path, methods=["POST"], endpoint=endpoint)
+    @blp.doc(parameters=[target_parameter(KIND)])
     @blp.response(200, ApplicationSchema)
     @blp.alt_response(400, schema=ErrorResponseSchema)
     @blp.alt_response(403, schema=ErrorResponseSchema)
