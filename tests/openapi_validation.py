@@ -41,7 +41,8 @@ def spec_document() -> dict[str, Any]:
 @cache
 def openapi() -> OpenAPI:
     """openapi-core over the committed document."""
-    config = Config(extra_media_type_deserializers={hal.MEDIA_TYPE: json.loads})
+    config = Config(extra_media_type_deserializers={
+        hal.MEDIA_TYPE: json.loads, "application/yaml": yaml.safe_load})
     return OpenAPI.from_dict(spec_document(), config=config)
 
 

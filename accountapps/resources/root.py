@@ -66,7 +66,7 @@ API_DOC_TYPES = ("application/json", "application/yaml", "application/x-yaml", "
 @blp.response(200, description="The OpenAPI document (JSON, or YAML when Accept prefers it).")
 @blp.doc(responses={200: {"content": {
     "application/json": {"schema": {"type": "object"}},
-    "application/yaml": {"schema": {"type": "string"}},
+    "application/yaml": {"schema": {"type": "object"}},
 }}})
 @blp.alt_response(401, schema=ErrorResponseSchema)
 @requires(PUBLIC)
