@@ -58,7 +58,7 @@ def target_parameter(kind: Kind) -> dict[str, Any]:
     return {
         "name": kind.param, "in": "query", "required": True,
         "description": f"The {kind.name} to act on: its id or its URI.",
-        "schema": {"type": "string", "minLength": 1, "maxLength": 2048},
+        "schema": {"type": "string", "minLength": 1, "maxLength": 512},
     }
 
 
