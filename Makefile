@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint clean openapi conformance conformance-short
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,17 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check accountapps tests bench wsgi.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Regenerate openapi/openapi.yaml and schemas/ from the code (commit the result).
+openapi: $(STAMP)
+	$(BIN)/flask --app wsgi apidoc write
+
+## schemathesis against the service under gunicorn: a short run (CI) and a long one.
+conformance-short: $(STAMP)
+	BIN=$(BIN) MAX_EXAMPLES=3 conformance/run.sh
+
+conformance: $(STAMP)
+	BIN=$(BIN) MAX_EXAMPLES=100 conformance/run.sh --max-time 1200
 
 lint: $(STAMP)
 	$(BIN)/ruff check accountapps tests bench wsgi.py

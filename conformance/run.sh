@@ -24,10 +24,17 @@ export ACCOUNTAPPS_LOG_LEVEL=WARNING
 "$BIN/gunicorn" --bind "127.0.0.1:$PORT" --workers 2 --log-level warning \
   --limit-request-line 8190 wsgi:app &
 PID=$!
-for _ in $(seq 1 100); do
-  curl -fs -o /dev/null -H "API-Key: $ACCOUNTAPPS_API_KEYS" "http://127.0.0.1:$PORT/accountApplications/" && break
-  sleep 0.1
-done
+"$BIN/python" - "$PORT" <<'PY'
+import sys, time, urllib.request
+for _ in range(150):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/accountApplications/docs", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.2)
+else:
+    sys.exit("the service did not start")
+PY
 
 # An administrator (every action is allowed to it) with every scope of the API.
 TOKEN=$("$BIN/flask" --app wsgi token --sub conformance-admin \

@@ -39,12 +39,12 @@ LOCATION_HEADER = {
 IF_MATCH = {
     "name": "If-Match", "in": "header",
     "description": "The ETag of the resource as the client last saw it (``*`` for any).",
-    "schema": {"type": "string", "maxLength": 1024},
+    "schema": {"type": "string"},
 }
 IF_NONE_MATCH = {
     "name": "If-None-Match", "in": "header",
     "description": "If it matches the current ETag, the answer is 304 with no body.",
-    "schema": {"type": "string", "maxLength": 1024},
+    "schema": {"type": "string"},
 }
 
 
@@ -121,8 +121,8 @@ class ConventionsPlugin(BasePlugin):
         if not body:
             return
         content = body["content"]
-        schema = next(iter(content.values()))["schema"]
-        body["content"] = {media: {"schema": schema} for media in REQUEST_MEDIA_TYPES}
+        media_type = next(iter(content.values()))  # schema, example
+        body["content"] = {media: dict(media_type) for media in REQUEST_MEDIA_TYPES}
         responses = operation.setdefault("responses", {})
         responses.setdefault(400, "BAD_REQUEST")
         responses.setdefault(413, "REQUEST_ENTITY_TOO_LARGE")

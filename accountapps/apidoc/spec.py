@@ -191,6 +191,13 @@ def prune_components(doc: dict) -> None:
             del schemas[name]
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """YAML without anchors and aliases (some OpenAPI tools do not resolve them)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def to_yaml(doc: dict[str, Any]) -> str:
     """The YAML text of the document, stable across runs (keys in insertion order)."""
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(doc, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True, width=100)

@@ -118,8 +118,17 @@ def get_blocked_applications(**_query: Any) -> Response:
     return _collection("/blockedApplications", "blocked")
 
 
+#: The reference's createApplication example (shortened): only the product is required.
+CREATE_EXAMPLE = {
+    "accountName": "My checking account",
+    "_links": {"apiture:product": {
+        "href": "https://www.example.com/products/products/51df9a81-2cb8-4515-aad1-9543b3c4fc18"}},
+    "fundingAmount": {"value": "1500.00", "currency": "USD"},
+}
+
+
 @blp.route("/applications", methods=["POST"])
-@blp.arguments(ApplicationCreateSchema)
+@blp.arguments(ApplicationCreateSchema, example=CREATE_EXAMPLE)
 @blp.response(201, ApplicationSchema)
 @blp.alt_response(400, schema=ErrorResponseSchema)
 @blp.alt_response(409, schema=ErrorResponseSchema)
