@@ -20,7 +20,7 @@ run: $(STAMP)
 
 ## Run the whole test suite (and the linter).
 test: $(STAMP)
-	$(BIN)/ruff check accountapps tests bench wsgi.py
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Regenerate openapi/openapi.yaml and schemas/ from the code (commit the result).
@@ -35,7 +35,7 @@ conformance: $(STAMP)
 	BIN=$(BIN) MAX_EXAMPLES=100 conformance/run.sh --max-time 1200
 
 lint: $(STAMP)
-	$(BIN)/ruff check accountapps tests bench wsgi.py
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import apidoc, cli, db, errors, http, logs, migrations, security
+from . import apidoc, cli, db, errors, http, limits, logs, migrations, security
 from .config import load_settings
 
 
@@ -23,17 +23,19 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if app.config["ACCOUNTAPPS_BEHIND_PROXY"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
 
-    # Order matters: request id first, then the database, then the caller.
+    # Order matters: request id first, then the database, then limits, then the caller.
     logs.init_app(app)
     db.init_app(app)
     http.init_app(app)
+    limits.init_app(app)  # before the caller check, so failed key guesses count too
     security.init_app(app)
 
     api = apidoc.create_api(app)
-    from .resources import applications, root
+    from .resources import applications, enrollments, root
 
     api.register_blueprint(root.blp)
     api.register_blueprint(applications.blp)
+    api.register_blueprint(enrollments.blp)
     apidoc.init_app(app)  # JSON Schemas and interactive docs (not in the OpenAPI document)
     errors.register(app)  # after Api, which installs handlers of its own
     cli.init_app(app)

@@ -159,17 +159,28 @@ def _enrich(doc: dict[str, Any], previous: Mapping[str, Any], principal: Princip
             documents.append({**item, "_id": str(uuid.uuid4()), "state": "pending",
                               "createdAt": timestamp(now)})
     doc["documents"] = documents
-    old_consents = {c.get("type"): c for c in previous.get("consents") or []}
+    doc["consents"] = stamp_consents(doc.get("consents"), previous.get("consents"),
+                                     principal.user_id, now)
+
+
+def stamp_consents(items: list[dict[str, Any]] | None, previous: list[dict[str, Any]] | None,
+                   user_id: str, now: datetime) -> list[dict[str, Any]]:
+    """Consents with their server-owned ``_id``, ``givenAt`` and ``userId``.
+
+    A consent whose type and state are unchanged keeps its stamp; a new or
+    changed one is stamped now, by ``user_id`` (applications and enrollments).
+    """
+    old_consents = {c.get("type"): c for c in previous or []}
     consents = []
-    for item in doc.get("consents") or []:
+    for item in items or []:
         old = old_consents.get(item["type"])
         if old is not None and old.get("state") == item.get("state"):
             consents.append({**item, "_id": old["_id"], "givenAt": old.get("givenAt"),
                              "userId": old.get("userId")})
         else:
-            consents.append({**item, "_id": str(uuid.uuid4()), "userId": principal.user_id,
+            consents.append({**item, "_id": str(uuid.uuid4()), "userId": user_id,
                              "givenAt": timestamp(now)})
-    doc["consents"] = consents
+    return consents
 
 
 def _keep_masked(incoming: dict[str, Any], stored: Mapping[str, Any]) -> None:
@@ -181,6 +192,20 @@ def _keep_masked(incoming: dict[str, Any], stored: Mapping[str, Any]) -> None:
     organization = incoming.get("organization") or {}
     if is_masked(organization.get("taxId")) and (stored.get("organization") or {}).get("taxId"):
         organization["taxId"] = stored["organization"]["taxId"]
+
+
+def _refuse_masked(doc: Mapping[str, Any]) -> None:
+    """A masked value that stands for no stored value is not data (``400``)."""
+    errors = []
+    numbers = ((doc.get("fundingAccount") or {}).get("accountNumbers") or {})
+    if is_masked(numbers.get("full")):
+        errors.append(field_error("fundingAccount.accountNumbers.full",
+                                  "a masked number can only be sent back unchanged."))
+    if is_masked((doc.get("organization") or {}).get("taxId")):
+        errors.append(field_error("organization.taxId",
+                                  "a masked tax id can only be sent back unchanged."))
+    if errors:
+        raise validation_error(errors, 400)
 
 
 # --- operations --------------------------------------------------------------
@@ -201,6 +226,7 @@ def create(principal: Principal, data: dict[str, Any]) -> Application:
             "_links.apiture:product", "is not a product of this institution.",
             "unknownProduct", value=product_ref)], 422)
     doc: dict[str, Any] = {key: copy.deepcopy(data[key]) for key in WRITABLE if key in data}
+    _refuse_masked(doc)
     _resolve_products(doc)
     now = utcnow()
     _enrich(doc, {}, principal, now)
@@ -222,27 +248,32 @@ def create(principal: Principal, data: dict[str, Any]) -> Application:
         "type": APPROVAL_TYPE,
         "createdAt": timestamp(now),
     }
-    try:
-        with write_transaction():
-            row = Application.create(
-                id=app_id, owner=principal.user_id, client_id=principal.client_id,
-                product_id=product.id, state="running", workflow_state="running",
-                created_at=now, active_at=now, revision=1, document=doc, **columns,
-            )
-            _save_contacts(app_id, doc)
-            lifecycle.audit(KIND, app_id, None, "running", "Application created.",
-                            principal, now)
-    except IntegrityError as exc:
-        # The partial unique index: this user already has an application in progress.
-        raise one_active_conflict(principal) from exc
-    return row
+    for attempt in range(2):
+        try:
+            with write_transaction():
+                row = Application.create(
+                    id=app_id, owner=principal.user_id, client_id=principal.client_id,
+                    product_id=product.id, state="running", workflow_state="running",
+                    created_at=now, active_at=now, revision=1, document=doc, **columns,
+                )
+                _save_contacts(app_id, doc)
+                lifecycle.audit(KIND, app_id, None, "running", "Application created.",
+                                principal, now)
+            return row
+        except IntegrityError as exc:
+            # The partial unique index: this user already has an application in
+            # progress. One that is overdue has in truth expired: expire it, retry.
+            if attempt == 0 and store.expire_due(KIND, owner=principal.user_id):
+                continue
+            raise one_active_conflict(principal) from exc
+    raise AssertionError("unreachable")
 
 
 def one_active_conflict(principal: Principal) -> ApiError:
     """``409``: a user may have only one application in progress."""
     existing = Application.get_or_none(
         (Application.owner == principal.user_id)
-        & Application.state.in_(("pending",) + lifecycle.INCOMPLETE_STATES))
+        & Application.state.in_(("pending", *lifecycle.INCOMPLETE_STATES)))
     return ApiError(
         409, "applicationInProgress",
         "You already have an application in progress; finish or cancel it first.",
@@ -288,6 +319,7 @@ def update(principal: Principal, row: Application, body: dict[str, Any], if_matc
         except ValidationError as exc:
             raise validation_error(flatten_messages(exc.messages), 400) from exc
         doc = {key: data[key] for key in WRITABLE if data.get(key) is not None}
+        _refuse_masked(doc)
         _resolve_products(doc)
         _enrich(doc, stored, principal, utcnow())
         for key in ("workflowId", "links", "accountApproval"):

@@ -1,4 +1,4 @@
-"""Flask commands: ``db upgrade``, ``expire``, ``token``."""
+"""Flask commands: ``db upgrade``, ``expire``, ``token``, ``api-keys``."""
 
 from __future__ import annotations
 
@@ -25,24 +25,88 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("expire")
     def expire() -> None:
-        """Expire applications inactive past ACCOUNTAPPS_EXPIRY_DAYS (for cron; idempotent)."""
-        from .applications import KIND
+        """Expire applications and enrollments inactive past ACCOUNTAPPS_EXPIRY_DAYS.
+
+        For cron; idempotent, and safe to run from several hosts at once.
+        """
+        from . import applications, enrollments
         from .store import expire_due
 
-        with database.connection_context():
-            count = expire_due(KIND)
-        click.echo(f"expired applications: {count}")
+        for kind in (applications.KIND, enrollments.KIND):
+            with database.connection_context():
+                count = expire_due(kind)
+            click.echo(f"expired {kind.name}s: {count}")
 
     @app.cli.command("token")
     @click.option("--sub", required=True, help="The user id.")
     @click.option("--scope", default="banking/full", show_default=True,
                   help="Space-separated scopes.")
     @click.option("--expires-in", default=3600, show_default=True, help="Seconds.")
-    def token(sub: str, scope: str, expires_in: int) -> None:
+    @click.option("--aud", default=None,
+                  help="Audience claim (default: ACCOUNTAPPS_JWT_AUDIENCE, if set).")
+    @click.option("--iss", default=None,
+                  help="Issuer claim (default: ACCOUNTAPPS_JWT_ISSUER, if set).")
+    def token(sub: str, scope: str, expires_in: int, aud: str | None,
+              iss: str | None) -> None:
         """Mint an HS256 bearer token with the configured secret (development)."""
         from .security import mint_token
 
-        secret = current_app.config.get("ACCOUNTAPPS_JWT_SECRET")
+        config = current_app.config
+        secret = config.get("ACCOUNTAPPS_JWT_SECRET")
         if not secret:
             raise click.ClickException("No ACCOUNTAPPS_JWT_SECRET: tokens come from your IdP.")
-        click.echo(mint_token(sub, scope, secret=secret, expires_in=expires_in))
+        claims = {"aud": aud or config.get("ACCOUNTAPPS_JWT_AUDIENCE"),
+                  "iss": iss or config.get("ACCOUNTAPPS_JWT_ISSUER")}
+        click.echo(mint_token(sub, scope, secret=secret, expires_in=expires_in,
+                              **{k: v for k, v in claims.items() if v}))
+
+    app.cli.add_command(api_keys_group)
+
+
+@click.group("api-keys", help="API keys of client applications (stored hashed).")
+def api_keys_group() -> None:
+    """``flask --app wsgi api-keys create|list|revoke``."""
+
+
+@api_keys_group.command("create")
+@click.option("--client", required=True, help="The client application's name.")
+def create_key(client: str) -> None:
+    """Issue a key; it is printed once and only its SHA-256 is stored."""
+    from . import api_keys
+
+    try:
+        with database.connection_context():
+            issued = api_keys.create(client)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--client") from exc
+    click.echo(f"id: {issued.id}", err=True)
+    click.echo(f"client: {issued.client}", err=True)
+    click.echo("Store this key now; it cannot be shown again:", err=True)
+    click.echo(issued.key)
+
+
+@api_keys_group.command("list")
+def list_keys() -> None:
+    """Issued keys: id, client, key prefix, created, revoked (never the key)."""
+    from . import api_keys
+
+    with database.connection_context():
+        rows = api_keys.all_keys()
+    click.echo("id\tclient\tprefix\tcreated\trevoked")
+    for row in rows:
+        click.echo(f"{row.id}\t{row.client}\t{row.prefix}...\t"
+                   f"{row.created_at:%Y-%m-%dT%H:%M:%SZ}\t"
+                   f"{f'{row.revoked_at:%Y-%m-%dT%H:%M:%SZ}' if row.revoked_at else '-'}")
+
+
+@api_keys_group.command("revoke")
+@click.argument("key_id", type=int)
+def revoke_key(key_id: int) -> None:
+    """Revoke a key by id: it is refused from the next request on."""
+    from . import api_keys
+
+    with database.connection_context():
+        found = api_keys.revoke(key_id)
+    if not found:
+        raise click.ClickException(f"no API key with id {key_id}")
+    click.echo(f"revoked: {key_id}")

@@ -214,7 +214,8 @@ def order_by(spec: CollectionSpec, sort_by: str | None) -> list[Any]:
         field_spec = spec.fields.get(name)
         if field_spec is None:
             raise ApiError(
-                400, "invalidSortField", f"{name!r} is not a field this collection can be sorted by.",
+                400, "invalidSortField",
+                f"{name!r} is not a field this collection can be sorted by.",
                 attributes={"name": "sortBy", "field": name, "allowed": sorted(spec.fields)},
             )
         column = field_spec.column

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 #: Defaults; every key may be overridden by an environment variable of the same
 #: name or by the ``overrides`` passed to :func:`accountapps.create_app`.
@@ -22,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     "ACCOUNTAPPS_BEHIND_PROXY": False,  # trust one hop of X-Forwarded-* headers
     "ACCOUNTAPPS_MAX_BODY_BYTES": 256 * 1024,
     "ACCOUNTAPPS_MAX_LIMIT": 1000,
+    "ACCOUNTAPPS_RATE_LIMIT": "600/minute",  # per client application; empty: no limit
+    # memory:// counts per process: several workers or hosts need redis:// (or similar)
+    "ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI": "memory://",
+    "ACCOUNTAPPS_CORS_ORIGINS": "",  # comma-separated browser origins allowed, or "*"
     "ACCOUNTAPPS_AUTO_MIGRATE": True,  # apply pending migrations at start-up
     "ACCOUNTAPPS_LOG_LEVEL": "INFO",
 }

@@ -15,7 +15,6 @@ argument is the field, the rest are values. The tree is translated to SQL by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 MAX_LENGTH = 4000
 MAX_DEPTH = 32
@@ -57,7 +56,7 @@ class BoolOp:
     children: tuple[Node, ...]
 
 
-Node = Union[Comparison, NullTest, Search, BoolOp]
+Node = Comparison | NullTest | Search | BoolOp
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 from peewee import (
     AutoField,
+    BooleanField,
     CharField,
     DateTimeField,
     IntegerField,
@@ -123,9 +124,62 @@ class SchemaVersion(BaseModel):
     applied_at = DateTimeField()
 
 
+class Enrollment(BaseModel):
+    """An enrollment in digital banking (created by migration ``m0002``)."""
+
+    id = CharField(primary_key=True, max_length=36)
+    owner = CharField(max_length=255)  # the user id (token ``sub``) that created it
+    client_id = CharField(max_length=255, null=True)
+    applicant_name = CharField(max_length=255, null=True)
+    username = CharField(max_length=255, null=True)
+    state = CharField(max_length=16)
+    workflow_state = CharField(max_length=16)
+    flagged_for_review = BooleanField(default=False)
+    created_at = DateTimeField()
+    completed_at = DateTimeField(null=True)
+    #: last activity; expiry counts from here
+    active_at = DateTimeField()
+    revision = IntegerField(default=1)
+    document = JSONField()
+
+    class Meta:
+        indexes = (
+            (("owner", "created_at"), False),
+            (("state", "active_at"), False),
+            (("created_at", "id"), False),
+            (("applicant_name",), False),
+            (("username",), False),
+            (("completed_at",), False),
+        )
+
+
+# One enrollment in progress per user, guarded by the database (as for applications).
+Enrollment.add_index(
+    Enrollment.index(
+        Enrollment.owner, unique=True, where=Enrollment.state.in_(ACTIVE_STATES),
+        name="enrollment_one_active_per_owner",
+    )
+)
+
+
 #: Every table, in creation order.
 ALL_MODELS: list[type[BaseModel]] = [
     Application,
     ApplicationApplicant,
     AuditRecord,
+    Enrollment,
 ]
+
+
+class ApiKey(BaseModel):
+    """An issued ``API-Key``: only its SHA-256 is stored, the key is shown once."""
+
+    id = AutoField()
+    client = CharField(max_length=255)  # the client application's name
+    key_hash = CharField(max_length=64, unique=True)
+    prefix = CharField(max_length=12)  # first characters, to recognise a key in a list
+    created_at = DateTimeField()
+    revoked_at = DateTimeField(null=True)
+
+
+ALL_MODELS.append(ApiKey)  # created by migration m0003

@@ -9,15 +9,18 @@ created) live in :func:`visible_to`, which every query goes through.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
 import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from flask import Flask, current_app, g, request
 
 from .errors import ApiError
@@ -100,6 +103,17 @@ def hash_key(key: str) -> str:
 key_lookups: list[Callable[[str], str | None]] = []
 
 
+def request_client() -> str | None:
+    """The client id of the current request's ``API-Key`` (looked up once per request)."""
+    # Cached in the WSGI environ, which is per request (``g`` may outlive one).
+    marker = "accountapps.client_id"
+    if marker not in request.environ:
+        key = request.headers.get("API-Key", "")
+        request.environ[marker] = client_for_key(key) if key and len(key) <= 256 else None
+    g.client_id = request.environ[marker]
+    return g.client_id
+
+
 def client_for_key(key: str) -> str | None:
     """The client id an API key belongs to, or ``None`` if it is not valid."""
     configured = current_app.config["ACCOUNTAPPS_API_KEYS"]
@@ -114,34 +128,66 @@ def client_for_key(key: str) -> str | None:
     return None
 
 
-def _verification_keys() -> tuple[list[Any], list[str]]:
+@functools.lru_cache(maxsize=8)
+def _read_public_keys(path: str, kind: str, _mtime: float) -> tuple[tuple[str | None, Any], ...]:
+    """``(kid, key)`` pairs of a PEM file or JWKS file (cached until the file changes)."""
+    if kind == "pem":
+        with open(path, "rb") as handle:
+            return ((None, load_pem_public_key(handle.read())),)
+    with open(path) as handle:
+        document = json.load(handle)
+    return tuple((jwk.get("kid"), jwt.PyJWK(jwk, algorithm="RS256").key)
+                 for jwk in document.get("keys", []) if jwk.get("kty") == "RSA")
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_pem(text: str) -> tuple[tuple[str | None, Any], ...]:
+    return ((None, load_pem_public_key(text.encode())),)
+
+
+def _public_keys(path: str, kind: str) -> tuple[tuple[str | None, Any], ...]:
+    if kind == "pem" and path.lstrip().startswith("-----BEGIN"):
+        return _parse_pem(path)  # the setting holds the PEM text itself
+    return _read_public_keys(path, kind, os.stat(path).st_mtime)
+
+
+def _verification_keys(kid: str | None) -> tuple[list[Any], list[str]]:
+    """The keys a token may be signed with; HS256 secrets are ``str``, RSA keys objects."""
     config = current_app.config
     keys: list[Any] = []
     algorithms: list[str] = []
     if config.get("ACCOUNTAPPS_JWT_SECRET"):
         keys.append(config["ACCOUNTAPPS_JWT_SECRET"])
         algorithms.append("HS256")
+    public: list[tuple[str | None, Any]] = []
     if config.get("ACCOUNTAPPS_JWT_PUBLIC_KEY"):
-        with open(config["ACCOUNTAPPS_JWT_PUBLIC_KEY"], "rb") as handle:
-            keys.append(handle.read())
-        algorithms.append("RS256")
+        public.extend(_public_keys(config["ACCOUNTAPPS_JWT_PUBLIC_KEY"], "pem"))
     if config.get("ACCOUNTAPPS_JWT_JWKS"):
-        with open(config["ACCOUNTAPPS_JWT_JWKS"]) as handle:
-            for jwk in json.load(handle).get("keys", []):
-                keys.append(jwt.PyJWK(jwk).key)
-        if "RS256" not in algorithms:
-            algorithms.append("RS256")
+        public.extend(_public_keys(config["ACCOUNTAPPS_JWT_JWKS"], "jwks"))
+    if public:
+        algorithms.append("RS256")
+        # A token naming its key (kid) is checked against that key only.
+        named = [key for key_id, key in public if kid is not None and key_id == kid]
+        keys.extend(named or [key for key_id, key in public if key_id is None or kid is None])
     return keys, algorithms
 
 
 def decode_token(token: str) -> dict[str, Any]:
-    """Verify a bearer JWT and return its claims; raise ``401`` if it is not valid."""
+    """Verify a bearer JWT and return its claims; raise ``401`` if it is not valid.
+
+    The algorithm comes from our configuration, never from the token alone:
+    ``alg: none`` is refused, and an HS256 token is checked only against the
+    HS256 secret (never against an RSA public key, the "algorithm confusion"
+    attack).
+    """
     config = current_app.config
-    keys, algorithms = _verification_keys()
     try:
-        header_alg = jwt.get_unverified_header(token).get("alg")
+        header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
         raise _unauthorized("The access token is missing, invalid or expired.") from exc
+    header_alg = header.get("alg")
+    kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+    keys, algorithms = _verification_keys(kid)
     if header_alg not in algorithms:
         raise _unauthorized("The access token is missing, invalid or expired.")
     for key in keys:
@@ -180,14 +226,15 @@ def authenticate() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     if view is None:  # unknown path or method: let routing answer 404/405
         return
+    if request.method == "OPTIONS" and getattr(
+            request.url_rule, "provide_automatic_options", False):
+        return  # Flask's own answer listing the methods; no view runs
     required = getattr(view, "required_scope", None)
     if required == ANONYMOUS:
         return
-    key = request.headers.get("API-Key", "")
-    client = client_for_key(key) if key else None
+    client = request_client()
     if client is None:
         raise _unauthorized("The API key is missing or not valid.")
-    g.client_id = client
     if required == PUBLIC:
         return
     header = request.headers.get("Authorization", "")
@@ -209,5 +256,8 @@ def authenticate() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Install the authentication hook."""
+    """Install the authentication hook and the database's issued keys."""
+    from . import api_keys  # imports this module: install it late
+
+    api_keys.install()
     app.before_request(authenticate)

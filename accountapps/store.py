@@ -131,7 +131,7 @@ def cas_update(
     for _attempt in range(max_attempts):
         if not if_match.accepts(row.revision):
             raise precondition_failed()
-        if row.state not in lifecycle.INCOMPLETE_STATES + ("pending",):
+        if row.state not in ("pending", *lifecycle.INCOMPLETE_STATES):
             raise ApiError(
                 409, "resourceCompleted",
                 f"The {kind.name} is {row.state}; completed {kind.name}s are retained "

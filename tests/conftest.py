@@ -82,6 +82,7 @@ def app_settings(tmp_path) -> dict[str, Any]:
         "ACCOUNTAPPS_API_KEYS": API_KEY,
         "ACCOUNTAPPS_JWT_SECRET": SECRET,
         "ACCOUNTAPPS_LOG_LEVEL": "WARNING",
+        "ACCOUNTAPPS_RATE_LIMIT": "",  # off, except in tests/test_rate_limits.py
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from marshmallow import ValidationError
 
@@ -21,7 +22,8 @@ VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
 
 #: Minor-unit digits where they differ from 2.
 _MINOR_UNITS = {
-    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0),
+    **dict.fromkeys(
+        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0),
     **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
     "CLF": 4, "UYW": 4,
 }
@@ -67,7 +69,14 @@ def routing_number(value: str) -> None:
 
 
 def account_number(value: str) -> None:
-    """A bank account number: 4 to 17 digits."""
+    """A bank account number: 4 to 17 digits.
+
+    The masked form the service renders (``******3210``) passes too, so that a
+    client can send back what it fetched; the domain then keeps the stored
+    number, or refuses a masked value that replaces nothing.
+    """
+    if is_masked(value) and len(value) <= 32 and value.lstrip("*").isdigit():
+        return
     if not (4 <= len(value) <= 17 and value.isdigit()):
         raise ValidationError("Must be 4 to 17 digits.")
 
@@ -83,3 +92,40 @@ def mask(value: str | None, visible: int = 4) -> str | None:
 def is_masked(value: object) -> bool:
     """True for a value the service produced by :func:`mask`."""
     return isinstance(value, str) and value.startswith("*")
+
+
+#: What a fully hidden value looks like (an address line, a birthdate).
+REDACTED = "*****"
+
+
+def mask_email(value: str | None) -> str | None:
+    """``*****@apiture.com``: the mailbox hidden, the domain kept."""
+    if value is None:
+        return None
+    _local, at, domain = value.rpartition("@")
+    return f"{REDACTED}@{domain}" if at else REDACTED
+
+
+def restore_masked(incoming: Any, stored: Any) -> Any:
+    """Replace each masked value of ``incoming`` by the stored value at the same place.
+
+    A client without PII access sends back what it fetched; its masked values
+    (``*****3333``) mean "unchanged". List items are matched by ``_id`` when
+    they have one, else by position. Masked values with no stored counterpart
+    are left for validation to reject.
+    """
+    if isinstance(incoming, dict) and isinstance(stored, dict):
+        for key, value in incoming.items():
+            if is_masked(value) and isinstance(stored.get(key), str):
+                incoming[key] = stored[key]
+            else:
+                restore_masked(value, stored.get(key))
+    elif isinstance(incoming, list) and isinstance(stored, list):
+        by_id = {item.get("_id"): item for item in stored
+                 if isinstance(item, dict) and item.get("_id") is not None}
+        for index, item in enumerate(incoming):
+            match = by_id.get(item.get("_id")) if isinstance(item, dict) else None
+            if match is None and index < len(stored):
+                match = stored[index]
+            restore_masked(item, match)
+    return incoming

@@ -6,12 +6,11 @@ from typing import Any
 
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from .. import applications as service
 from .. import hal, store
 from ..collection_query import alternatives, query_page
-from ..lifecycle import transition
 from ..models import Application, ApplicationApplicant, AuditRecord
 from ..preconditions import if_match
 from ..representations.application import (
@@ -26,7 +25,7 @@ from ..representations.application import (
 from ..representations.collection import render_page
 from ..representations.common import CollectionSchema, ErrorResponseSchema, embedded_items
 from ..security import Principal, current_principal, requires
-from .common import load_target, resource_response, target_id, target_parameter
+from .common import perform_action, resource_response, target_parameter
 
 blp = Blueprint(
     "applications", __name__, url_prefix=hal.BASE_PATH,
@@ -39,10 +38,11 @@ KIND = service.KIND
 class CollectionArgs(Schema):
     """Query parameters of the application collections."""
 
-    start = fields.Integer(validate=validate.Range(min=0, max=10**18 - 1), metadata={
-        "description": "Zero-based index of the first item (default 0)."})
-    limit = fields.Integer(validate=validate.Range(min=0, max=1000), metadata={
-        "description": "Page size (default 100, at most 1000)."})
+    # Bounds are documented, and enforced by collection_query (its own 400s).
+    start = fields.Integer(metadata={"minimum": 0, "maximum": 10**18 - 1,
+                                     "description": "Zero-based index of the first item."})
+    limit = fields.Integer(metadata={"minimum": 0, "maximum": 1000,
+                                     "description": "Page size (default 100, at most 1000)."})
     sortBy = fields.String(metadata={"description": "e.g. `-createdAt,accountName`."})
     filter = fields.String(metadata={"description": "Filter expression, e.g. `eq(state,running)`."})
     q = fields.String(metadata={"description": "Text search over the name fields."})
@@ -268,17 +268,7 @@ def render_audit_trail(resource_type: str, resource_id: str, path: str) -> dict[
 # --- actions -----------------------------------------------------------------
 
 def _action(target: str) -> Response:
-    principal = current_principal()
-    resource_id = target_id(KIND)
-    precondition = if_match(resource_id, required=False)
-    reason = None
-    if request.content_length:
-        body = request.get_json(silent=True)
-        if isinstance(body, dict) and isinstance(body.get("reason"), str):
-            reason = body["reason"][:1000]
-    row = transition(KIND, resource_id, target, principal=principal, if_match=precondition,
-                     reason=reason, load=load_target(KIND, principal))
-    return resource_response(row, principal, render)
+    return perform_action(KIND, target, render)
 
 
 def _register_action(path: str, target: str, endpoint: str, summary: str) -> None:

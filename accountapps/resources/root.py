@@ -24,6 +24,9 @@ COLLECTIONS: dict[str, str] = {
     "apiture:rejectedApplications": "/rejectedApplications",
     "apiture:canceledApplications": "/canceledApplications",
     "apiture:expiredApplications": "/expiredApplications",
+    "apiture:enrollments": "/enrollments",
+    "apiture:approvedEnrollments": "/approvedEnrollments",
+    "apiture:rejectedEnrollments": "/rejectedEnrollments",
 }
 
 

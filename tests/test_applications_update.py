@@ -1,0 +1,162 @@
+"""updateApplication (PUT replaces) and patchApplication (PATCH merges)."""
+
+import copy
+
+import pytest
+from conftest import FUNDING
+
+
+@pytest.fixture
+def url(application):
+    return application.headers["Location"]
+
+
+@pytest.fixture
+def tag(application):
+    return {"If-Match": application.headers["ETag"]}
+
+
+def test_put_replaces_the_whole_application(user, url, tag):
+    response = user.put(url, {"accountName": "Rainy day"}, headers=tag)
+    assert response.status_code == 200
+    body = response.json
+    assert body["accountName"] == "Rainy day"
+    assert "fundingAmount" not in body
+    assert "fundingAccount" not in body
+    assert body["applicants"] == []
+
+
+def test_put_of_the_fetched_representation_is_accepted(user, url, tag, application):
+    representation = copy.deepcopy(application.json)
+    representation["accountName"] = "Renamed"
+    response = user.put(url, representation, headers=tag)
+    assert response.status_code == 200, response.json
+    assert response.json["accountName"] == "Renamed"
+    assert response.json["applicants"] == application.json["applicants"]
+
+
+def test_patch_changes_only_the_given_fields(user, url, tag, application):
+    response = user.patch(url, {"accountName": "Rainy day"}, headers=tag)
+    assert response.status_code == 200
+    assert response.json["accountName"] == "Rainy day"
+    assert response.json["fundingAmount"] == application.json["fundingAmount"]
+    assert response.json["applicants"] == application.json["applicants"]
+
+
+def test_patch_merges_nested_objects(user, url, tag):
+    response = user.patch(url, {"fundingAmount": {"value": "20.00"}}, headers=tag)
+    assert response.status_code == 200
+    assert response.json["fundingAmount"] == {"value": "20.00", "currency": "USD"}
+
+
+def test_patch_null_removes_a_field(user, url, tag):
+    response = user.patch(url, {"fundingAmount": None}, headers=tag)
+    assert response.status_code == 200
+    assert "fundingAmount" not in response.json
+
+
+def test_patch_accepts_merge_patch_media_type(user, url, tag):
+    response = user.call("PATCH", url, data='{"accountName": "Merged"}',
+                         headers={**tag, "Content-Type": "application/merge-patch+json"})
+    assert response.status_code == 200
+    assert response.json["accountName"] == "Merged"
+
+
+def test_derived_applicant_name_follows_the_applicants(user, url, tag, application):
+    applicants = copy.deepcopy(application.json["applicants"])
+    applicants[0]["contact"]["firstName"] = "Anna"
+    response = user.patch(url, {"applicants": applicants}, headers=tag)
+    assert response.json["applicantName"] == "Anna Snowqueen"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("_id", "00000000-0000-0000-0000-000000000000"),
+    ("state", "approved"),
+    ("workflowState", "completed"),
+    ("createdAt", "2000-01-01T00:00:00.000Z"),
+    ("completedAt", "2000-01-01T00:00:00.000Z"),
+    ("productName", "Something else"),
+    ("applicantName", "Someone else"),
+])
+def test_read_only_fields_are_accepted_and_ignored_by_patch(user, url, tag, application,
+                                                           field, value):
+    response = user.patch(url, {field: value}, headers=tag)
+    assert response.status_code == 200, response.json
+    assert response.json[field] == application.json[field]
+
+
+def test_read_only_fields_are_ignored_by_put(user, url, tag, application):
+    body = {"accountName": "x", "_id": "other", "state": "approved",
+            "createdAt": "2000-01-01T00:00:00.000Z"}
+    response = user.put(url, body, headers=tag)
+    assert response.status_code == 200
+    for field in ("_id", "state", "createdAt"):
+        assert response.json[field] == application.json[field]
+
+
+def test_links_in_an_update_are_ignored(user, url, tag, application):
+    links = {"apiture:product": {
+        "href": "https://example.com/products/products/40ed6e40-cffa-4944-8d54-f9b50ed2081f"},
+        "self": {"href": "https://example.com/elsewhere"}}
+    response = user.patch(url, {"_links": links, "accountName": "L"}, headers=tag)
+    assert response.status_code == 200
+    assert response.json["productName"] == application.json["productName"]
+    assert response.json["_links"]["self"] == application.json["_links"]["self"]
+    assert response.json["_links"]["apiture:product"] == (
+        application.json["_links"]["apiture:product"])
+
+
+def test_embedded_in_an_update_is_ignored(user, url, tag):
+    response = user.patch(url, {"_embedded": {"x": 1}, "accountName": "E"}, headers=tag)
+    assert response.status_code == 200
+    assert "_embedded" not in response.json
+
+
+def test_masked_account_number_sent_back_keeps_the_stored_number(user, admin, url, tag,
+                                                                application):
+    fetched = application.json
+    assert fetched["fundingAccount"]["accountNumbers"]["full"].startswith("*")
+    response = user.put(url, fetched, headers=tag)
+    assert response.status_code == 200, response.json
+    stored = admin.get(url).json["fundingAccount"]["accountNumbers"]["full"]
+    assert stored == FUNDING["fundingAccount"]["accountNumbers"]["full"]
+
+
+def test_a_new_account_number_replaces_the_stored_one(user, admin, url, tag):
+    account = copy.deepcopy(FUNDING["fundingAccount"])
+    account["accountNumbers"] = {"full": "11112222"}
+    response = user.patch(url, {"fundingAccount": account}, headers=tag)
+    assert response.status_code == 200
+    assert admin.get(url).json["fundingAccount"]["accountNumbers"]["full"] == "11112222"
+
+
+def test_unknown_field_in_an_update_is_400_naming_it(user, url, tag):
+    response = user.patch(url, {"acountName": "typo"}, headers=tag)
+    assert response.status_code == 400
+    names = [e["attributes"]["name"] for e in response.json["_error"]["_embedded"]["errors"]]
+    assert names == ["acountName"]
+
+
+def test_invalid_value_in_a_patch_is_400_and_changes_nothing(user, url, tag, application):
+    response = user.patch(url, {"fundingAmount": {"value": "-1", "currency": "USD"}},
+                          headers=tag)
+    assert response.status_code == 400
+    assert user.get(url).headers["ETag"] == application.headers["ETag"]
+
+
+def test_update_changes_the_etag(user, url, tag, application):
+    response = user.patch(url, {"accountName": "New"}, headers=tag)
+    assert response.headers["ETag"] != application.headers["ETag"]
+    assert user.get(url).headers["ETag"] == response.headers["ETag"]
+
+
+def test_someone_elses_application_cannot_be_updated(other, url, tag):
+    assert other.patch(url, {"accountName": "mine"}, headers=tag).status_code == 404
+
+
+def test_completed_application_cannot_be_updated(user, admin, url, application):
+    approved = admin.post(f"/approvedApplications?application={application.json['_id']}")
+    response = user.patch(url, {"accountName": "late"},
+                          headers={"If-Match": approved.headers["ETag"]})
+    assert response.status_code == 409
+    assert response.json["_error"]["attributes"]["state"] == "approved"

@@ -1,0 +1,263 @@
+"""Collections: paging, sorting, simple filters, ``q``; the state-restricted views."""
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from conftest import BASE, REFERENCE_CREATE_BODY, USER_SCOPES, Api, headers_for
+from db_helpers import force_state
+
+
+def create(client, owner: str, account_name: str, **changes) -> str:
+    """Create an application for ``owner`` named ``account_name``; return its id."""
+    body = {**REFERENCE_CREATE_BODY, "accountName": account_name, **changes}
+    response = Api(client, headers_for(owner, USER_SCOPES)).post("/applications", body)
+    assert response.status_code == 201, response.json
+    return response.json["_id"]
+
+
+@pytest.fixture
+def five(client):
+    """Five applications of five users, named e..a in creation order."""
+    return [create(client, f"u{i}", name) for i, name in enumerate("edcba")]
+
+
+def query_of(href: str) -> dict[str, list[str]]:
+    return parse_qs(urlparse(href).query)
+
+
+def ids(response) -> list[str]:
+    return [item["_id"] for item in response.json["_embedded"]["items"]]
+
+
+def names(response) -> list[str]:
+    return [item["accountName"] for item in response.json["_embedded"]["items"]]
+
+
+# --- shape and paging --------------------------------------------------------
+
+def test_empty_collection(user):
+    body = user.get("/applications").json
+    assert body["count"] == 0
+    assert body["start"] == 0
+    assert body["limit"] == 100
+    assert body["_embedded"]["items"] == []
+    assert set(body["_links"]) == {"self", "first", "collection"}
+
+
+def test_collection_has_profile_name_and_absolute_links(user, application):
+    body = user.get("/applications").json
+    assert body["name"] == "applications"
+    assert body["_profile"].startswith("http://")
+    assert body["_links"]["collection"]["href"] == f"http://localhost{BASE}/applications"
+
+
+def test_items_are_summaries_of_an_array(user, application):
+    items = user.get("/applications").json["_embedded"]["items"]
+    assert isinstance(items, list) and len(items) == 1
+    item = items[0]
+    assert item["_id"] == application.json["_id"]
+    assert item["_links"]["self"]["href"] == application.headers["Location"]
+    assert item["state"] == "running"
+    for field in ("_profile", "accountName", "applicantName", "productName"):
+        assert field in item
+    assert "fundingAccount" not in item
+
+
+def test_first_page_has_next_but_no_prev(admin, five):
+    body = admin.get("/applications?limit=2").json
+    assert body["count"] == 5
+    assert len(body["_embedded"]["items"]) == 2
+    assert query_of(body["_links"]["next"]["href"])["start"] == ["2"]
+    assert query_of(body["_links"]["first"]["href"])["start"] == ["0"]
+    assert "prev" not in body["_links"]
+
+
+def test_middle_page_has_prev_and_next(admin, five):
+    links = admin.get("/applications?start=2&limit=2").json["_links"]
+    assert query_of(links["prev"]["href"])["start"] == ["0"]
+    assert query_of(links["next"]["href"])["start"] == ["4"]
+
+
+def test_last_page_is_partial_and_has_no_next(admin, five):
+    body = admin.get("/applications?start=4&limit=2").json
+    assert len(body["_embedded"]["items"]) == 1
+    assert "next" not in body["_links"]
+    assert query_of(body["_links"]["prev"]["href"])["start"] == ["2"]
+
+
+def test_page_exactly_at_the_end_has_no_next(admin, five):
+    body = admin.get("/applications?start=3&limit=2").json
+    assert len(body["_embedded"]["items"]) == 2
+    assert "next" not in body["_links"]
+
+
+def test_start_past_the_end_is_an_empty_page_with_the_total_count(admin, five):
+    body = admin.get("/applications?start=50&limit=2").json
+    assert body["_embedded"]["items"] == []
+    assert body["count"] == 5
+    assert body["start"] == 50
+    assert "next" not in body["_links"]
+    assert "prev" in body["_links"]
+
+
+def test_following_next_links_visits_every_item_once(admin, five):
+    seen = []
+    href = "/applications?limit=2&sortBy=accountName"
+    while href:
+        body = admin.get(href).json
+        seen.extend(item["_id"] for item in body["_embedded"]["items"])
+        href = body["_links"].get("next", {}).get("href")
+    assert sorted(seen) == sorted(five)
+    assert len(seen) == 5
+
+
+def test_page_links_keep_the_query(admin, five):
+    body = admin.get("/applications?limit=2&sortBy=accountName&state=running&q=a").json
+    query = query_of(body["_links"]["next"]["href"])
+    assert query["sortBy"] == ["accountName"]
+    assert query["state"] == ["running"]
+    assert query["q"] == ["a"]
+    assert query["limit"] == ["2"]
+
+
+def test_limit_1000_is_allowed(admin, five):
+    assert admin.get("/applications?limit=1000").json["limit"] == 1000
+
+
+@pytest.mark.parametrize("query", [
+    "limit=1001", "limit=-1", "limit=abc", "start=-1", "start=x", "start=1.5",
+    "limit=99999999999999999999999",
+])
+def test_bad_start_or_limit_is_400(user, query):
+    response = user.get(f"/applications?{query}")
+    assert response.status_code == 400
+    assert response.json["_error"]["statusCode"] == 400
+
+
+def test_count_is_the_total_of_matching_items(admin, five):
+    assert admin.get("/applications?limit=1").json["count"] == 5
+
+
+# --- visibility and state views ----------------------------------------------
+
+def test_a_user_sees_only_its_own_applications(client, five):
+    own = Api(client, headers_for("u0", USER_SCOPES)).get("/applications")
+    assert ids(own) == [five[0]]
+
+
+def test_running_applications_lists_only_running_ones(app, admin, five):
+    force_state(app, five[0], "blocked")
+    force_state(app, five[1], "approved")
+    assert sorted(ids(admin.get("/runningApplications"))) == sorted(five[2:])
+
+
+def test_blocked_applications_lists_only_blocked_ones(app, admin, five):
+    force_state(app, five[0], "blocked")
+    assert ids(admin.get("/blockedApplications")) == [five[0]]
+
+
+def test_state_view_links_stay_on_the_view(admin, five):
+    body = admin.get("/runningApplications?limit=2").json
+    assert urlparse(body["_links"]["next"]["href"]).path == f"{BASE}/runningApplications"
+
+
+# --- sorting -----------------------------------------------------------------
+
+def test_default_order_is_newest_first(admin, five):
+    assert ids(admin.get("/applications")) == list(reversed(five))
+
+
+def test_sort_ascending(admin, five):
+    assert names(admin.get("/applications?sortBy=accountName")) == list("abcde")
+
+
+def test_sort_descending(admin, five):
+    assert names(admin.get("/applications?sortBy=-accountName")) == list("edcba")
+
+
+def test_sort_by_several_keys(app, admin, five):
+    force_state(app, five[0], "blocked")  # "e"
+    force_state(app, five[3], "blocked")  # "b"
+    assert names(admin.get("/applications?sortBy=state,-accountName")) == list("ebdca")
+
+
+def test_ties_are_ordered_by_id_so_pages_are_stable(admin, five):
+    response = admin.get("/applications?sortBy=productName")
+    assert ids(response) == sorted(five)
+    pages = ids(admin.get("/applications?sortBy=productName&limit=2")) + ids(
+        admin.get("/applications?sortBy=productName&start=2&limit=3"))
+    assert pages == sorted(five)
+
+
+def test_unknown_sort_field_is_400(user):
+    response = user.get("/applications?sortBy=owner")
+    assert response.status_code == 400
+    assert response.json["_error"]["attributes"]["field"] == "owner"
+
+
+# --- simple filters and search -----------------------------------------------
+
+def test_state_alternatives(app, admin, five):
+    force_state(app, five[0], "blocked")
+    force_state(app, five[1], "canceled")
+    response = admin.get("/applications?state=blocked|canceled")
+    assert sorted(ids(response)) == sorted(five[:2])
+
+
+def test_unknown_state_is_400(user):
+    assert user.get("/applications?state=running|flying").status_code == 400
+
+
+def test_name_alternatives(admin, five):
+    response = admin.get("/applications?name=a|c")
+    assert sorted(names(response)) == ["a", "c"]
+
+
+def test_simple_filters_combine_with_and(app, admin, five):
+    force_state(app, five[4], "blocked")  # "a"
+    assert names(admin.get("/applications?name=a|c&state=running")) == ["c"]
+
+
+def test_applicant_filter_keeps_applications_of_that_contact(client, admin, five):
+    body = {**REFERENCE_CREATE_BODY, "applicants": [
+        {"contact": {"firstName": "Anna", "_links": {"self": {"href": "https://x.test/c/anna"}}}}]}
+    anna = Api(client, headers_for("anna", USER_SCOPES)).post("/applications", body).json["_id"]
+    assert ids(admin.get("/applications?applicant=https://x.test/c/anna")) == [anna]
+
+
+def test_q_matches_any_word_case_insensitively(client, admin):
+    expected = {create(client, "s1", "Holiday Savings"), create(client, "s2", "Rainy DAY")}
+    create(client, "s3", "Other")
+    assert set(ids(admin.get("/applications?q=holiday day"))) == expected
+
+
+def test_q_phrase_matches_the_words_together(client, admin):
+    wanted = create(client, "s1", "rainy day fund")
+    create(client, "s2", "day rainy")
+    assert ids(admin.get('/applications?q="rainy day"')) == [wanted]
+
+
+def test_q_and_requires_both_terms(client, admin):
+    wanted = create(client, "s1", "holiday fund")
+    create(client, "s2", "holiday")
+    create(client, "s3", "fund")
+    assert ids(admin.get("/applications?q=holiday and fund")) == [wanted]
+
+
+def test_q_searches_the_other_name_fields(admin, five):
+    # every sample's applicant is Elsa Snowqueen and the product Premiere Savings
+    assert len(ids(admin.get("/applications?q=snowqueen"))) == 5
+    assert len(ids(admin.get("/applications?q=premiere"))) == 5
+
+
+def test_q_treats_like_wildcards_literally(client, admin):
+    create(client, "s1", "100% interest")
+    create(client, "s2", "100 interest")
+    assert names(admin.get("/applications?q=100%25")) == ["100% interest"]
+
+
+def test_missing_values_sort_last_in_both_directions(client, admin):
+    with_org = create(client, "o1", "org", organization={"name": "Acme"})
+    without = create(client, "o2", "no org")
+    assert ids(admin.get("/applications?sortBy=organizationName")) == [with_org, without]
+    assert ids(admin.get("/applications?sortBy=-organizationName")) == [with_org, without]

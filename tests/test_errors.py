@@ -1,0 +1,179 @@
+"""Every error is the reference's errorResponse: never HTML, never a stack trace."""
+
+import copy
+
+import pytest
+from conftest import API_KEY, BASE, FUNDING, headers_for
+
+from accountapps.security import PUBLIC, requires
+
+
+def assert_error_response(response, status: int) -> dict:
+    """The body is an errorResponse for ``status``; return its ``_error``."""
+    assert response.status_code == status
+    assert response.mimetype == "application/hal+json"
+    body = response.json
+    assert body["_profile"].endswith("/errorResponse/v1.0.0/profile.json")
+    error = body["_error"]
+    assert error["statusCode"] == status
+    for field in ("_id", "message", "type", "occurredAt"):
+        assert error[field], field
+    return error
+
+
+def embedded_names(error: dict) -> list[str]:
+    return [nested["attributes"]["name"] for nested in error["_embedded"]["errors"]]
+
+
+# --- routing -----------------------------------------------------------------
+
+def test_unknown_path_is_404_error_response(user):
+    assert_error_response(user.get("/noSuchCollection"), 404)
+
+
+def test_unknown_path_outside_the_api_is_404_error_response(client):
+    assert_error_response(client.get("/index.html"), 404)
+
+
+def test_wrong_method_is_405_with_allow(user):
+    response = user.delete("/applications")
+    assert_error_response(response, 405)
+    assert "GET" in response.headers["Allow"]
+
+
+def test_missing_credentials_are_401_with_www_authenticate(client):
+    response = client.get(f"{BASE}/applications", headers={"API-Key": API_KEY})
+    assert_error_response(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_too_little_scope_is_403(client, create_body):
+    response = client.post(f"{BASE}/applications", json=create_body(),
+                           headers=headers_for("reader", "banking/read"))
+    assert_error_response(response, 403)
+
+
+# --- request bodies ----------------------------------------------------------
+
+def test_wrong_content_type_is_415(user):
+    response = user.call("POST", "/applications", data="accountName=x",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    error = assert_error_response(response, 415)
+    assert error["attributes"]["contentType"] == "application/x-www-form-urlencoded"
+
+
+def test_malformed_json_is_400(user):
+    response = user.call("POST", "/applications", data='{"accountName": ',
+                         headers={"Content-Type": "application/json"})
+    assert_error_response(response, 400)
+
+
+def test_json_that_is_not_an_object_is_400(user):
+    assert_error_response(user.post("/applications", ["not", "an", "object"]), 400)
+
+
+def test_deeply_nested_json_is_400_not_500(user):
+    response = user.call("POST", "/applications", data="[" * 50000 + "]" * 50000,
+                         headers={"Content-Type": "application/json"})
+    assert_error_response(response, 400)
+
+
+def test_body_over_the_size_limit_is_413(user, create_body):
+    body = create_body(accountName="x" * (300 * 1024))
+    assert_error_response(user.post("/applications", body), 413)
+
+
+def test_unknown_body_field_is_400_naming_it(user, create_body):
+    error = assert_error_response(user.post("/applications", create_body(nickname="x")), 400)
+    assert embedded_names(error) == ["nickname"]
+
+
+def test_unknown_nested_field_is_400_naming_its_path(user, create_body):
+    body = create_body(**FUNDING)
+    body["fundingAccount"]["iban"] = "DE00"
+    error = assert_error_response(user.post("/applications", body), 400)
+    assert embedded_names(error) == ["fundingAccount.iban"]
+
+
+def test_every_bad_field_is_listed(user, create_body):
+    body = create_body(fundingAmount={"value": 1, "currency": "XXX"})
+    error = assert_error_response(user.post("/applications", body), 400)
+    assert sorted(embedded_names(error)) == ["fundingAmount.currency", "fundingAmount.value"]
+
+
+@pytest.mark.parametrize("value", [1500.0, 1500, "1,500.00", "-5.00", "1e3", "", " 5"])
+def test_money_must_be_a_non_negative_decimal_string(user, create_body, value):
+    body = create_body(fundingAmount={"value": value, "currency": "USD"})
+    error = assert_error_response(user.post("/applications", body), 400)
+    assert embedded_names(error) == ["fundingAmount.value"]
+
+
+def test_unknown_currency_is_400(user, create_body):
+    body = create_body(fundingAmount={"value": "10.00", "currency": "usd"})
+    error = assert_error_response(user.post("/applications", body), 400)
+    assert embedded_names(error) == ["fundingAmount.currency"]
+
+
+def test_more_decimals_than_the_currency_has_is_400(user, create_body):
+    body = create_body(fundingAmount={"value": "10.5", "currency": "JPY"})
+    assert_error_response(user.post("/applications", body), 400)
+
+
+def test_three_decimals_are_fine_for_a_three_decimal_currency(user, create_body):
+    body = create_body(fundingAmount={"value": "10.125", "currency": "KWD"})
+    assert user.post("/applications", body).status_code == 201
+
+
+@pytest.mark.parametrize("routing", ["021000022", "02100002", "02100002a", "0210000210"])
+def test_bad_routing_number_is_400(user, create_body, routing):
+    funding = copy.deepcopy(FUNDING["fundingAccount"])
+    funding["routingNumber"] = routing
+    error = assert_error_response(user.post("/applications", create_body(
+        fundingAccount=funding)), 400)
+    assert embedded_names(error) == ["fundingAccount.routingNumber"]
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"fundingAmount": {"value": "1" * 40, "currency": "USD"}}, "fundingAmount.value"),
+    ({"fundingAmount": {"value": "999999999999999.00", "currency": "USD"}},
+     "fundingAmount.value"),
+    ({"accountName": "x" * 5000}, "accountName"),
+    ({"documents": [{"type": "id"}] * 51}, "documents"),
+])
+def test_huge_values_are_400(user, create_body, changes, field):
+    error = assert_error_response(user.post("/applications", create_body(**changes)), 400)
+    assert embedded_names(error) == [field]
+
+
+def test_wrong_type_for_a_list_is_400(user, create_body):
+    error = assert_error_response(user.post("/applications", create_body(applicants="me")), 400)
+    assert embedded_names(error) == ["applicants"]
+
+
+# --- crashes -----------------------------------------------------------------
+
+@pytest.fixture
+def crashing_app(app):
+    """The app with a route that fails with an unexpected exception."""
+
+    @requires(PUBLIC)
+    def crash():
+        raise RuntimeError("secret internals /etc/passwd")
+
+    app.add_url_rule(f"{BASE}/crash", "crash", crash)
+    return app
+
+
+def test_unexpected_exception_is_500_error_response_without_details(crashing_app):
+    response = crashing_app.test_client().get(f"{BASE}/crash", headers={"API-Key": API_KEY})
+    error = assert_error_response(response, 500)
+    text = response.get_data(as_text=True)
+    assert "secret internals" not in text
+    assert "Traceback" not in text
+    assert error["type"] == "internalError"
+
+
+def test_unknown_product_is_422_error_response(user, create_body):
+    body = create_body(_links={"apiture:product": {"href": "no-such-product"}})
+    error = assert_error_response(user.post("/applications", body), 422)
+    assert embedded_names(error) == ["_links.apiture:product"]

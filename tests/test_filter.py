@@ -1,0 +1,237 @@
+"""``filter=``: every operator, quoting, dates, and the error cases."""
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+import pytest
+from conftest import REFERENCE_CREATE_BODY, USER_SCOPES, Api, headers_for
+
+NAMES = ["alpha", "beta", "gamma", "O'Brien", 'say "hi"', "50% off", "a_b", "axb",
+         "a,b (c)", "c:\\dir"]
+#: Range comparisons are checked among these only: their order is the same in
+#: every collation (byte order in SQLite, the locale's in PostgreSQL).
+GREEK = "in(accountName,alpha,beta,gamma)"
+
+
+@pytest.fixture
+def seeded(client, admin):
+    """One application per name (``alpha`` has an organization); name -> id."""
+    made = {}
+    for index, name in enumerate(NAMES):
+        body = {**REFERENCE_CREATE_BODY, "accountName": name}
+        if name == "alpha":
+            body["organization"] = {"name": "Acme"}
+        response = Api(client, headers_for(f"f{index}", USER_SCOPES)).post("/applications", body)
+        assert response.status_code == 201, response.json
+        made[name] = response.json["_id"]
+    return made
+
+
+def matching(admin, expression: str) -> set[str]:
+    response = admin.get(f"/applications?limit=1000&filter={quote(expression)}")
+    assert response.status_code == 200, response.json
+    return {item["accountName"] for item in response.json["_embedded"]["items"]}
+
+
+def error_of(admin, expression: str):
+    response = admin.get(f"/applications?filter={quote(expression)}")
+    return response.status_code, response.json["_error"]
+
+
+# --- operators ---------------------------------------------------------------
+
+def test_eq(admin, seeded):
+    assert matching(admin, "eq(accountName,beta)") == {"beta"}
+
+
+def test_ne(admin, seeded):
+    assert matching(admin, "ne(accountName,beta)") == set(NAMES) - {"beta"}
+
+
+def test_lt(admin, seeded):
+    assert matching(admin, f"and({GREEK},lt(accountName,beta))") == {"alpha"}
+
+
+def test_le(admin, seeded):
+    assert matching(admin, f"and({GREEK},le(accountName,beta))") == {"alpha", "beta"}
+
+
+def test_gt(admin, seeded):
+    assert matching(admin, f"and({GREEK},gt(accountName,beta))") == {"gamma"}
+
+
+def test_ge(admin, seeded):
+    assert matching(admin, f"and({GREEK},ge(accountName,beta))") == {"beta", "gamma"}
+
+
+def test_in(admin, seeded):
+    assert matching(admin, "in(accountName,alpha,gamma,nobody)") == {"alpha", "gamma"}
+
+
+def test_starts_with(admin, seeded):
+    assert matching(admin, "startsWith(accountName,al)") == {"alpha"}
+
+
+def test_ends_with(admin, seeded):
+    assert matching(admin, "endsWith(accountName,ta)") == {"beta"}
+
+
+def test_contains(admin, seeded):
+    assert matching(admin, "contains(accountName,mm)") == {"gamma"}
+
+
+def test_text_tests_ignore_case(admin, seeded):
+    assert matching(admin, "startsWith(accountName,ALP)") == {"alpha"}
+
+
+def test_is_null(admin, seeded):
+    assert matching(admin, "isNull(organizationName)") == set(NAMES) - {"alpha"}
+
+
+def test_is_not_null(admin, seeded):
+    assert matching(admin, "isNotNull(organizationName)") == {"alpha"}
+
+
+def test_and(admin, seeded):
+    assert matching(admin, "and(startsWith(accountName,a),endsWith(accountName,b))") == {
+        "a_b", "axb"}
+
+
+def test_or(admin, seeded):
+    assert matching(admin, "or(eq(accountName,alpha),eq(accountName,beta))") == {
+        "alpha", "beta"}
+
+
+def test_not(admin, seeded):
+    assert matching(admin, "not(startsWith(accountName,a))") == set(NAMES) - {
+        "alpha", "a_b", "axb", "a,b (c)"}
+
+
+def test_nested_boolean_operators(admin, seeded):
+    expression = "and(or(eq(accountName,alpha),eq(accountName,beta)),not(eq(accountName,beta)))"
+    assert matching(admin, expression) == {"alpha"}
+
+
+def test_enum_field(admin, seeded):
+    assert len(matching(admin, "eq(state,running)")) == len(NAMES)
+
+
+def test_search_inside_a_filter(admin, seeded):
+    assert matching(admin, "search('gamma')") == {"gamma"}
+
+
+def test_filter_combines_with_simple_filters(admin, seeded):
+    assert admin.get("/applications?state=approved&filter=eq(accountName,beta)").json[
+        "count"] == 0
+
+
+# --- quoting -----------------------------------------------------------------
+
+def test_single_quoted_value_with_doubled_quote(admin, seeded):
+    assert matching(admin, "eq(accountName,'O''Brien')") == {"O'Brien"}
+
+
+def test_double_quoted_value_with_doubled_quote(admin, seeded):
+    assert matching(admin, 'eq(accountName,"say ""hi""")') == {'say "hi"'}
+
+
+def test_other_quote_inside_quotes_needs_no_doubling(admin, seeded):
+    assert matching(admin, "eq(accountName,\"O'Brien\")") == {"O'Brien"}
+
+
+def test_quoted_value_may_hold_commas_and_parentheses(admin, seeded):
+    assert matching(admin, "eq(accountName,'a,b (c)')") == {"a,b (c)"}
+
+
+def test_spaces_around_arguments_are_ignored(admin, seeded):
+    assert matching(admin, "eq( accountName , beta )") == {"beta"}
+
+
+# --- LIKE wildcards are literal ----------------------------------------------
+
+def test_percent_is_matched_literally(admin, seeded):
+    assert matching(admin, "contains(accountName,'%')") == {"50% off"}
+
+
+def test_underscore_is_matched_literally(admin, seeded):
+    assert matching(admin, "startsWith(accountName,a_)") == {"a_b"}
+
+
+def test_backslash_is_matched_literally(admin, seeded):
+    assert matching(admin, "contains(accountName,'\\')") == {"c:\\dir"}
+
+
+# --- dates -------------------------------------------------------------------
+
+def test_date_means_the_whole_utc_day(admin, seeded):
+    today = datetime.now(UTC).date().isoformat()
+    assert matching(admin, f"eq(createdAt,{today})") == set(NAMES)
+    assert matching(admin, f"lt(createdAt,{today})") == set()
+    assert matching(admin, f"le(createdAt,{today})") == set(NAMES)
+    assert matching(admin, f"gt(createdAt,{today})") == set()
+
+
+def test_date_time_values(admin, seeded):
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert matching(admin, f"gt(createdAt,{hour_ago})") == set(NAMES)
+    assert matching(admin, f"lt(createdAt,{hour_ago})") == set()
+
+
+def test_date_time_with_offset_is_converted_to_utc(admin, seeded):
+    later = (datetime.now(UTC) + timedelta(minutes=30)).astimezone(
+        datetime.now(UTC).astimezone().tzinfo)
+    moment = later.replace(microsecond=0).isoformat()
+    assert matching(admin, f"lt(createdAt,'{moment}')") == set(NAMES)
+
+
+def test_completed_at_is_null_until_the_application_ends(admin, seeded):
+    admin.post(f"/approvedApplications?application={seeded['beta']}")
+    assert matching(admin, "isNotNull(completedAt)") == {"beta"}
+
+
+# --- errors ------------------------------------------------------------------
+
+@pytest.mark.parametrize("expression, position", [
+    ("eq(state,running", 16),
+    ("eq(state,'running)", 9),
+    ("eq state", 3),
+    ("eq(state,running) extra", 18),
+    ("(state)", 0),
+])
+def test_malformed_filter_is_400_with_the_position(admin, expression, position):
+    status, error = error_of(admin, expression)
+    assert status == 400
+    assert error["type"] == "malformedFilter"
+    assert error["attributes"]["position"] == position
+
+
+@pytest.mark.parametrize("expression", [
+    "eq(state)", "eq(state,a,b)", "in(state)", "isNull(state,x)", "not(eq(state,a),eq(state,b))",
+    "and()", "frob(state,x)", "eq('state',running)", "eq(state,run(ning))",
+    "and(" * 40 + "eq(state,running)" + ")" * 40,
+])
+def test_malformed_filter_is_400(admin, expression):
+    status, error = error_of(admin, expression)
+    assert status == 400
+    assert isinstance(error["attributes"]["position"], int)
+
+
+def test_overlong_filter_is_400(admin):
+    status, _error = error_of(admin, "in(state," + ",".join(["running"] * 600) + ")")
+    assert status == 400
+
+
+def test_unknown_field_is_422(admin):
+    status, error = error_of(admin, "eq(owner,user-1)")
+    assert status == 422
+    assert error["attributes"]["field"] == "owner"
+
+
+@pytest.mark.parametrize("expression", [
+    "eq(state,flying)", "in(state,running,flying)", "eq(createdAt,yesterday)",
+    "gt(completedAt,2020-13-01)", "startsWith(createdAt,2020)",
+])
+def test_bad_value_for_the_field_is_422(admin, expression):
+    status, error = error_of(admin, expression)
+    assert status == 422
+    assert error["type"] == "invalidFilterValue"

@@ -1,0 +1,137 @@
+"""Abuse limits: body size (413), page size (400) and per-client rate limits (429)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from conftest import API_KEY, BASE, USER_SCOPES, token
+
+MAX_BODY = 2048
+
+
+@pytest.fixture
+def app_settings(app_settings):
+    return {**app_settings, "ACCOUNTAPPS_MAX_BODY_BYTES": MAX_BODY}
+
+
+def big_body(create_body) -> bytes:
+    return json.dumps(create_body(accountName="x" * 200, padding="y" * MAX_BODY)).encode()
+
+
+def assert_too_large(response) -> None:
+    assert response.status_code == 413, response.json
+    error = response.json["_error"]
+    assert error["type"] == "requestBodyTooLarge" and error["statusCode"] == 413
+    assert error["attributes"]["maximumBytes"] == MAX_BODY
+
+
+def chunked(client, method: str, path: str, data: bytes, headers: dict):
+    """A ``Transfer-Encoding: chunked`` request, as a WSGI server (gunicorn) hands it on."""
+    return client.open(path, method=method, input_stream=io.BytesIO(data), headers={
+        **headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True})
+
+
+def test_a_body_over_the_limit_is_413(client, user_headers, create_body):
+    response = client.post(f"{BASE}/applications", data=big_body(create_body),
+                           content_type="application/json", headers=user_headers)
+    assert_too_large(response)
+
+
+def test_the_size_is_checked_before_credentials(client, create_body):
+    response = client.post(f"{BASE}/applications", data=big_body(create_body),
+                           content_type="application/json")
+    assert_too_large(response)
+
+
+@pytest.mark.parametrize("method,path", [
+    ("POST", "/applications"),
+    ("PUT", "/applications/some-id"),
+    ("PATCH", "/applications/some-id"),
+    ("POST", "/approvedApplications?application=some-id"),
+])
+def test_a_chunked_body_over_the_limit_is_413(client, user_headers, create_body, method, path):
+    assert_too_large(chunked(client, method, BASE + path, big_body(create_body), user_headers))
+
+
+def test_a_chunked_body_within_the_limit_is_read_whole(client, user_headers, create_body):
+    data = json.dumps(create_body()).encode()
+    assert len(data) < MAX_BODY
+    response = chunked(client, "POST", f"{BASE}/applications", data, user_headers)
+    assert response.status_code == 201, response.json
+
+
+def test_a_body_of_exactly_the_limit_is_not_413(client, user_headers, create_body):
+    data = json.dumps(create_body()).encode()
+    data = data[:-1] + b" " * (MAX_BODY - len(data)) + b"}"
+    assert len(data) == MAX_BODY
+    response = chunked(client, "POST", f"{BASE}/applications", data, user_headers)
+    assert response.status_code == 201, response.json
+
+
+def test_limit_above_the_maximum_is_400(user):
+    response = user.get("/applications?limit=1001")
+    assert response.status_code == 400
+    assert response.json["_error"]["attributes"]["name"] == "limit"
+
+
+def test_limit_at_the_maximum_is_accepted(user):
+    assert user.get("/applications?limit=1000").status_code == 200
+
+
+# --- rate limits ----------------------------------------------------------------------
+
+class TestRateLimits:
+    @pytest.fixture
+    def app_settings(self, app_settings):
+        return {**app_settings, "ACCOUNTAPPS_RATE_LIMIT": "3/minute",
+                "ACCOUNTAPPS_API_KEYS": f"{API_KEY},second-client-key-0123456789"}
+
+    def test_requests_within_the_limit_pass(self, user):
+        assert [user.get("/applications").status_code for _ in range(3)] == [200] * 3
+
+    def test_the_request_over_the_limit_is_429_with_retry_after(self, user):
+        for _ in range(3):
+            user.get("/applications")
+        response = user.get("/applications")
+        assert response.status_code == 429
+        error = response.json["_error"]
+        assert error["type"] == "tooManyRequests" and error["statusCode"] == 429
+        assert 1 <= int(response.headers["Retry-After"]) <= 61
+        assert response.mimetype == "application/hal+json"
+
+    def test_the_budget_is_per_client_across_operations(self, user, other):
+        user.get("/applications")
+        other.get("/runningApplications")  # another user, same client application
+        user.get("/blockedApplications")
+        assert other.get("/applications").status_code == 429
+
+    def test_another_client_has_its_own_budget(self, client, user):
+        for _ in range(4):
+            user.get("/applications")
+        response = client.get(f"{BASE}/applications", headers={
+            "API-Key": "second-client-key-0123456789",
+            "Authorization": f"Bearer {token('user-1', USER_SCOPES)}"})
+        assert response.status_code == 200
+
+    def test_requests_without_a_valid_key_are_limited_by_address(self, client):
+        statuses = [client.get(f"{BASE}/applications", headers={"API-Key": f"guess-{n}"})
+                    .status_code for n in range(4)]
+        assert statuses == [401, 401, 401, 429]
+
+    def test_successful_responses_carry_no_retry_after(self, user):
+        assert "Retry-After" not in user.get("/applications").headers
+
+
+def test_rate_limits_are_off_in_the_test_settings(user):
+    assert {user.get("/applications").status_code for _ in range(20)} == {200}
+
+
+def test_the_default_rate_limit_is_per_minute():
+    from accountapps.config import DEFAULTS
+
+    assert DEFAULTS["ACCOUNTAPPS_RATE_LIMIT"] == "600/minute"
+    assert DEFAULTS["ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI"] == "memory://"
+

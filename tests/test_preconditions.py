@@ -1,0 +1,120 @@
+"""ETags and preconditions: 304, 412, 428, If-Match ``*``; the check is in the database."""
+
+import pytest
+
+
+@pytest.fixture
+def url(application):
+    return application.headers["Location"]
+
+
+@pytest.fixture
+def etag(application):
+    return application.headers["ETag"]
+
+
+def test_etag_is_strong_and_quoted(etag):
+    assert not etag.startswith("W/")
+    assert etag.startswith('"') and etag.endswith('"')
+
+
+def test_get_with_matching_if_none_match_is_304_without_body(user, url, etag):
+    response = user.get(url, headers={"If-None-Match": etag})
+    assert response.status_code == 304
+    assert response.data == b""
+    assert response.headers["ETag"] == etag
+
+
+def test_if_none_match_with_weak_form_of_the_tag_is_304(user, url, etag):
+    assert user.get(url, headers={"If-None-Match": f"W/{etag}"}).status_code == 304
+
+
+def test_if_none_match_with_a_list_containing_the_tag_is_304(user, url, etag):
+    assert user.get(url, headers={"If-None-Match": f'"x", {etag}'}).status_code == 304
+
+
+def test_get_with_stale_if_none_match_is_200(user, url, etag):
+    user.patch(url, {"accountName": "changed"}, headers={"If-Match": etag})
+    response = user.get(url, headers={"If-None-Match": etag})
+    assert response.status_code == 200
+    assert response.json["accountName"] == "changed"
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_update_without_if_match_is_428(user, url, method):
+    response = getattr(user, method)(url, {"accountName": "x"})
+    assert response.status_code == 428
+    assert response.json["_error"]["type"] == "preconditionRequired"
+
+
+def test_delete_without_if_match_is_428(user, url):
+    assert user.delete(url).status_code == 428
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_update_with_stale_if_match_is_412(user, url, etag, method):
+    assert user.patch(url, {"accountName": "first"}, headers={"If-Match": etag}).status_code == 200
+    response = getattr(user, method)(url, {"accountName": "second"}, headers={"If-Match": etag})
+    assert response.status_code == 412
+    assert response.json["_error"]["type"] == "preconditionFailed"
+    assert user.get(url).json["accountName"] == "first"
+
+
+def test_if_match_star_matches_any_revision(user, url):
+    response = user.patch(url, {"accountName": "any"}, headers={"If-Match": "*"})
+    assert response.status_code == 200
+
+
+def test_if_match_list_containing_the_current_tag_matches(user, url, etag):
+    response = user.patch(url, {"accountName": "x"}, headers={"If-Match": f'"1.0", {etag}'})
+    assert response.status_code == 200
+
+
+def test_weak_if_match_never_matches(user, url, etag):
+    response = user.patch(url, {"accountName": "x"}, headers={"If-Match": f"W/{etag}"})
+    assert response.status_code == 412
+
+
+def test_tag_of_another_resource_is_412(user, other, url, create_body):
+    others = other.post("/applications", create_body())
+    response = user.patch(url, {"accountName": "x"},
+                          headers={"If-Match": others.headers["ETag"]})
+    assert response.status_code == 412
+
+
+def test_garbage_if_match_is_412(user, url):
+    assert user.patch(url, {"accountName": "x"}, headers={"If-Match": "nonsense"}
+                      ).status_code == 412
+
+
+def test_every_change_gives_a_new_etag(user, admin, url, etag, application):
+    seen = {etag}
+    patched = user.patch(url, {"accountName": "a"}, headers={"If-Match": etag})
+    seen.add(patched.headers["ETag"])
+    put = user.put(url, {"accountName": "b"}, headers={"If-Match": patched.headers["ETag"]})
+    seen.add(put.headers["ETag"])
+    canceled = user.post(f"/canceledApplications?application={application.json['_id']}")
+    seen.add(canceled.headers["ETag"])
+    assert len(seen) == 4
+    assert user.get(url).headers["ETag"] == canceled.headers["ETag"]
+
+
+def test_a_noop_action_keeps_the_etag(user, application):
+    path = f"/canceledApplications?application={application.json['_id']}"
+    first = user.post(path)
+    assert user.post(path).headers["ETag"] == first.headers["ETag"]
+
+
+def test_action_with_current_if_match_succeeds(admin, application, etag):
+    response = admin.post(f"/approvedApplications?application={application.json['_id']}",
+                          headers={"If-Match": etag})
+    assert response.status_code == 200
+
+
+def test_action_with_stale_if_match_is_412_and_changes_nothing(user, admin, url, etag,
+                                                              application):
+    user.patch(url, {"accountName": "a"}, headers={"If-Match": etag})
+    response = admin.post(f"/approvedApplications?application={application.json['_id']}",
+                          headers={"If-Match": etag})
+    assert response.status_code == 412
+    assert user.get(url).json["state"] == "running"
