@@ -26,8 +26,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # Order matters: request id first, then the database, then limits, then the caller.
     logs.init_app(app)
     db.init_app(app)
+    # Body size and rate limits first: before the body is parsed (http) and
+    # before the caller check, so that failed key guesses count too.
+    limits.init_app(app)
     http.init_app(app)
-    limits.init_app(app)  # before the caller check, so failed key guesses count too
     security.init_app(app)
 
     api = apidoc.create_api(app)
