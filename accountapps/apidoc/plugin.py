@@ -99,6 +99,11 @@ class ConventionsPlugin(BasePlugin):
             operation.setdefault("operationId", camel(short_name))
             self._security(operation, getattr(view, "required_scope", None))
             self._request_body(operation)
+            if method in ("post", "put", "patch"):
+                # Size and media type are checked before the view, for any body
+                # (an action may carry one with a reason).
+                operation["responses"].setdefault(413, "REQUEST_ENTITY_TOO_LARGE")
+                operation["responses"].setdefault(415, "UNSUPPORTED_MEDIA_TYPE")
             self._responses(method, operation, has_path_params)
 
     @staticmethod
