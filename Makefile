@@ -29,7 +29,7 @@ openapi: $(STAMP)
 
 ## schemathesis against the service under gunicorn: a short run (CI) and a long one.
 conformance-short: $(STAMP)
-	BIN=$(BIN) MAX_EXAMPLES=3 conformance/run.sh
+	BIN=$(BIN) MAX_EXAMPLES=25 conformance/run.sh --phases examples,fuzzing,stateful
 
 conformance: $(STAMP)
 	BIN=$(BIN) MAX_EXAMPLES=100 conformance/run.sh --max-time 1200
