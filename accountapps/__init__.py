@@ -33,18 +33,19 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
 
     api = apidoc.create_api(app)
-    from .resources import applications, enrollments, root
+    from .resources import applications, enrollments, health, root, workflow
 
     api.register_blueprint(root.blp)
+    api.register_blueprint(health.blp)
     api.register_blueprint(applications.blp)
     api.register_blueprint(enrollments.blp)
+    api.register_blueprint(workflow.blp)
     apidoc.init_app(app)  # JSON Schemas and interactive docs (not in the OpenAPI document)
     errors.register(app)  # after Api, which installs handlers of its own
     cli.init_app(app)
 
     if app.config["ACCOUNTAPPS_AUTO_MIGRATE"]:
         migrations.upgrade()
-    # Never carry a connection across gunicorn's fork.
-    if not db.database.is_closed():
-        db.database.close()
+    # Never carry a connection across gunicorn's fork (pooled ones included).
+    db.close_all()
     return app

@@ -33,10 +33,9 @@ _FULL_IMPLIES = ("read", "write", "delete", "readPii", "readBalance")
 #: Marker for views that need only the API key (the API root, apiDoc, schemas).
 PUBLIC = "public"
 
-#: Marker for views that need no credentials at all: published, data-free
-#: documents (JSON Schemas, the documentation page) that generic tools and
-#: browsers fetch without headers.
-ANONYMOUS = "anonymous"
+#: Marker for views that need no credentials at all (health probes, and the
+#: published documents: JSON Schemas, the docs page).
+UNAUTHENTICATED = "unauthenticated"
 
 
 @dataclass(frozen=True)
@@ -64,6 +63,11 @@ class Principal:
     def is_admin(self) -> bool:
         """Acts for the financial institution (``admin/write`` or ``admin/full``)."""
         return self.has("admin/write")
+
+    @property
+    def can_read_audit(self) -> bool:
+        """May read audit trails: the institution (``admin/write``) or ``admin/read``."""
+        return self.is_admin or self.has("admin/read")
 
     @property
     def can_read_pii(self) -> bool:
@@ -230,7 +234,7 @@ def authenticate() -> None:
             request.url_rule, "provide_automatic_options", False):
         return  # Flask's own answer listing the methods; no view runs
     required = getattr(view, "required_scope", None)
-    if required == ANONYMOUS:
+    if required == UNAUTHENTICATED:
         return
     client = request_client()
     if client is None:

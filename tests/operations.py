@@ -15,7 +15,7 @@ from conftest import SECRET
 
 from accountapps import create_app
 from accountapps.lifecycle import Kind
-from accountapps.security import ANONYMOUS, PUBLIC
+from accountapps.security import PUBLIC, UNAUTHENTICATED
 
 
 def kinds() -> list[Kind]:
@@ -35,7 +35,7 @@ class Operation:
     rule: str
     endpoint: str
     scope: str | None
-    role: str  # "public" | "anonymous" | "collection" | "create" | "item" | "action"
+    role: str  # "probe" | "public" | "collection" | "create" | "item" | "action"
     kind: Kind | None
     arguments: tuple[str, ...]
 
@@ -49,6 +49,8 @@ def classify(app, method: str, rule) -> Operation:
     scope = getattr(view, "required_scope", None)
     path = rule.rule
     args = tuple(sorted(rule.arguments))
+    if scope == UNAUTHENTICATED:  # health probes: no credentials by design (test_health.py)
+        return Operation(method, path, rule.endpoint, scope, "probe", None, args)
     for kind in kinds():
         base = f"/accountApplications{kind.path}"
         if args and path.startswith(f"{base}/<"):
@@ -61,8 +63,6 @@ def classify(app, method: str, rule) -> Operation:
             return Operation(method, path, rule.endpoint, scope, role, kind, args)
     if scope == PUBLIC:
         return Operation(method, path, rule.endpoint, scope, "public", None, args)
-    if scope == ANONYMOUS:  # published documents: JSON Schemas, the docs page
-        return Operation(method, path, rule.endpoint, scope, "anonymous", None, args)
     if method == "GET" and not args:
         # A filtered view of a kind's collection (e.g. /runningApplications).
         kind = next((k for k in kinds() if path.lower().endswith(f"{k.name}s")), None)
@@ -81,11 +81,10 @@ def discover() -> list[Operation]:
     return sorted(ops, key=lambda op: (op.rule, op.method))
 
 
-#: Every operation; PROTECTED needs a user token; ON_A_RESOURCE names one resource.
-OPERATIONS = discover()
-#: Everything that needs at least the API key (all but the published documents).
-CREDENTIALED = [op for op in OPERATIONS if op.role != "anonymous"]
-PROTECTED = [op for op in OPERATIONS if op.role not in ("public", "anonymous")]
+#: Every operation but the health probes; PROTECTED needs a user token;
+#: ON_A_RESOURCE names one resource.
+OPERATIONS = [op for op in discover() if op.role != "probe"]
+PROTECTED = [op for op in OPERATIONS if op.role != "public"]
 ON_A_RESOURCE = [op for op in PROTECTED if op.role in ("item", "action")]
 COLLECTIONS = [op for op in PROTECTED if op.role == "collection"]
 

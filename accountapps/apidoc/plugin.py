@@ -20,7 +20,7 @@ from flask import Flask
 from flask_smorest.spec.plugins import FlaskPlugin
 
 from .. import hal
-from ..security import ANONYMOUS, PUBLIC
+from ..security import PUBLIC, UNAUTHENTICATED
 
 JSON = "application/json"
 ERROR_REF = {"$ref": "#/components/schemas/errorResponse"}
@@ -109,7 +109,7 @@ class ConventionsPlugin(BasePlugin):
     @staticmethod
     def _security(operation: dict, scope: str | None) -> None:
         responses = operation.setdefault("responses", {})
-        if scope == ANONYMOUS:
+        if scope == UNAUTHENTICATED:
             operation["security"] = []
         elif scope == PUBLIC:
             operation["security"] = [{"apiKey": []}]

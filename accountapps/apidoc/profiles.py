@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, Response, current_app
 
 from .. import hal
 from ..errors import ApiError
-from ..security import ANONYMOUS, requires
+from ..security import UNAUTHENTICATED, requires
 from .spec import document
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -126,7 +126,7 @@ def _cached(app: Flask) -> dict[str, dict[str, Any]]:
 
 
 @blp.route("/schemas/<name>/<version>/profile.json", methods=["GET"])
-@requires(ANONYMOUS)
+@requires(UNAUTHENTICATED)
 def get_profile(name: str, version: str) -> Response:
     """The JSON Schema that a ``_profile`` names (no credentials needed)."""
     profiles = _cached(current_app._get_current_object())  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, send_from_directory
 
 from .. import hal
-from ..security import ANONYMOUS, requires
+from ..security import UNAUTHENTICATED, requires
 from .spec import document
 
 DOCS_PATH = "/docs"
@@ -52,7 +52,7 @@ PAGE = """<!DOCTYPE html>
 
 
 @blp.route("", methods=["GET"])
-@requires(ANONYMOUS)
+@requires(UNAUTHENTICATED)
 def docs_page() -> Response:
     """The Swagger UI page."""
     page = PAGE.format(base=hal.BASE_PATH + DOCS_PATH)
@@ -62,21 +62,21 @@ def docs_page() -> Response:
 
 
 @blp.route("/init.js", methods=["GET"])
-@requires(ANONYMOUS)
+@requires(UNAUTHENTICATED)
 def docs_init() -> Response:
     """The page's script (a file, not inline, so the CSP needs no 'unsafe-inline')."""
     return send_from_directory(STATIC, "swagger-init.js", mimetype="text/javascript")
 
 
 @blp.route("/openapi.json", methods=["GET"])
-@requires(ANONYMOUS)
+@requires(UNAUTHENTICATED)
 def docs_spec() -> Response:
     """The OpenAPI document, for the page."""
     return Response(hal.dumps(document(current_app)), mimetype="application/json")
 
 
 @blp.route("/assets/<name>", methods=["GET"])
-@requires(ANONYMOUS)
+@requires(UNAUTHENTICATED)
 def docs_asset(name: str) -> Response:
     """A Swagger UI file from the installed package."""
     if name not in ASSETS:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from marshmallow import fields, validate
 
 from .. import hal, lifecycle
 from ..security import Principal
-from . import validators
+from . import checklist, validators
+from .audit import audit_trail_href
 from .common import (
     Body,
     CollectionSchema,
@@ -17,6 +17,7 @@ from .common import (
     SummarySchema,
     embedded_items,
     links_field,
+    timestamp,
 )
 
 CONSENT_TYPES = (
@@ -27,13 +28,6 @@ CONSENT_TYPES = (
     "overdraftProtection",
 )
 _name = validate.Length(max=255)
-
-
-def timestamp(moment: datetime | None) -> str | None:
-    """RFC 3339 UTC with milliseconds, e.g. ``2018-12-13T11:01:41.375Z``."""
-    if moment is None:
-        return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 # --- request schemas ---------------------------------------------------------
@@ -79,6 +73,7 @@ class RoleSchema(Body):
 
 
 class ApplicantSchema(Body):
+    _id = fields.String(data_key="_id", validate=validate.Length(max=64))
     username = fields.String(validate=_name)
     contact = fields.Nested(ContactSchema, required=True)
     role = fields.Nested(RoleSchema)
@@ -131,8 +126,7 @@ class ApplicationUpdateSchema(Body):
     reference says, and the fields the server owns (``readOnly``) are accepted and ignored.
     """
 
-    #: Accepted and ignored; ``tasks``/``blockers`` are the workflow's (not shown here).
-    read_only = frozenset({"_links", "tasks", "blockers"})
+    read_only = frozenset({"_links"})
 
     _id = fields.String(data_key="_id", dump_only=True)
     _profile = fields.String(data_key="_profile", dump_only=True)
@@ -152,12 +146,17 @@ class ApplicationUpdateSchema(Body):
     documents = fields.List(fields.Nested(DocumentSchema), validate=validate.Length(max=50))
     accountApproval = fields.Dict(dump_only=True)
     consents = fields.List(fields.Nested(ConsentSchema), validate=validate.Length(max=20))
+    tasks = fields.List(fields.Nested(checklist.TaskSchema), dump_only=True)
+    blockers = fields.List(fields.Nested(checklist.BlockerSchema), dump_only=True)
+    nextAction = fields.Nested(checklist.NextActionSchema, allow_none=True, dump_only=True)
+    identityVerifications = fields.List(
+        fields.Nested(checklist.IdentityVerificationRecordSchema), dump_only=True)
 
 
 class ApplicationCreateSchema(ApplicationUpdateSchema):
     """createApplication: ``_links`` names the product (and funding account, organization)."""
 
-    read_only = frozenset({"tasks", "blockers"})
+    read_only = frozenset()
     _links = links_field()
 
 
@@ -245,17 +244,13 @@ def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> 
         **hal.links(
             self=self_href,
             apiture_product=f"{host}/products/products/{row.product_id}",
-            apiture_workflow=(
-                f"{host}/workflow/workflows/{doc['workflowId']}"
-                if doc.get("workflowId") else None),
+            apiture_workflow=hal.api_url(f"/applications/{row.id}/workflow"),
             apiture_fundingAccount=stored.get("fundingAccount"),
             apiture_applicant=stored.get("applicant"),
             apiture_organization=stored.get("organization"),
             apiture_approval=(
                 body["accountApproval"]["_links"]["self"]["href"] if approval else None),
-            apiture_auditTrail=(
-                hal.api_url(f"/applications/{row.id}/auditRecords")
-                if principal.is_admin else None),
+            apiture_auditTrail=audit_trail_href(f"/applications/{row.id}", principal),
         ),
         **lifecycle.action_links(kind, row, principal),
     }

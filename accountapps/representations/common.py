@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from . import validators
 
 HREF_MAX = 2048
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    """RFC 3339 UTC with milliseconds, e.g. ``2018-12-13T11:01:41.375Z``."""
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 class Body(Schema):
@@ -73,6 +81,11 @@ class MoneySchema(Body):
 
 class ErrorDetailSchema(Schema):
     """One error: the ``_error`` of an errorResponse, or one of its nested errors."""
+
+    class Meta:
+        # Errors are extensible: a nested error may carry what it is about
+        # (a blocker's ``code``, ``task``, ``field``, ...).
+        unknown = INCLUDE
 
     _id = fields.String(data_key="_id")
     message = fields.String(required=True)

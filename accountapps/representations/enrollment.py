@@ -25,6 +25,7 @@ from .. import hal, lifecycle
 from ..security import Principal
 from . import places, validators
 from .application import CONSENT_TYPES, timestamp
+from .audit import audit_trail_href
 from .common import Body, CollectionSchema, SummarySchema, embedded_items, links_field
 
 _name = validate.Length(max=255)
@@ -598,9 +599,7 @@ def render_enrollment(row: Any, principal: Principal, kind: lifecycle.Kind) -> d
         **hal.links(
             self=hal.api_url(f"/enrollments/{row.id}"),
             apiture_applicant=contact_href,
-            apiture_auditTrail=(
-                hal.api_url(f"/enrollments/{row.id}/auditRecords")
-                if principal.is_admin else None),
+            apiture_auditTrail=audit_trail_href(f"/enrollments/{row.id}", principal),
         ),
         **lifecycle.action_links(kind, row, principal),
     }

@@ -11,7 +11,7 @@ from marshmallow import Schema, fields
 from .. import applications as service
 from .. import hal, store
 from ..collection_query import alternatives, query_page
-from ..models import Application, ApplicationApplicant, AuditRecord
+from ..models import Application, ApplicationApplicant
 from ..preconditions import if_match
 from ..representations.application import (
     ApplicationCreateSchema,
@@ -20,12 +20,13 @@ from ..representations.application import (
     ApplicationUpdateSchema,
     render_application,
     render_summary,
-    timestamp,
 )
+from ..representations.audit import AuditRecordsSchema
 from ..representations.collection import render_page
-from ..representations.common import CollectionSchema, ErrorResponseSchema, embedded_items
+from ..representations.common import ErrorResponseSchema
+from ..representations.workflow import add_to_application
 from ..security import Principal, current_principal, requires
-from .common import perform_action, resource_response, target_parameter
+from .common import audit_trail_response, perform_action, resource_response, target_parameter
 
 blp = Blueprint(
     "applications", __name__, url_prefix=hal.BASE_PATH,
@@ -52,8 +53,8 @@ class CollectionArgs(Schema):
 
 
 def render(row: Application, principal: Principal) -> dict[str, Any]:
-    """The application as ``principal`` sees it."""
-    return render_application(row, principal, KIND)
+    """The application as ``principal`` sees it, with its workflow checklist."""
+    return add_to_application(render_application(row, principal, KIND), row, principal)
 
 
 def _collection(path: str, fixed_state: str | None = None) -> Response:
@@ -207,24 +208,6 @@ def delete_application(application_id: str) -> Response:
     return Response(status=204)
 
 
-class AuditRecordSchema(Schema):
-    """One state change: who, when, from, to and why."""
-
-    _id = fields.String(data_key="_id", required=True)
-    occurredAt = fields.String(required=True)
-    userId = fields.String(allow_none=True, required=True)
-    clientId = fields.String(allow_none=True, required=True)
-    from_ = fields.String(data_key="from", allow_none=True, required=True)
-    to = fields.String(required=True)
-    reason = fields.String(allow_none=True, required=True)
-
-
-class AuditRecordsSchema(CollectionSchema):
-    """The audit trail of an application."""
-
-    _embedded = embedded_items(AuditRecordSchema, "AuditRecordsEmbedded")
-
-
 @blp.route("/applications/<application_id>/auditRecords", methods=["GET"])
 @blp.response(200, AuditRecordsSchema)
 @blp.alt_response(403, schema=ErrorResponseSchema)
@@ -232,37 +215,7 @@ class AuditRecordsSchema(CollectionSchema):
 @requires("banking/read")
 def get_application_audit_records(application_id: str) -> Response:
     """The state changes of this application: who, when, from, to and why (administrators)."""
-    principal = current_principal()
-    if not (principal.is_admin or principal.has("admin/read")):
-        raise store.not_found(KIND, application_id)
-    store.load_visible(KIND, application_id, principal)
-    return hal.response(render_audit_trail("application", application_id,
-                                           f"/applications/{application_id}"))
-
-
-def render_audit_trail(resource_type: str, resource_id: str, path: str) -> dict[str, Any]:
-    """The audit records of one resource, oldest first."""
-    records = AuditRecord.select().where(
-        (AuditRecord.resource_type == resource_type) & (AuditRecord.resource_id == resource_id)
-    ).order_by(AuditRecord.id)
-    items = [{
-        "_id": str(record.id),
-        "occurredAt": timestamp(record.occurred_at),
-        "userId": record.user_id,
-        "clientId": record.client_id,
-        "from": record.from_state,
-        "to": record.to_state,
-        "reason": record.reason,
-    } for record in records]
-    return {
-        "_profile": hal.profile("auditRecords"),
-        "name": "auditRecords",
-        "start": 0,
-        "limit": len(items),
-        "count": len(items),
-        "_links": hal.links(self=hal.api_url(f"{path}/auditRecords"), up=hal.api_url(path)),
-        "_embedded": {"items": items},
-    }
+    return audit_trail_response(KIND, application_id)
 
 
 # --- actions -----------------------------------------------------------------
