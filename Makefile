@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint clean openapi conformance conformance-short
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,17 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	ACCOUNTAPPS_TEST_BACKEND=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	ACCOUNTAPPS_TEST_BACKEND=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
+## Regenerate openapi/openapi.yaml and schemas/ from the code (commit the result).
+openapi: $(STAMP)
+	$(BIN)/flask --app wsgi apidoc write
+
+## schemathesis against the service under gunicorn: a short run (CI) and a long one.
+conformance-short: $(STAMP)
+	BIN=$(BIN) MAX_EXAMPLES=25 conformance/run.sh --phases examples,fuzzing,stateful
+
+conformance: $(STAMP)
+	BIN=$(BIN) MAX_EXAMPLES=100 conformance/run.sh --max-time 1200
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

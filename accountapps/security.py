@@ -33,7 +33,8 @@ _FULL_IMPLIES = ("read", "write", "delete", "readPii", "readBalance")
 #: Marker for views that need only the API key (the API root, apiDoc, schemas).
 PUBLIC = "public"
 
-#: Marker for views that need no credentials at all (health probes).
+#: Marker for views that need no credentials at all (health probes, and the
+#: published documents: JSON Schemas, the docs page).
 UNAUTHENTICATED = "unauthenticated"
 
 

@@ -14,6 +14,7 @@ from workflow_support import ready_for_approval
 from accountapps import create_app
 from accountapps import db as accountapps_db
 from accountapps.security import mint_token
+from tests.openapi_validation import ValidatingClient
 
 API_KEY = "test-api-key-0123456789"
 SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -140,9 +141,13 @@ def app_settings(database_url) -> dict[str, Any]:
 
 @pytest.fixture
 def app(app_settings):
-    """The Flask app (pytest-flask's ``client`` fixture uses it)."""
+    """The Flask app (pytest-flask's ``client`` fixture uses it).
+
+    Its test client validates every response against openapi/openapi.yaml.
+    """
     application = create_app(app_settings)
     application.config["TESTING"] = True
+    application.test_client_class = ValidatingClient
     return application
 
 

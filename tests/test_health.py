@@ -17,11 +17,15 @@ def test_liveness_needs_no_credentials(client):
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_only_the_health_probes_need_no_credentials(app):
+def test_only_the_health_probes_and_published_documents_need_no_credentials(app):
     unauthenticated = sorted(
         rule.rule for rule in app.url_map.iter_rules()
         if getattr(app.view_functions[rule.endpoint], "required_scope", None) == UNAUTHENTICATED)
-    assert unauthenticated == [f"{BASE}/health/live", f"{BASE}/health/ready"]
+    # The published documents (docs/openapi.md): the docs page and the JSON Schemas.
+    documents = [rule for rule in unauthenticated
+                 if rule.startswith((f"{BASE}/docs", f"{BASE}/schemas/"))]
+    assert sorted(set(unauthenticated) - set(documents)) == [
+        f"{BASE}/health/live", f"{BASE}/health/ready"]
 
 
 def test_readiness_reports_database_and_schema_version(client):

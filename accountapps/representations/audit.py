@@ -4,14 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import Schema, fields
+
 from .. import hal
 from ..models import AuditRecord
 from ..security import Principal
-from .common import CollectionSchema, timestamp
+from .common import CollectionSchema, embedded_items, timestamp
+
+
+class AuditRecordSchema(Schema):
+    """One state change: who, when, from, to and why."""
+
+    _id = fields.String(data_key="_id", required=True)
+    occurredAt = fields.String(required=True)
+    userId = fields.String(allow_none=True, required=True)
+    clientId = fields.String(allow_none=True, required=True)
+    from_ = fields.String(data_key="from", allow_none=True, required=True)
+    to = fields.String(required=True)
+    reason = fields.String(allow_none=True, required=True)
 
 
 class AuditRecordsSchema(CollectionSchema):
-    """The audit trail of a resource: its state changes, oldest first."""
+    """The audit trail of an application or enrollment."""
+
+    _embedded = embedded_items(AuditRecordSchema, "AuditRecordsEmbedded")
 
 
 def render_audit_trail(resource_type: str, resource_id: str, path: str) -> dict[str, Any]:

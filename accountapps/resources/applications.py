@@ -26,7 +26,7 @@ from ..representations.collection import render_page
 from ..representations.common import ErrorResponseSchema
 from ..representations.workflow import add_to_application
 from ..security import Principal, current_principal, requires
-from .common import audit_trail_response, perform_action, resource_response
+from .common import audit_trail_response, perform_action, resource_response, target_parameter
 
 blp = Blueprint(
     "applications", __name__, url_prefix=hal.BASE_PATH,
@@ -39,8 +39,11 @@ KIND = service.KIND
 class CollectionArgs(Schema):
     """Query parameters of the application collections."""
 
-    start = fields.Integer(metadata={"description": "Zero-based index of the first item."})
-    limit = fields.Integer(metadata={"description": "Page size (default 100, at most 1000)."})
+    # Bounds are documented, and enforced by collection_query (its own 400s).
+    start = fields.Integer(metadata={"minimum": 0, "maximum": 10**18 - 1,
+                                     "description": "Zero-based index of the first item."})
+    limit = fields.Integer(metadata={"minimum": 0, "maximum": 1000,
+                                     "description": "Page size (default 100, at most 1000)."})
     sortBy = fields.String(metadata={"description": "e.g. `-createdAt,accountName`."})
     filter = fields.String(metadata={"description": "Filter expression, e.g. `eq(state,running)`."})
     q = fields.String(metadata={"description": "Text search over the name fields."})
@@ -116,8 +119,17 @@ def get_blocked_applications(**_query: Any) -> Response:
     return _collection("/blockedApplications", "blocked")
 
 
+#: The reference's createApplication example (shortened): only the product is required.
+CREATE_EXAMPLE = {
+    "accountName": "My checking account",
+    "_links": {"apiture:product": {
+        "href": "https://www.example.com/products/products/51df9a81-2cb8-4515-aad1-9543b3c4fc18"}},
+    "fundingAmount": {"value": "1500.00", "currency": "USD"},
+}
+
+
 @blp.route("/applications", methods=["POST"])
-@blp.arguments(ApplicationCreateSchema)
+@blp.arguments(ApplicationCreateSchema, example=CREATE_EXAMPLE)
 @blp.response(201, ApplicationSchema)
 @blp.alt_response(400, schema=ErrorResponseSchema)
 @blp.alt_response(409, schema=ErrorResponseSchema)
@@ -216,6 +228,7 @@ def _register_action(path: str, target: str, endpoint: str, summary: str) -> Non
     scope = "banking/write"
 
     @blp.route(path, methods=["POST"], endpoint=endpoint)
+    @blp.doc(parameters=[target_parameter(KIND)])
     @blp.response(200, ApplicationSchema)
     @blp.alt_response(400, schema=ErrorResponseSchema)
     @blp.alt_response(403, schema=ErrorResponseSchema)

@@ -54,6 +54,15 @@ def target_id(kind: Kind) -> str:
     return candidate
 
 
+def target_parameter(kind: Kind) -> dict[str, Any]:
+    """The OpenAPI description of the query parameter that :func:`target_id` reads."""
+    return {
+        "name": kind.param, "in": "query", "required": True,
+        "description": f"The {kind.name} to act on: its id or its URI.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 512},
+    }
+
+
 def invalid_target(kind: Kind, raw: str) -> ApiError:
     """``400``: the action names no (visible) resource."""
     return ApiError(

@@ -24,7 +24,7 @@ from ..representations.enrollment import (
     render_summary,
 )
 from ..security import Principal, current_principal, requires
-from .common import audit_trail_response, perform_action, resource_response
+from .common import audit_trail_response, perform_action, resource_response, target_parameter
 
 blp = Blueprint(
     "enrollments", __name__, url_prefix=hal.BASE_PATH,
@@ -115,7 +115,7 @@ def get_enrollment(enrollment_id: str) -> Response:
 #: parsed, here.
 _WRITE_BODY = {
     "required": True,
-    "content": {media: {"schema": {"$ref": "#/components/schemas/EnrollmentWrite"}}
+    "content": {media: {"schema": {"$ref": "#/components/schemas/enrollmentWrite"}}
                 for media in ("application/hal+json", "application/json")},
 }
 
@@ -181,6 +181,7 @@ def get_enrollment_audit_records(enrollment_id: str) -> Response:
 
 def _register_action(path: str, target: str, endpoint: str, summary: str) -> None:
     @blp.route(path, methods=["POST"], endpoint=endpoint)
+    @blp.doc(parameters=[target_parameter(KIND)])
     @blp.response(200, EnrollmentSchema)
     @blp.alt_response(400, schema=ErrorResponseSchema)
     @blp.alt_response(403, schema=ErrorResponseSchema)
