@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, db, errors, http, limits, logs, migrations, security
+from . import apidoc, cli, db, errors, http, limits, logs, migrations, security
 from .config import load_settings
 
 
@@ -17,9 +16,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder=None, instance_relative_config=True)
     app.config.update(load_settings(app.instance_path, overrides=overrides))
     app.config.update(
-        API_TITLE="Account Applications",
-        API_VERSION="0.18.3",
-        OPENAPI_VERSION="3.0.3",
         MAX_CONTENT_LENGTH=app.config["ACCOUNTAPPS_MAX_BODY_BYTES"],
         JSON_SORT_KEYS=False,
     )
@@ -36,18 +32,20 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     http.init_app(app)
     security.init_app(app)
 
-    api = Api(app)
-    from .resources import applications, enrollments, root
+    api = apidoc.create_api(app)
+    from .resources import applications, enrollments, health, root, workflow
 
     api.register_blueprint(root.blp)
+    api.register_blueprint(health.blp)
     api.register_blueprint(applications.blp)
     api.register_blueprint(enrollments.blp)
+    api.register_blueprint(workflow.blp)
+    apidoc.init_app(app)  # JSON Schemas and interactive docs (not in the OpenAPI document)
     errors.register(app)  # after Api, which installs handlers of its own
     cli.init_app(app)
 
     if app.config["ACCOUNTAPPS_AUTO_MIGRATE"]:
         migrations.upgrade()
-    # Never carry a connection across gunicorn's fork.
-    if not db.database.is_closed():
-        db.database.close()
+    # Never carry a connection across gunicorn's fork (pooled ones included).
+    db.close_all()
     return app

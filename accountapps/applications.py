@@ -17,7 +17,7 @@ from typing import Any
 from marshmallow import ValidationError
 from peewee import IntegrityError
 
-from . import catalog, lifecycle, store
+from . import catalog, lifecycle, store, workflow
 from .collection_query import CollectionSpec, FieldSpec
 from .db import write_transaction
 from .errors import ApiError, field_error, flatten_messages, validation_error
@@ -39,13 +39,6 @@ APPROVAL_TYPE = {
     "domain": "https://api.apiture.com/approvals",
 }
 
-_WORKFLOW_STATE = {
-    "running": "running", "blocked": "running", "pending": "pending",
-    "approved": "completed", "canceled": "canceled", "expired": "canceled",
-    "rejected": "canceled",
-}
-
-
 def _on_transition(row: Application, target: str, now: datetime) -> dict[str, Any]:
     doc = copy.deepcopy(row.document)
     approval = doc.get("accountApproval")
@@ -54,7 +47,7 @@ def _on_transition(row: Application, target: str, now: datetime) -> dict[str, An
             target, "canceled")
         approval["done"] = True
         approval["updatedAt"] = timestamp(now)
-    return {"document": doc, "workflow_state": _WORKFLOW_STATE[target]}
+    return {"document": doc, "workflow_state": workflow.workflow_state(doc, target)}
 
 
 KIND = Kind(
@@ -70,6 +63,7 @@ KIND = Kind(
         "canceled": Action("cancel", "canceled", "/canceledApplications", OWNER),
     },
     on_transition=_on_transition,
+    blockers=workflow.approval_blockers,
 )
 
 STATES = tuple(lifecycle.TRANSITIONS)
@@ -105,7 +99,7 @@ def _applicant_name(doc: Mapping[str, Any]) -> str | None:
         name = " ".join(
             part for part in (contact.get("firstName"), contact.get("lastName")) if part)
         if name:
-            return name
+            return name[:255]  # the column's width; the full names stay in the document
     return None
 
 
@@ -146,12 +140,14 @@ def _columns(doc: Mapping[str, Any], product_name: str) -> dict[str, Any]:
 
 def _enrich(doc: dict[str, Any], previous: Mapping[str, Any], principal: Principal,
             now: datetime) -> None:
-    """Add the server-owned parts of documents and consents, keeping earlier ones."""
+    """Add the server-owned parts of applicants, documents and consents, keeping earlier ones."""
+    _identify_applicants(doc, previous)
     old_documents = {d.get("_id"): d for d in previous.get("documents") or []}
     documents = []
     for item in doc.get("documents") or []:
         old = old_documents.get(item.get("_id"))
-        if old is not None and old.get("type") == item.get("type"):
+        # A review covers the document as reviewed: other content is a new submission.
+        if old is not None and all(old.get(k) == item.get(k) for k in _DOCUMENT_CONTENT):
             server = {k: old[k] for k in ("state", "createdAt", "reviewedAt", "reviewReason")
                       if k in old}
             documents.append({**item, **server})
@@ -181,6 +177,36 @@ def stamp_consents(items: list[dict[str, Any]] | None, previous: list[dict[str, 
             consents.append({**item, "_id": str(uuid.uuid4()), "userId": user_id,
                              "givenAt": timestamp(now)})
     return consents
+
+
+_DOCUMENT_CONTENT = ("type", "uri", "contentType", "_links")
+
+
+def _contact_href(applicant: Mapping[str, Any]) -> str | None:
+    return _href((applicant.get("contact") or {}).get("_links"), "self")
+
+
+def _identify_applicants(doc: dict[str, Any], previous: Mapping[str, Any]) -> None:
+    """Give each applicant a stable ``_id`` (identity verifications refer to it).
+
+    A client sends back the ``_id`` it read; an applicant sent without one keeps
+    the ``_id`` of the earlier applicant with the same contact URI, if any.
+    """
+    old = [a for a in previous.get("applicants") or [] if a.get("_id")]
+    by_id = {a["_id"]: a for a in old}
+    by_contact = {_contact_href(a): a["_id"] for a in old if _contact_href(a)}
+    used: set[str] = set()
+    applicants = []
+    for applicant in doc.get("applicants") or []:
+        wanted = applicant.get("_id")
+        if wanted not in by_id or wanted in used:
+            wanted = by_contact.get(_contact_href(applicant) or "")
+        if wanted is None or wanted in used:
+            wanted = str(uuid.uuid4())
+        used.add(wanted)
+        applicants.append({"_id": wanted, **{k: v for k, v in applicant.items() if k != "_id"}})
+    if "applicants" in doc:
+        doc["applicants"] = applicants
 
 
 def _keep_masked(incoming: dict[str, Any], stored: Mapping[str, Any]) -> None:
@@ -233,6 +259,7 @@ def create(principal: Principal, data: dict[str, Any]) -> Application:
     app_id = str(uuid.uuid4())
     columns = _columns(doc, product.name)
     doc["workflowId"] = str(uuid.uuid4())
+    doc["workflow"] = workflow.snapshot(product)
     doc["links"] = {
         "fundingAccount": _href(links, "apiture:fundingAccount"),
         "organization": _href(links, "apiture:organization")
@@ -253,19 +280,21 @@ def create(principal: Principal, data: dict[str, Any]) -> Application:
             with write_transaction():
                 row = Application.create(
                     id=app_id, owner=principal.user_id, client_id=principal.client_id,
-                    product_id=product.id, state="running", workflow_state="running",
+                    product_id=product.id, state="running",
+                    workflow_state=workflow.workflow_state(doc, "running"),
                     created_at=now, active_at=now, revision=1, document=doc, **columns,
                 )
                 _save_contacts(app_id, doc, replace=False)
                 lifecycle.audit(KIND, app_id, None, "running", "Application created.",
                                 principal, now)
-            return row
         except IntegrityError as exc:
             # The partial unique index: this user already has an application in
             # progress. One that is overdue has in truth expired: expire it, retry.
             if attempt == 0 and store.expire_due(KIND, owner=principal.user_id):
                 continue
             raise one_active_conflict(principal) from exc
+        # Outside the try: only the insert's IntegrityError means "one in progress".
+        return workflow.settle(KIND, row.id, "Application created.")
     raise AssertionError("unreachable")
 
 
@@ -330,20 +359,23 @@ def update(principal: Principal, row: Application, body: dict[str, Any], if_matc
         _refuse_masked(doc)
         _resolve_products(doc)
         _enrich(doc, stored, principal, utcnow())
-        for key in ("workflowId", "links", "accountApproval"):
+        for key in ("workflowId", "links", "accountApproval", "workflow",
+                    "identityVerifications"):
             if key in stored:
                 doc[key] = stored[key]
         if doc["links"].get("applicant") in _contact_uris(stored) or not doc["links"].get(
                 "applicant"):
             doc["links"]["applicant"] = next(iter(_contact_uris(doc)), None)
         # The product is fixed at creation: its name is kept even if the catalog changes.
-        return {"document": doc, **_columns(doc, current.product_name or "")}
+        return {"document": doc, **_columns(doc, current.product_name or ""),
+                "workflow_state": workflow.workflow_state(doc, current.state)}
 
-    return store.cas_update(
+    row = store.cas_update(
         KIND, row, if_match, compute,
         reload=lambda: store.fetch(KIND, row.id),
         also=lambda values: _save_contacts(row.id, values["document"]),
     )
+    return workflow.settle(KIND, row.id, f"Application updated by {principal.user_id}.")
 
 
 def delete(principal: Principal, row: Application, if_match: IfMatch) -> None:

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "ACCOUNTAPPS_CORS_ORIGINS": "",  # comma-separated browser origins allowed, or "*"
     "ACCOUNTAPPS_AUTO_MIGRATE": True,  # apply pending migrations at start-up
     "ACCOUNTAPPS_LOG_LEVEL": "INFO",
+    "ACCOUNTAPPS_CATALOG_FILE": None,  # the institution's products.json (re-read on change)
 }
 
 _FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY"}

@@ -28,7 +28,6 @@ from marshmallow import ValidationError
 from peewee import IntegrityError
 
 from . import lifecycle, store
-from .applications import _WORKFLOW_STATE as WORKFLOW_STATE
 from .applications import merge_patch, stamp_consents
 from .collection_query import CollectionSpec, FieldSpec
 from .db import write_transaction
@@ -39,6 +38,7 @@ from .preconditions import IfMatch, precondition_failed
 from .representations.enrollment import SERVER_OWNED, EnrollmentWriteSchema
 from .representations.validators import restore_masked
 from .security import Principal
+from .workflow import WORKFLOW_STATE_BY_STATE as WORKFLOW_STATE
 
 #: Consents the primary applicant must have given before approval.
 REQUIRED_CONSENTS = ("digitalBankingTermsOfUse", "privacyPolicy")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, g, request
+from peewee import DataError
 from werkzeug.exceptions import HTTPException
 
 from . import hal
@@ -162,6 +163,16 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         return error_response(_from_http(exc))
+
+    @app.errorhandler(DataError)
+    def _out_of_range(exc: DataError) -> Response:
+        # A value the database cannot hold (too long, out of range) that slipped
+        # past validation: the client's input, so a 422 — and a warning for us.
+        log.warning("value rejected by the database: %s", exc, extra={"path": request.path})
+        return error_response(ApiError(
+            422, "valueOutOfRange", "A value in the request is too long or out of range.",
+            remediation="Shorten or correct the values you sent.",
+        ))
 
     @app.errorhandler(Exception)
     def _crash(exc: Exception) -> Response:

@@ -76,8 +76,8 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _media_type() -> None:
-        if request.method not in ("POST", "PUT", "PATCH"):
-            return
+        if request.method not in ("POST", "PUT", "PATCH") or request.routing_exception:
+            return  # no body expected, or routing answers 404/405 first
         has_body = bool(request.content_length) or "chunked" in request.headers.get(
             "Transfer-Encoding", "")
         if not has_body and request.method == "POST":

@@ -35,6 +35,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     **{state: frozenset() for state in TERMINAL_STATES},
 }
 
+#: Transitions only the service itself makes (``principal=None``), never a
+#: client: the workflow blocks a running application while it waits on the
+#: institution (see :mod:`accountapps.workflow`).
+SERVICE_TRANSITIONS: dict[str, frozenset[str]] = {"running": frozenset({"blocked"})}
+
 #: Who may ask for a target state: "admin" (the institution or a service), or
 #: "owner" (the user who created the resource, or an administrator).
 ADMIN, OWNER = "admin", "owner"
@@ -157,7 +162,10 @@ def transition(
             raise precondition_failed()
         if row.state == target:
             return row  # already there: nothing to do
-        if target not in TRANSITIONS.get(row.state, ()):
+        allowed = TRANSITIONS.get(row.state, frozenset())
+        if principal is None:
+            allowed = allowed | SERVICE_TRANSITIONS.get(row.state, frozenset())
+        if target not in allowed:
             raise _conflict(kind, row, target)
         if target == "approved":
             blockers = kind.blockers(row)

@@ -60,7 +60,7 @@ class Application(BaseModel):
     product_name = CharField(max_length=255, null=True)
     organization_name = CharField(max_length=255, null=True)
     state = CharField(max_length=16)
-    workflow_state = CharField(max_length=16)
+    workflow_state = CharField(max_length=32)
     created_at = DateTimeField()
     completed_at = DateTimeField(null=True)
     #: last activity; expiry counts from here
@@ -136,7 +136,7 @@ class Enrollment(BaseModel):
     applicant_name = CharField(max_length=255, null=True)
     username = CharField(max_length=255, null=True)
     state = CharField(max_length=16)
-    workflow_state = CharField(max_length=16)
+    workflow_state = CharField(max_length=32)
     flagged_for_review = BooleanField(default=False)
     created_at = DateTimeField()
     completed_at = DateTimeField(null=True)

@@ -34,6 +34,10 @@ _FULL_IMPLIES = ("read", "write", "delete", "readPii", "readBalance")
 #: Marker for views that need only the API key (the API root, apiDoc, schemas).
 PUBLIC = "public"
 
+#: Marker for views that need no credentials at all (health probes, and the
+#: published documents: JSON Schemas, the docs page).
+UNAUTHENTICATED = "unauthenticated"
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -60,6 +64,11 @@ class Principal:
     def is_admin(self) -> bool:
         """Acts for the financial institution (``admin/write`` or ``admin/full``)."""
         return self.has("admin/write")
+
+    @property
+    def can_read_audit(self) -> bool:
+        """May read audit trails: the institution (``admin/write``) or ``admin/read``."""
+        return self.is_admin or self.has("admin/read")
 
     @property
     def can_read_pii(self) -> bool:
@@ -256,6 +265,8 @@ def authenticate() -> None:
             request.url_rule, "provide_automatic_options", False):
         return  # Flask's own answer listing the methods; no view runs
     required = getattr(view, "required_scope", None)
+    if required == UNAUTHENTICATED:
+        return
     client = request_client()
     if client is None:
         raise _unauthorized("The API key is missing or not valid.")
@@ -267,7 +278,10 @@ def authenticate() -> None:
         raise _unauthorized("The access token is missing, invalid or expired.")
     claims = decode_token(token.strip())
     scope_claim = claims.get("scope", "")
-    if not isinstance(scope_claim, str) or not isinstance(claims.get("sub"), str):
+    subject = claims.get("sub")
+    # A user id longer than the owner column could never own anything: refuse it.
+    if not isinstance(scope_claim, str) or not isinstance(subject, str) or not (
+            0 < len(subject) <= 255):
         raise _unauthorized("The access token is missing, invalid or expired.")
     g.principal = Principal(claims["sub"], frozenset(scope_claim.split()), client)
     if required is None or not g.principal.has(required):

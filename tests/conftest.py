@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import databases  # tests/databases.py (tests/ is on sys.path, as for ``from conftest``)
 import pytest
+from live_server import RestartableServer
+from workflow_support import ready_for_approval
 
 from accountapps import create_app
+from accountapps import db as accountapps_db
 from accountapps.security import mint_token
+from tests.openapi_validation import ValidatingClient
 
 API_KEY = "test-api-key-0123456789"
 SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -73,11 +78,60 @@ FUNDING = {
 }
 
 
+def pytest_report_header(config) -> str:
+    url = databases.POSTGRES_URL
+    return f"database: {databases.BACKEND}" + (f" ({databases.redacted(url)})" if url else "")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """No PostgreSQL server in a PostgreSQL run: skip everything, saying why."""
+    reason = databases.unavailable_reason()
+    if reason is None:
+        return
+    if databases.REQUIRE_POSTGRES:
+        raise pytest.UsageError(reason)
+    marker = pytest.mark.skip(reason=reason)
+    for item in items:
+        item.add_marker(marker)
+
+
+@pytest.fixture(scope="session")
+def postgres_session() -> Iterator[databases.PostgresSession | None]:
+    """The PostgreSQL schema of this session (``None`` on SQLite)."""
+    if databases.BACKEND != "postgresql":
+        yield None
+        return
+    session = databases.PostgresSession(databases.POSTGRES_URL)
+    yield session
+    accountapps_db.close_all()
+    session.close()
+
+
 @pytest.fixture
-def app_settings(tmp_path) -> dict[str, Any]:
+def database_url(tmp_path, postgres_session) -> Iterator[str]:
+    """A clean database for one test: a new SQLite file, or emptied PostgreSQL tables."""
+    if postgres_session is None:
+        yield databases.sqlite_url(tmp_path)
+    else:
+        postgres_session.clean()
+        yield postgres_session.url
+    # Return every pooled connection, so none outlives its test (or blocks the next clean).
+    accountapps_db.close_all()
+
+
+@pytest.fixture
+def empty_database_url(tmp_path, postgres_session) -> str:
+    """A database with no tables at all (for migration tests)."""
+    if postgres_session is None:
+        return databases.sqlite_url(tmp_path, "empty.db")
+    return postgres_session.empty_database_url()
+
+
+@pytest.fixture
+def app_settings(database_url) -> dict[str, Any]:
     """Settings of the app under test (override in a module to change them)."""
     return {
-        "ACCOUNTAPPS_DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
+        "ACCOUNTAPPS_DATABASE_URL": database_url,
         "ACCOUNTAPPS_API_KEYS": API_KEY,
         "ACCOUNTAPPS_JWT_SECRET": SECRET,
         "ACCOUNTAPPS_LOG_LEVEL": "WARNING",
@@ -87,9 +141,13 @@ def app_settings(tmp_path) -> dict[str, Any]:
 
 @pytest.fixture
 def app(app_settings):
-    """The Flask app (pytest-flask's ``client`` fixture uses it)."""
+    """The Flask app (pytest-flask's ``client`` fixture uses it).
+
+    Its test client validates every response against openapi/openapi.yaml.
+    """
     application = create_app(app_settings)
     application.config["TESTING"] = True
+    application.test_client_class = ValidatingClient
     return application
 
 
@@ -184,6 +242,18 @@ def application(user, create_body):
 
 
 @pytest.fixture
+def approvable(user, admin):
+    """A running application of ``user-1`` with nothing left but the approval (as fetched).
+
+    The workflow refuses to approve an application with blockers: tests of approval
+    start here (complete funding and consents, identity verified by the institution).
+    """
+    ready = ready_for_approval(user, admin)
+    assert ready.json["state"] == "running" and ready.json["blockers"] == [], ready.json
+    return user.get(ready.json["_links"]["self"]["href"])
+
+
+@pytest.fixture
 def make_applications(client) -> Callable[..., list[dict]]:
     """Create one application per user: ``make_applications(n, **fields)``."""
 
@@ -199,3 +269,23 @@ def make_applications(client) -> Callable[..., list[dict]]:
         return made
 
     return make
+
+
+@pytest.fixture
+def gunicorn_server(app, app_settings, tmp_path) -> Iterator[Callable[..., RestartableServer]]:
+    """Start real gunicorn servers on the test's database: ``gunicorn_server(workers=4)``.
+
+    ``app`` (same database) has applied the migrations and lets the test look
+    at the database directly. Every server is stopped at the end of the test.
+    """
+    servers: list[RestartableServer] = []
+
+    def start(workers: int = 4, threads: int = 2, **settings: Any) -> RestartableServer:
+        server = RestartableServer({**app_settings, **settings}, workers=workers, threads=threads,
+                            log_dir=tmp_path)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()

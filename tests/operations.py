@@ -15,7 +15,7 @@ from conftest import SECRET
 
 from accountapps import create_app
 from accountapps.lifecycle import Kind
-from accountapps.security import PUBLIC
+from accountapps.security import PUBLIC, UNAUTHENTICATED
 
 
 def kinds() -> list[Kind]:
@@ -35,7 +35,7 @@ class Operation:
     rule: str
     endpoint: str
     scope: str | None
-    role: str  # "public" | "collection" | "create" | "item" | "action"
+    role: str  # "probe" | "public" | "collection" | "create" | "item" | "action"
     kind: Kind | None
     arguments: tuple[str, ...]
 
@@ -49,6 +49,8 @@ def classify(app, method: str, rule) -> Operation:
     scope = getattr(view, "required_scope", None)
     path = rule.rule
     args = tuple(sorted(rule.arguments))
+    if scope == UNAUTHENTICATED:  # health probes: no credentials by design (test_health.py)
+        return Operation(method, path, rule.endpoint, scope, "probe", None, args)
     for kind in kinds():
         base = f"/accountApplications{kind.path}"
         if args and path.startswith(f"{base}/<"):
@@ -79,8 +81,9 @@ def discover() -> list[Operation]:
     return sorted(ops, key=lambda op: (op.rule, op.method))
 
 
-#: Every operation; PROTECTED needs a user token; ON_A_RESOURCE names one resource.
-OPERATIONS = discover()
+#: Every operation but the health probes; PROTECTED needs a user token;
+#: ON_A_RESOURCE names one resource.
+OPERATIONS = [op for op in discover() if op.role != "probe"]
 PROTECTED = [op for op in OPERATIONS if op.role != "public"]
 ON_A_RESOURCE = [op for op in PROTECTED if op.role in ("item", "action")]
 COLLECTIONS = [op for op in PROTECTED if op.role == "collection"]

@@ -58,7 +58,7 @@ def test_links_of_an_application(application):
     links = application.json["_links"]
     assert links["self"]["href"] == application.headers["Location"]
     assert links["apiture:product"]["href"].endswith(f"/products/products/{PREMIERE}")
-    assert "/workflow/workflows/" in links["apiture:workflow"]["href"]
+    assert links["apiture:workflow"]["href"] == f"{application.headers['Location']}/workflow"
     assert links["apiture:applicant"]["href"].endswith(
         "/users/user/3017d005-9910-4a8b-874b-397749353e7a")
     assert links["apiture:approval"]["href"] == (

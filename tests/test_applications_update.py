@@ -154,8 +154,10 @@ def test_someone_elses_application_cannot_be_updated(other, url, tag):
     assert other.patch(url, {"accountName": "mine"}, headers=tag).status_code == 404
 
 
-def test_completed_application_cannot_be_updated(user, admin, url, application):
-    approved = admin.post(f"/approvedApplications?application={application.json['_id']}")
+def test_completed_application_cannot_be_updated(user, admin, approvable):
+    url = approvable.json["_links"]["self"]["href"]
+    approved = admin.post(f"/approvedApplications?application={approvable.json['_id']}")
+    assert approved.status_code == 200, approved.json
     response = user.patch(url, {"accountName": "late"},
                           headers={"If-Match": approved.headers["ETag"]})
     assert response.status_code == 409

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import API_KEY, USER_SCOPES, Api, token
+from conftest import API_KEY, REFERENCE_CREATE_BODY, USER_SCOPES, Api, headers_for, token
 from db_helpers import audit_records, force_state
 from peewee import DatabaseError
 
@@ -37,9 +37,9 @@ def test_creation_is_recorded(app, application):
     ("approved", "/approvedApplications"), ("rejected", "/rejectedApplications"),
     ("expired", "/expiredApplications"), ("canceled", "/canceledApplications"),
 ])
-def test_each_transition_is_recorded_with_who_from_to(app, admin, application, target, path):
-    admin.post(f"{path}?application={application.json['_id']}")
-    record = trail(app, application)[-1]
+def test_each_transition_is_recorded_with_who_from_to(app, admin, approvable, target, path):
+    assert admin.post(f"{path}?application={approvable.json['_id']}").status_code == 200
+    record = trail(app, approvable)[-1]
     assert (record.from_state, record.to_state) == ("running", target)
     assert record.user_id == "admin-1"
 
@@ -91,18 +91,30 @@ def test_applicant_has_no_audit_trail_link(user, application):
     assert "apiture:auditTrail" not in user.get(application.headers["Location"]).json["_links"]
 
 
-def test_administrator_reads_the_trail_by_its_link(admin, application):
-    app_id = application.json["_id"]
+def test_administrator_reads_the_trail_by_its_link(admin, approvable):
+    app_id = approvable.json["_id"]
     admin.post(f"/approvedApplications?application={app_id}")
     href = admin.get(f"/applications/{app_id}").json["_links"]["apiture:auditTrail"]["href"]
     body = admin.get(href).json
     items = body["_embedded"]["items"]
+    # Created complete, the application waited on the institution (blocked) until its
+    # identity verification, then was approved.
     assert [(item["from"], item["to"]) for item in items] == [
-        (None, "running"), ("running", "approved")]
-    assert items[1]["userId"] == "admin-1"
-    assert items[1]["clientId"]
-    assert items[1]["occurredAt"].endswith("Z")
-    assert body["count"] == 2
+        (None, "running"), ("running", "blocked"), ("blocked", "running"),
+        ("running", "approved")]
+    assert items[-1]["userId"] == "admin-1"
+    assert items[-1]["clientId"]
+    assert items[-1]["occurredAt"].endswith("Z")
+    assert body["count"] == 4
+
+
+def test_admin_read_scope_has_the_audit_trail_link_and_may_follow_it(client):
+    auditor = Api(client, headers_for("auditor-1", f"{USER_SCOPES} admin/read"))
+    created = auditor.post("/applications", REFERENCE_CREATE_BODY)
+    href = auditor.get(created.headers["Location"]).json["_links"]["apiture:auditTrail"]["href"]
+    response = auditor.get(href)
+    assert response.status_code == 200
+    assert [item["to"] for item in response.json["_embedded"]["items"]] == ["running"]
 
 
 def test_applicant_cannot_read_the_trail(user, application):

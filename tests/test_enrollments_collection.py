@@ -111,10 +111,10 @@ def test_api_doc_describes_the_enrollment_operations(client):
     spec = client.get("/accountApplications/apiDoc",
                       headers={"API-Key": "test-api-key-0123456789"}).json
     paths = spec["paths"]
-    assert {"get", "post"} <= set(paths["/accountApplications/enrollments"])
-    assert {"get", "put", "patch", "delete"} <= set(
-        paths["/accountApplications/enrollments/{enrollment_id}"])
-    assert "post" in paths["/accountApplications/approvedEnrollments"]
+    # Paths are relative to the server URL /accountApplications, as in the reference.
+    assert {"get", "post"} <= set(paths["/enrollments"])
+    assert {"get", "put", "patch", "delete"} <= set(paths["/enrollments/{enrollmentId}"])
+    assert "post" in paths["/approvedEnrollments"]
 
 
 def test_collection_link_of_a_new_enrollment_lists_it(user):

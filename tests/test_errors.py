@@ -4,6 +4,7 @@ import copy
 
 import pytest
 from conftest import API_KEY, BASE, FUNDING, headers_for
+from peewee import DataError
 
 from accountapps.security import PUBLIC, requires
 
@@ -177,3 +178,24 @@ def test_unknown_product_is_422_error_response(user, create_body):
     body = create_body(_links={"apiture:product": {"href": "no-such-product"}})
     error = assert_error_response(user.post("/applications", body), 422)
     assert embedded_names(error) == ["_links.apiture:product"]
+
+
+def test_a_value_the_database_cannot_hold_is_422_without_details(app):
+    @requires(PUBLIC)
+    def too_long():
+        raise DataError("value too long for type character varying(16)")
+
+    app.add_url_rule(f"{BASE}/tooLong", "too_long", too_long)
+    response = app.test_client().get(f"{BASE}/tooLong", headers={"API-Key": API_KEY})
+    error = assert_error_response(response, 422)
+    assert error["type"] == "valueOutOfRange"
+    assert "varying" not in response.get_data(as_text=True)
+
+
+def test_long_applicant_names_are_kept_whole_in_the_document(user, create_body):
+    long_name = "A" * 255
+    body = create_body(applicants=[{"contact": {"firstName": long_name, "lastName": long_name}}])
+    response = user.post("/applications", body)
+    assert response.status_code == 201, response.json
+    assert response.json["applicantName"] == (long_name + " " + long_name)[:255]
+    assert response.json["applicants"][0]["contact"]["lastName"] == long_name

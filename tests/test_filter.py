@@ -185,7 +185,9 @@ def test_date_time_with_offset_is_converted_to_utc(admin, seeded):
 
 
 def test_completed_at_is_null_until_the_application_ends(admin, seeded):
-    admin.post(f"/approvedApplications?application={seeded['beta']}")
+    # Rejection ends an application whatever its checklist (approval needs it complete).
+    ended = admin.post(f"/rejectedApplications?application={seeded['beta']}")
+    assert ended.status_code == 200, ended.json
     assert matching(admin, "isNotNull(completedAt)") == {"beta"}
 
 

@@ -10,12 +10,12 @@ from conftest import (
     ADMIN_SCOPES,
     API_KEY,
     BASE,
-    REFERENCE_CREATE_BODY,
     USER_SCOPES,
     Api,
     headers_for,
 )
 from db_helpers import audit_records, force_state, row
+from workflow_support import complete_personal, ready_for_approval, verify_all
 
 STATES = ("pending", "running", "blocked", "canceled", "expired", "rejected", "approved")
 TERMINAL = ("canceled", "expired", "rejected", "approved")
@@ -60,13 +60,17 @@ _owners = itertools.count()
 
 
 @pytest.fixture
-def new_application(app, client):
-    """``new_application(state)``: an application of a fresh user, in ``state``."""
+def new_application(app, client, admin):
+    """``new_application(state)``: an application of a fresh user, in ``state``.
+
+    Its checklist is complete but for the approval, so that the state alone decides
+    which actions are open (the workflow refuses to approve while a blocker remains).
+    """
 
     def make(state: str = "running") -> tuple[Api, str]:
         owner = Api(client, headers_for(f"owner-{next(_owners)}", USER_SCOPES))
-        response = owner.post("/applications", REFERENCE_CREATE_BODY)
-        assert response.status_code == 201, response.json
+        response = ready_for_approval(owner, admin)
+        assert response.json["state"] == "running", response.json
         app_id = response.json["_id"]
         if state != "running":
             force_state(app, app_id, state)
@@ -122,22 +126,26 @@ def test_asking_for_the_current_state_is_a_200_noop(app, admin, new_application,
     assert len(audit_records(app, app_id)) == trail
 
 
-def test_transition_answers_the_new_etag(admin, application):
-    response = act(admin, "approved", application.json["_id"])
-    assert response.headers["ETag"] != application.headers["ETag"]
-    assert admin.get(application.headers["Location"]).headers["ETag"] == response.headers["ETag"]
+def self_href(response) -> str:
+    return response.json["_links"]["self"]["href"]
+
+
+def test_transition_answers_the_new_etag(admin, approvable):
+    response = act(admin, "approved", approvable.json["_id"])
+    assert response.headers["ETag"] != approvable.headers["ETag"]
+    assert admin.get(self_href(approvable)).headers["ETag"] == response.headers["ETag"]
 
 
 # --- naming the application --------------------------------------------------
 
-def test_application_may_be_named_by_its_uri(admin, application):
-    response = act(admin, "approved", application.headers["Location"])
+def test_application_may_be_named_by_its_uri(admin, approvable):
+    response = act(admin, "approved", self_href(approvable))
     assert response.status_code == 200
     assert response.json["state"] == "approved"
 
 
-def test_application_may_be_named_by_its_path(admin, application):
-    response = act(admin, "approved", f"{BASE}/applications/{application.json['_id']}")
+def test_application_may_be_named_by_its_path(admin, approvable):
+    response = act(admin, "approved", f"{BASE}/applications/{approvable.json['_id']}")
     assert response.status_code == 200
 
 
@@ -186,9 +194,9 @@ def test_administrator_may_cancel_anyones_application(admin, application):
     assert act(admin, "canceled", application.json["_id"]).status_code == 200
 
 
-def test_admin_write_without_full_is_enough_to_approve(client, application):
+def test_admin_write_without_full_is_enough_to_approve(client, approvable):
     approver = Api(client, headers_for("ops", "banking/read banking/write admin/write"))
-    assert act(approver, "approved", application.json["_id"]).status_code == 200
+    assert act(approver, "approved", approvable.json["_id"]).status_code == 200
 
 
 def test_stale_if_match_on_an_action_is_412(user, admin, application):
@@ -211,16 +219,16 @@ def test_cancel_cancels_the_workflow(user, application):
     assert response.json["workflowState"] == "canceled"
 
 
-def test_approve_completes_the_workflow_and_the_approval(admin, application):
-    body = act(admin, "approved", application.json["_id"]).json
+def test_approve_completes_the_workflow_and_the_approval(admin, approvable):
+    body = act(admin, "approved", approvable.json["_id"]).json
     assert body["workflowState"] == "completed"
     assert body["accountApproval"]["state"] == "approved"
     assert body["accountApproval"]["done"] is True
 
 
 @pytest.mark.parametrize("target", TERMINAL)
-def test_terminal_state_sets_completed_at(admin, application, target):
-    body = act(admin, target, application.json["_id"]).json
+def test_terminal_state_sets_completed_at(admin, approvable, target):
+    body = act(admin, target, approvable.json["_id"]).json
     assert body["completedAt"] is not None
     assert body["completedAt"] >= body["createdAt"]
 
@@ -244,6 +252,16 @@ def test_administrator_sees_links_for_exactly_its_actions(admin, new_application
     assert action_rels(admin.get(f"/applications/{app_id}").json) == ADMIN_LINKS[state]
 
 
+@pytest.mark.parametrize("state", ["running", "blocked"])
+def test_administrator_sees_no_approve_link_while_a_blocker_remains(app, admin, application,
+                                                                     state):
+    # The reference body leaves consents and the identity verification outstanding.
+    force_state(app, application.json["_id"], state)
+    body = admin.get(f"/applications/{application.json['_id']}").json
+    assert body["blockers"]
+    assert action_rels(body) == ADMIN_LINKS[state] - {"apiture:approve"}
+
+
 def test_start_link_only_for_blocked_or_pending(admin, new_application):
     for state in STATES:
         _owner, app_id = new_application(state)
@@ -251,12 +269,12 @@ def test_start_link_only_for_blocked_or_pending(admin, new_application):
         assert has_start == (state in ("blocked", "pending")), state
 
 
-def test_action_link_names_the_application(admin, application):
-    href = admin.get(application.headers["Location"]).json["_links"]["apiture:approve"]["href"]
+def test_action_link_names_the_application(admin, approvable):
+    href = admin.get(self_href(approvable)).json["_links"]["apiture:approve"]["href"]
     parsed = urlparse(href)
     assert f"{parsed.scheme}://{parsed.netloc}{parsed.path}" == (
         f"http://localhost{BASE}/approvedApplications")
-    assert parse_qs(parsed.query)["application"] == [application.json["_id"]]
+    assert parse_qs(parsed.query)["application"] == [approvable.json["_id"]]
 
 
 @pytest.mark.parametrize("role, state, rel", [
@@ -278,10 +296,13 @@ def test_a_client_following_links_from_the_root_reaches_each_terminal_state(clie
     officer = Api(client, headers_for("officer", ADMIN_SCOPES))
     root = client.get(f"{BASE}/", headers={"API-Key": API_KEY}).json
     created = applicant.post(root["_links"]["apiture:applications"]["href"],
-                             REFERENCE_CREATE_BODY)
-    self_href = created.json["_links"]["self"]["href"]
-    actor = applicant if rel in applicant.get(self_href).json["_links"] else officer
-    link = actor.get(self_href).json["_links"][rel]["href"]
+                             complete_personal())
+    # The institution verifies the applicant's identity by its link: then nothing but
+    # the institution's decision remains.
+    verify_all(officer, created)
+    href = self_href(created)
+    actor = applicant if rel in applicant.get(href).json["_links"] else officer
+    link = actor.get(href).json["_links"][rel]["href"]
     finished = actor.post(link)
     assert finished.status_code == 200
     assert finished.json["state"] == REL_TARGET[rel]
@@ -306,9 +327,9 @@ def test_new_application_allowed_once_the_first_is_canceled(user, application, c
     assert user.post("/applications", create_body()).status_code == 201
 
 
-def test_new_application_allowed_once_the_first_is_approved(user, admin, application,
+def test_new_application_allowed_once_the_first_is_approved(user, admin, approvable,
                                                             create_body):
-    act(admin, "approved", application.json["_id"])
+    assert act(admin, "approved", approvable.json["_id"]).status_code == 200
     assert user.post("/applications", create_body()).status_code == 201
 
 

@@ -105,9 +105,9 @@ def test_a_noop_action_keeps_the_etag(user, application):
     assert user.post(path).headers["ETag"] == first.headers["ETag"]
 
 
-def test_action_with_current_if_match_succeeds(admin, application, etag):
-    response = admin.post(f"/approvedApplications?application={application.json['_id']}",
-                          headers={"If-Match": etag})
+def test_action_with_current_if_match_succeeds(admin, approvable):
+    response = admin.post(f"/approvedApplications?application={approvable.json['_id']}",
+                          headers={"If-Match": approvable.headers["ETag"]})
     assert response.status_code == 200
 
 

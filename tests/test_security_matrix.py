@@ -96,6 +96,22 @@ def make_resource(api: Api, kind: Kind) -> Resource:
     return Resource(kind, response.json["_id"], response.headers["ETag"], response.json)
 
 
+#: last path segment of an item POST (an operation on one resource) -> a valid body for
+#: it, so that what refuses the request is the caller, not the body. A new one needs an entry.
+ITEM_POST_BODIES = {
+    "identityVerifications": lambda target: {
+        "applicant": target.body["applicants"][0]["_id"], "result": "verified"},
+    "documentReviews": lambda target: {"document": "document-1", "decision": "accepted"},
+}
+
+
+def item_post_body(op: Operation, target: Resource) -> dict[str, Any]:
+    make = ITEM_POST_BODIES.get(op.rule.rsplit("/", 1)[-1])
+    if make is None:
+        pytest.fail(f"tests/test_security_matrix.py: add an ITEM_POST_BODIES entry for {op.id}")
+    return make(target)
+
+
 def request(api: Api, op: Operation, target: Resource | None, **kw: Any):
     """Call ``op`` on ``target`` (the owner's resource) with a plausible request."""
     path = op.rule.removeprefix("/accountApplications")
@@ -109,6 +125,8 @@ def request(api: Api, op: Operation, target: Resource | None, **kw: Any):
         extra_headers["If-Match"] = target.etag
         if op.method in ("PUT", "PATCH"):
             body = target.body
+        elif op.method == "POST":
+            body = item_post_body(op, target)
     elif op.role == "action":
         path = f"{path}?{op.kind.param}={target.id}"
     elif op.role == "create":

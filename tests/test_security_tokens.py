@@ -280,3 +280,12 @@ def test_an_unknown_api_key_is_401(client):
 def test_the_api_root_needs_only_the_api_key(client):
     assert client.get(f"{BASE}/", headers={"API-Key": API_KEY}).status_code == 200
     assert_unauthorized(client.get(f"{BASE}/"))
+
+
+def test_a_subject_longer_than_a_user_id_can_be_is_401(client):
+    bearer = jwt.encode({"sub": "u" * 256, "scope": "banking/read", "exp": int(time.time()) + 60},
+                        SECRET, algorithm="HS256")
+    response = client.get(f"{BASE}/applications",
+                          headers={"API-Key": API_KEY, "Authorization": f"Bearer {bearer}"})
+    assert response.status_code == 401
+    assert response.json["_error"]["statusCode"] == 401

@@ -51,6 +51,12 @@ def upgrade() -> list[str]:
     return applied_now
 
 
+def latest_version() -> int:
+    """The version this code needs: the highest migration it ships."""
+    found = available()
+    return found[-1][0] if found else 0
+
+
 def current_version() -> int:
     """The highest applied migration version (0 when none)."""
     with database.connection_context():

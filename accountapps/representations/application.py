@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from marshmallow import fields, validate
 
 from .. import hal, lifecycle
 from ..security import Principal
-from . import validators
-from .common import Body, CollectionSchema, MoneySchema, SummarySchema, links_field
+from . import checklist, validators
+from .audit import audit_trail_href
+from .common import (
+    Body,
+    CollectionSchema,
+    MoneySchema,
+    SummarySchema,
+    embedded_items,
+    links_field,
+    timestamp,
+)
 
 CONSENT_TYPES = (
     "productTermsAndConditions",
@@ -23,19 +31,11 @@ CONSENT_TYPES = (
 _name = validate.Length(max=255)
 
 
-def timestamp(moment: datetime | None) -> str | None:
-    """RFC 3339 UTC with milliseconds, e.g. ``2018-12-13T11:01:41.375Z``."""
-    if moment is None:
-        return None
-    # isoformat is a third of strftime's cost, and a page renders 200 of these.
-    return moment.isoformat(timespec="milliseconds") + "Z"
-
-
 # --- request schemas ---------------------------------------------------------
 
 class AccountNumbersSchema(Body):
-    read_only = frozenset({"masked"})
     full = fields.String(required=True, validate=validators.account_number)
+    masked = fields.String(dump_only=True)
 
 
 class FundingAccountSchema(Body):
@@ -47,7 +47,7 @@ class FundingAccountSchema(Body):
 
 
 class OrganizationSchema(Body):
-    read_only = frozenset({"_id"})
+    _id = fields.String(data_key="_id", dump_only=True)
     name = fields.String(validate=_name)
     type = fields.String(validate=_name)
     taxId = fields.String(validate=validate.Regexp(r"^[0-9*-]{4,20}$"))
@@ -55,7 +55,7 @@ class OrganizationSchema(Body):
 
 
 class ContactSchema(Body):
-    read_only = frozenset({"_id"})
+    _id = fields.String(data_key="_id", dump_only=True)
     firstName = fields.String(validate=_name)
     middleName = fields.String(validate=_name)
     lastName = fields.String(validate=_name)
@@ -65,13 +65,16 @@ class ContactSchema(Body):
 
 
 class RoleSchema(Body):
-    read_only = frozenset({"_id", "createdAt", "description"})
+    _id = fields.String(data_key="_id", dump_only=True)
+    createdAt = fields.String(dump_only=True)
+    description = fields.String(dump_only=True)
     name = fields.String(required=True, validate=_name)
     label = fields.String(validate=_name)
     _links = links_field()
 
 
 class ApplicantSchema(Body):
+    _id = fields.String(data_key="_id", validate=validate.Length(max=64))
     username = fields.String(validate=_name)
     contact = fields.Nested(ContactSchema, required=True)
     role = fields.Nested(RoleSchema)
@@ -79,7 +82,7 @@ class ApplicantSchema(Body):
 
 
 class ProductRefSchema(Body):
-    read_only = frozenset({"_id"})
+    _id = fields.String(data_key="_id", dump_only=True)
     name = fields.String(validate=_name)
     _links = links_field(required=True)
 
@@ -87,8 +90,11 @@ class ProductRefSchema(Body):
 class DocumentSchema(Body):
     """A document the applicant provides; its review state is the institution's."""
 
-    read_only = frozenset({"state", "createdAt", "reviewedAt", "reviewReason"})
     _id = fields.String(data_key="_id", validate=validate.Length(max=64))
+    state = fields.String(dump_only=True)
+    createdAt = fields.String(dump_only=True)
+    reviewedAt = fields.String(dump_only=True, allow_none=True)
+    reviewReason = fields.String(dump_only=True, allow_none=True)
     type = fields.String(required=True, validate=validate.Length(min=1, max=64))
     name = fields.String(validate=_name)
     contentType = fields.String(validate=validate.Length(max=128))
@@ -106,7 +112,9 @@ class ConsentDocumentSchema(Body):
 class ConsentSchema(Body):
     """Consent given (or revoked) by the applicant; ``givenAt``/``userId`` are set by us."""
 
-    read_only = frozenset({"_id", "givenAt", "userId"})
+    _id = fields.String(data_key="_id", dump_only=True)
+    givenAt = fields.String(dump_only=True, allow_none=True)
+    userId = fields.String(dump_only=True, allow_none=True)
     type = fields.String(required=True, validate=validate.OneOf(CONSENT_TYPES))
     state = fields.String(load_default="given", validate=validate.OneOf(("given", "revoked")))
     document = fields.Nested(ConsentDocumentSchema)
@@ -114,52 +122,54 @@ class ConsentSchema(Body):
     _links = links_field()
 
 
-#: Fields of the representation that the server owns: accepted and ignored on input.
-APPLICATION_READ_ONLY = frozenset({
-    "_id", "state", "workflowState", "createdAt", "completedAt", "applicantName",
-    "productName", "organizationName", "accountApproval", "tasks", "blockers",
-})
-
-
 class ApplicationUpdateSchema(Body):
-    """The body of ``PUT``/``PATCH``: ``_links`` is ignored, as the reference says."""
+    """The body of ``PUT``/``PATCH``: the representation; ``_links`` is ignored, as the
+    reference says, and the fields the server owns (``readOnly``) are accepted and ignored.
+    """
 
-    read_only = APPLICATION_READ_ONLY | {"_links"}
+    read_only = frozenset({"_links"})
 
+    _id = fields.String(data_key="_id", dump_only=True)
+    _profile = fields.String(data_key="_profile", dump_only=True)
+    applicantName = fields.String(allow_none=True, dump_only=True)
     accountName = fields.String(allow_none=True, validate=_name)
+    productName = fields.String(allow_none=True, dump_only=True)
+    organizationName = fields.String(allow_none=True, dump_only=True)
     fundingAmount = fields.Nested(MoneySchema, allow_none=True)
+    state = fields.String(dump_only=True, validate=validate.OneOf(tuple(lifecycle.TRANSITIONS)))
+    workflowState = fields.String(dump_only=True)
+    createdAt = fields.String(dump_only=True)
+    completedAt = fields.String(allow_none=True, dump_only=True)
     fundingAccount = fields.Nested(FundingAccountSchema, allow_none=True)
     organization = fields.Nested(OrganizationSchema, allow_none=True)
     applicants = fields.List(fields.Nested(ApplicantSchema), validate=validate.Length(max=20))
     products = fields.List(fields.Nested(ProductRefSchema), validate=validate.Length(max=10))
     documents = fields.List(fields.Nested(DocumentSchema), validate=validate.Length(max=50))
+    accountApproval = fields.Dict(dump_only=True)
     consents = fields.List(fields.Nested(ConsentSchema), validate=validate.Length(max=20))
+    tasks = fields.List(fields.Nested(checklist.TaskSchema), dump_only=True)
+    blockers = fields.List(fields.Nested(checklist.BlockerSchema), dump_only=True)
+    nextAction = fields.Nested(checklist.NextActionSchema, allow_none=True, dump_only=True)
+    identityVerifications = fields.List(
+        fields.Nested(checklist.IdentityVerificationRecordSchema), dump_only=True)
 
 
 class ApplicationCreateSchema(ApplicationUpdateSchema):
     """createApplication: ``_links`` names the product (and funding account, organization)."""
 
-    read_only = APPLICATION_READ_ONLY
+    read_only = frozenset()
     _links = links_field()
 
 
 class ApplicationSchema(ApplicationCreateSchema):
-    """The application representation (documentation of responses)."""
+    """The application representation."""
 
-    read_only = frozenset()
-    _id = fields.String(data_key="_id")
-    _profile = fields.String(data_key="_profile")
-    applicantName = fields.String(allow_none=True)
-    productName = fields.String()
-    organizationName = fields.String(allow_none=True)
-    state = fields.String(validate=validate.OneOf(tuple(lifecycle.TRANSITIONS)))
-    workflowState = fields.String()
-    createdAt = fields.String()
-    completedAt = fields.String(allow_none=True)
-    accountApproval = fields.Dict()
+    _links = links_field(required=True)
 
 
 class ApplicationSummarySchema(SummarySchema):
+    """An application in a collection page."""
+
     accountName = fields.String(allow_none=True)
     applicantName = fields.String(allow_none=True)
     productName = fields.String(allow_none=True)
@@ -170,6 +180,8 @@ class ApplicationSummarySchema(SummarySchema):
 
 class ApplicationsSchema(CollectionSchema):
     """A page of applications."""
+
+    _embedded = embedded_items(ApplicationSummarySchema, "ApplicationsEmbedded")
 
 
 # --- renderers ---------------------------------------------------------------
@@ -233,17 +245,13 @@ def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> 
         **hal.links(
             self=self_href,
             apiture_product=f"{host}/products/products/{row.product_id}",
-            apiture_workflow=(
-                f"{host}/workflow/workflows/{doc['workflowId']}"
-                if doc.get("workflowId") else None),
+            apiture_workflow=hal.api_url(f"/applications/{row.id}/workflow"),
             apiture_fundingAccount=stored.get("fundingAccount"),
             apiture_applicant=stored.get("applicant"),
             apiture_organization=stored.get("organization"),
             apiture_approval=(
                 body["accountApproval"]["_links"]["self"]["href"] if approval else None),
-            apiture_auditTrail=(
-                hal.api_url(f"/applications/{row.id}/auditRecords")
-                if principal.is_admin else None),
+            apiture_auditTrail=audit_trail_href(f"/applications/{row.id}", principal),
         ),
         **lifecycle.action_links(kind, row, principal),
     }

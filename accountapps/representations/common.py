@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import (
+    INCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
 from . import validators
 
 HREF_MAX = 2048
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    """RFC 3339 UTC with milliseconds, e.g. ``2018-12-13T11:01:41.375Z``."""
+    if moment is None:
+        return None
+    # isoformat is a third of strftime's cost, and a page renders 200 of these.
+    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 class Body(Schema):
@@ -17,7 +35,9 @@ class Body(Schema):
     Unknown fields are an error (a typo must not be a silent no-op), but the
     server-owned fields of the representation (``read_only``) and HAL's
     ``_embedded``/``_profile`` are accepted and ignored, so that a client can
-    send back what it fetched. See README, "Read-only fields".
+    send back what it fetched. See README, "Read-only fields". Fields declared
+    ``dump_only`` (what the server sets, documented ``readOnly``) are read-only
+    too, so that a schema can describe the representation it accepts back.
     """
 
     read_only: frozenset[str] = frozenset()
@@ -29,7 +49,9 @@ class Body(Schema):
     @pre_load
     def _drop_read_only(self, data: Any, **_kwargs: Any) -> Any:
         if isinstance(data, dict):
-            ignored = self.read_only | {"_embedded", "_profile"}
+            ignored = self.read_only | {"_embedded", "_profile"} | {
+                field.data_key or name for name, field in self.fields.items()
+                if field.dump_only}
             return {key: value for key, value in data.items() if key not in ignored}
         return data
 
@@ -67,8 +89,13 @@ class MoneySchema(Body):
                 raise ValidationError(problem, "value")
 
 
-class ErrorSchema(Schema):
-    """The ``_error`` object of an errorResponse."""
+class ErrorDetailSchema(Schema):
+    """One error: the ``_error`` of an errorResponse, or one of its nested errors."""
+
+    class Meta:
+        # Errors are extensible: a nested error may carry what it is about
+        # (a blocker's ``code``, ``task``, ``field``, ...).
+        unknown = INCLUDE
 
     _id = fields.String(data_key="_id")
     message = fields.String(required=True)
@@ -77,14 +104,25 @@ class ErrorSchema(Schema):
     occurredAt = fields.DateTime()
     attributes = fields.Dict()
     remediation = fields.String()
-    _links = fields.Dict(data_key="_links")
-    _embedded = fields.Dict(data_key="_embedded")
+    _links = links_field()
+
+
+class ErrorsEmbeddedSchema(Schema):
+    """``_embedded`` of an error: the nested errors, e.g. one per invalid field."""
+
+    errors = fields.List(fields.Nested(ErrorDetailSchema))
+
+
+class ErrorSchema(ErrorDetailSchema):
+    """The ``_error`` object of an errorResponse."""
+
+    _embedded = fields.Nested(ErrorsEmbeddedSchema, data_key="_embedded")
 
 
 class ErrorResponseSchema(Schema):
     """errorResponse: the body of every error."""
 
-    _profile = fields.String(data_key="_profile")
+    _profile = fields.String(data_key="_profile", required=True)
     _error = fields.Nested(ErrorSchema, data_key="_error", required=True)
 
 
@@ -94,20 +132,30 @@ class SummarySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    _id = fields.String(data_key="_id")
-    _profile = fields.String(data_key="_profile")
-    _links = fields.Dict(data_key="_links")
+    _id = fields.String(data_key="_id", required=True)
+    _profile = fields.String(data_key="_profile", required=True)
+    _links = links_field(required=True)
     state = fields.String()
     name = fields.String(allow_none=True)
 
 
-class CollectionSchema(Schema):
-    """A page of a collection."""
+def embedded_items(item: type[Schema], name: str) -> fields.Nested:
+    """``_embedded`` of a collection page: ``items``, an array of ``item`` representations.
 
-    _profile = fields.String(data_key="_profile")
-    _links = fields.Dict(data_key="_links")
-    _embedded = fields.Dict(data_key="_embedded")
-    start = fields.Integer()
-    limit = fields.Integer()
-    count = fields.Integer()
-    name = fields.String()
+    ``name`` names the generated schema (``ApplicationsEmbedded`` -> component
+    ``applicationsEmbedded``).
+    """
+    embedded = Schema.from_dict(
+        {"items": fields.List(fields.Nested(item), required=True)}, name=f"{name}Schema")
+    return fields.Nested(embedded, data_key="_embedded", required=True)
+
+
+class CollectionSchema(Schema):
+    """A page of a collection (subclasses add ``_embedded`` with :func:`embedded_items`)."""
+
+    _profile = fields.String(data_key="_profile", required=True)
+    _links = links_field(required=True)
+    start = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+    count = fields.Integer(required=True)
+    name = fields.String(required=True)

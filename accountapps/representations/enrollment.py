@@ -25,7 +25,8 @@ from .. import hal, lifecycle
 from ..security import Principal
 from . import places, validators
 from .application import CONSENT_TYPES, timestamp
-from .common import Body, CollectionSchema, SummarySchema, links_field
+from .audit import audit_trail_href
+from .common import Body, CollectionSchema, SummarySchema, embedded_items, links_field
 
 _name = validate.Length(max=255)
 _short = validate.Length(max=64)
@@ -369,6 +370,8 @@ class EnrollmentConsentSchema(Part):
     """A consent the applicant gives; its ``_id``, ``givenAt`` and ``userId`` are ours."""
 
     read_only = frozenset({"givenAt", "userId"})
+    givenAt = fields.String(dump_only=True, allow_none=True)
+    userId = fields.String(dump_only=True, allow_none=True)
     type = _one_of(CONSENT_TYPES, required=True)
     state = _one_of(CONSENT_STATES, load_default="given")
     document = fields.Nested(ConsentDocumentRefSchema)
@@ -419,6 +422,7 @@ class EnrollmentApplicantSchema(Part):
     """One applicant: who they are, their user, role, verifications and consents."""
 
     read_only = frozenset({"verified"})
+    verified = fields.Boolean(dump_only=True)
     username = fields.String(validate=_name)
     contact = fields.Nested(EnrollmentContactSchema, required=True)
     user = fields.Nested(UserSchema)
@@ -498,7 +502,7 @@ class EnrollmentSchema(EnrollmentWriteSchema):
     read_only = frozenset()
     _id = fields.String(data_key="_id")
     _profile = fields.String(data_key="_profile")
-    _links = fields.Dict(data_key="_links")
+    _links = links_field(required=True)
     applicantName = fields.String(allow_none=True)
     workflowState = fields.String()
     state = fields.String(validate=validate.OneOf(tuple(lifecycle.TRANSITIONS)))
@@ -517,6 +521,8 @@ class EnrollmentSummarySchema(SummarySchema):
 
 class EnrollmentsSchema(CollectionSchema):
     """A page of enrollments."""
+
+    _embedded = embedded_items(EnrollmentSummarySchema, "EnrollmentsEmbedded")
 
 
 # --- masking -------------------------------------------------------------------
@@ -593,9 +599,7 @@ def render_enrollment(row: Any, principal: Principal, kind: lifecycle.Kind) -> d
         **hal.links(
             self=hal.api_url(f"/enrollments/{row.id}"),
             apiture_applicant=contact_href,
-            apiture_auditTrail=(
-                hal.api_url(f"/enrollments/{row.id}/auditRecords")
-                if principal.is_admin else None),
+            apiture_auditTrail=audit_trail_href(f"/enrollments/{row.id}", principal),
         ),
         **lifecycle.action_links(kind, row, principal),
     }

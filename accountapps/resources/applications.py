@@ -11,7 +11,7 @@ from marshmallow import Schema, fields
 from .. import applications as service
 from .. import hal, store
 from ..collection_query import alternatives, query_page
-from ..models import Application, ApplicationApplicant, AuditRecord
+from ..models import Application, ApplicationApplicant
 from ..preconditions import if_match
 from ..representations.application import (
     ApplicationCreateSchema,
@@ -20,12 +20,13 @@ from ..representations.application import (
     ApplicationUpdateSchema,
     render_application,
     summary_renderer,
-    timestamp,
 )
+from ..representations.audit import AuditRecordsSchema
 from ..representations.collection import render_page
-from ..representations.common import CollectionSchema, ErrorResponseSchema
+from ..representations.common import ErrorResponseSchema
+from ..representations.workflow import add_to_application
 from ..security import Principal, current_principal, requires
-from .common import perform_action, resource_response
+from .common import audit_trail_response, perform_action, resource_response, target_parameter
 
 blp = Blueprint(
     "applications", __name__, url_prefix=hal.BASE_PATH,
@@ -38,8 +39,11 @@ KIND = service.KIND
 class CollectionArgs(Schema):
     """Query parameters of the application collections."""
 
-    start = fields.Integer(metadata={"description": "Zero-based index of the first item."})
-    limit = fields.Integer(metadata={"description": "Page size (default 100, at most 1000)."})
+    # Bounds are documented, and enforced by collection_query (its own 400s).
+    start = fields.Integer(metadata={"minimum": 0, "maximum": 10**18 - 1,
+                                     "description": "Zero-based index of the first item."})
+    limit = fields.Integer(metadata={"minimum": 0, "maximum": 1000,
+                                     "description": "Page size (default 100, at most 1000)."})
     sortBy = fields.String(metadata={"description": "e.g. `-createdAt,accountName`."})
     filter = fields.String(metadata={"description": "Filter expression, e.g. `eq(state,running)`."})
     q = fields.String(metadata={"description": "Text search over the name fields."})
@@ -54,8 +58,8 @@ COLLECTION_ARGS = CollectionArgs()
 
 
 def render(row: Application, principal: Principal) -> dict[str, Any]:
-    """The application as ``principal`` sees it."""
-    return render_application(row, principal, KIND)
+    """The application as ``principal`` sees it, with its workflow checklist."""
+    return add_to_application(render_application(row, principal, KIND), row, principal)
 
 
 def _collection(path: str, fixed_state: str | None = None) -> Response:
@@ -120,8 +124,17 @@ def get_blocked_applications(**_query: Any) -> Response:
     return _collection("/blockedApplications", "blocked")
 
 
+#: The reference's createApplication example (shortened): only the product is required.
+CREATE_EXAMPLE = {
+    "accountName": "My checking account",
+    "_links": {"apiture:product": {
+        "href": "https://www.example.com/products/products/51df9a81-2cb8-4515-aad1-9543b3c4fc18"}},
+    "fundingAmount": {"value": "1500.00", "currency": "USD"},
+}
+
+
 @blp.route("/applications", methods=["POST"])
-@blp.arguments(ApplicationCreateSchema())
+@blp.arguments(ApplicationCreateSchema(), example=CREATE_EXAMPLE)
 @blp.response(201, ApplicationSchema)
 @blp.alt_response(400, schema=ErrorResponseSchema)
 @blp.alt_response(409, schema=ErrorResponseSchema)
@@ -200,10 +213,6 @@ def delete_application(application_id: str) -> Response:
     return Response(status=204)
 
 
-class AuditRecordsSchema(CollectionSchema):
-    """The audit trail of an application."""
-
-
 @blp.route("/applications/<application_id>/auditRecords", methods=["GET"])
 @blp.response(200, AuditRecordsSchema)
 @blp.alt_response(403, schema=ErrorResponseSchema)
@@ -211,37 +220,7 @@ class AuditRecordsSchema(CollectionSchema):
 @requires("banking/read")
 def get_application_audit_records(application_id: str) -> Response:
     """The state changes of this application: who, when, from, to and why (administrators)."""
-    principal = current_principal()
-    if not (principal.is_admin or principal.has("admin/read")):
-        raise store.not_found(KIND, application_id)
-    store.load_visible(KIND, application_id, principal)
-    return hal.response(render_audit_trail("application", application_id,
-                                           f"/applications/{application_id}"))
-
-
-def render_audit_trail(resource_type: str, resource_id: str, path: str) -> dict[str, Any]:
-    """The audit records of one resource, oldest first."""
-    records = AuditRecord.select().where(
-        (AuditRecord.resource_type == resource_type) & (AuditRecord.resource_id == resource_id)
-    ).order_by(AuditRecord.id)
-    items = [{
-        "_id": str(record.id),
-        "occurredAt": timestamp(record.occurred_at),
-        "userId": record.user_id,
-        "clientId": record.client_id,
-        "from": record.from_state,
-        "to": record.to_state,
-        "reason": record.reason,
-    } for record in records]
-    return {
-        "_profile": hal.profile("auditRecords"),
-        "name": "auditRecords",
-        "start": 0,
-        "limit": len(items),
-        "count": len(items),
-        "_links": hal.links(self=hal.api_url(f"{path}/auditRecords"), up=hal.api_url(path)),
-        "_embedded": {"items": items},
-    }
+    return audit_trail_response(KIND, application_id)
 
 
 # --- actions -----------------------------------------------------------------
@@ -254,6 +233,7 @@ def _register_action(path: str, target: str, endpoint: str, summary: str) -> Non
     scope = "banking/write"
 
     @blp.route(path, methods=["POST"], endpoint=endpoint)
+    @blp.doc(parameters=[target_parameter(KIND)])
     @blp.response(200, ApplicationSchema)
     @blp.alt_response(400, schema=ErrorResponseSchema)
     @blp.alt_response(403, schema=ErrorResponseSchema)

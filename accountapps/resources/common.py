@@ -1,4 +1,4 @@
-"""Helpers every view shares: single-resource responses and action targets."""
+"""Helpers every view shares: single-resource responses, action targets, audit trails."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from .. import hal, store
 from ..errors import ApiError
 from ..lifecycle import Kind, transition
 from ..preconditions import etag, if_match, not_modified
+from ..representations.audit import render_audit_trail
 from ..security import Principal, current_principal
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -51,6 +52,15 @@ def target_id(kind: Kind) -> str:
     if not _ID.match(candidate):
         raise invalid_target(kind, raw)
     return candidate
+
+
+def target_parameter(kind: Kind) -> dict[str, Any]:
+    """The OpenAPI description of the query parameter that :func:`target_id` reads."""
+    return {
+        "name": kind.param, "in": "query", "required": True,
+        "description": f"The {kind.name} to act on: its id or its URI.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 512},
+    }
 
 
 def invalid_target(kind: Kind, raw: str) -> ApiError:
@@ -95,3 +105,16 @@ def perform_action(kind: Kind, target: str, render: Callable[[Any, Principal], d
     row = transition(kind, resource_id, target, principal=principal, if_match=precondition,
                      reason=reason, load=load_target(kind, principal))
     return resource_response(row, principal, render)
+
+
+def audit_trail_response(kind: Kind, resource_id: str) -> Response:
+    """``GET .../{id}/auditRecords``: the resource's audit trail, for those who may read it.
+
+    Anyone else gets the ``404`` of a missing resource: the trail's existence is
+    not disclosed (the ``apiture:auditTrail`` link follows the same rule).
+    """
+    principal = current_principal()
+    if not principal.can_read_audit:
+        raise store.not_found(kind, resource_id)
+    row = store.load_visible(kind, resource_id, principal)
+    return hal.response(render_audit_trail(kind.name, row.id, f"{kind.path}/{row.id}"))

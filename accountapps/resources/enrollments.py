@@ -13,6 +13,7 @@ from .. import hal, store
 from ..collection_query import alternatives, query_page
 from ..models import Enrollment
 from ..preconditions import if_match
+from ..representations.audit import AuditRecordsSchema
 from ..representations.collection import render_page
 from ..representations.common import ErrorResponseSchema
 from ..representations.enrollment import (
@@ -23,8 +24,7 @@ from ..representations.enrollment import (
     render_summary,
 )
 from ..security import Principal, current_principal, requires
-from .applications import AuditRecordsSchema, render_audit_trail
-from .common import perform_action, resource_response
+from .common import audit_trail_response, perform_action, resource_response, target_parameter
 
 blp = Blueprint(
     "enrollments", __name__, url_prefix=hal.BASE_PATH,
@@ -115,7 +115,7 @@ def get_enrollment(enrollment_id: str) -> Response:
 #: parsed, here.
 _WRITE_BODY = {
     "required": True,
-    "content": {media: {"schema": {"$ref": "#/components/schemas/EnrollmentWrite"}}
+    "content": {media: {"schema": {"$ref": "#/components/schemas/enrollmentWrite"}}
                 for media in ("application/hal+json", "application/json")},
 }
 
@@ -176,16 +176,12 @@ def delete_enrollment(enrollment_id: str) -> Response:
 @requires("banking/read")
 def get_enrollment_audit_records(enrollment_id: str) -> Response:
     """The state changes of this enrollment: who, when, from, to and why (administrators)."""
-    principal = current_principal()
-    if not (principal.is_admin or principal.has("admin/read")):
-        raise store.not_found(KIND, enrollment_id)
-    store.load_visible(KIND, enrollment_id, principal)
-    return hal.response(render_audit_trail("enrollment", enrollment_id,
-                                           f"/enrollments/{enrollment_id}"))
+    return audit_trail_response(KIND, enrollment_id)
 
 
 def _register_action(path: str, target: str, endpoint: str, summary: str) -> None:
     @blp.route(path, methods=["POST"], endpoint=endpoint)
+    @blp.doc(parameters=[target_parameter(KIND)])
     @blp.response(200, EnrollmentSchema)
     @blp.alt_response(400, schema=ErrorResponseSchema)
     @blp.alt_response(403, schema=ErrorResponseSchema)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app
+from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from .. import hal
-from ..representations.common import ErrorResponseSchema
+from .. import apidoc, hal
+from ..representations.common import ErrorResponseSchema, links_field
 from ..security import PUBLIC, requires
 
 blp = Blueprint("root", __name__, url_prefix=hal.BASE_PATH,
@@ -33,11 +33,11 @@ COLLECTIONS: dict[str, str] = {
 class RootSchema(Schema):
     """The API root document."""
 
-    _id = fields.String(data_key="_id")
-    _profile = fields.String(data_key="_profile")
-    name = fields.String()
-    apiVersion = fields.String()
-    _links = fields.Dict(data_key="_links")
+    _id = fields.String(data_key="_id", required=True)
+    _profile = fields.String(data_key="_profile", required=True)
+    name = fields.String(required=True)
+    apiVersion = fields.String(required=True)
+    _links = links_field(required=True)
 
 
 @blp.route("/", methods=["GET"])
@@ -48,6 +48,7 @@ def get_api() -> Response:
     """The API root: links to every collection."""
     links = {"self": hal.link(hal.api_url("/"))}
     links["apiture:apiDoc"] = hal.link(hal.api_url("/apiDoc"))
+    links["apiture:docs"] = hal.link(hal.api_url(apidoc.DOCS_PATH), type="text/html")
     for rel, path in COLLECTIONS.items():
         links[rel] = hal.link(hal.api_url(path))
     body = {
@@ -60,11 +61,22 @@ def get_api() -> Response:
     return hal.response(body)
 
 
+#: Media types of the apiDoc answer; JSON unless the client prefers YAML.
+API_DOC_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml")
+
+
 @blp.route("/apiDoc", methods=["GET"])
-@blp.response(200)
+@blp.response(200, description="The OpenAPI document (JSON, or YAML when Accept prefers it).")
+@blp.doc(responses={200: {"content": {
+    "application/json": {"schema": {"type": "object"}},
+    "application/yaml": {"schema": {"type": "object"}},
+}}})
 @blp.alt_response(401, schema=ErrorResponseSchema)
 @requires(PUBLIC)
 def get_api_doc() -> Response:
-    """The OpenAPI document of this service."""
-    spec = current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec
-    return Response(hal.dumps(spec.to_dict()), mimetype="application/json")
+    """The OpenAPI document of this service (the content of ``openapi/openapi.yaml``)."""
+    doc = apidoc.document()
+    best = request.accept_mimetypes.best_match(API_DOC_TYPES, default="application/json")
+    if best and best != "application/json":
+        return Response(apidoc.to_yaml(doc), mimetype="application/yaml")
+    return Response(hal.dumps(doc), mimetype="application/json")

@@ -1,0 +1,26 @@
+"""The API's documentation: the OpenAPI document, the JSON Schema profiles and the docs page.
+
+- :func:`create_api`: the flask-smorest ``Api`` that registers the blueprints.
+- :func:`document` / :func:`to_yaml`: the OpenAPI document (served at ``/apiDoc``,
+  committed as ``openapi/openapi.yaml``).
+- :mod:`.profiles`: the JSON Schema of every representation, at the URI its
+  ``_profile`` names (committed under ``schemas/``).
+- :mod:`.ui`: Swagger UI from local assets at ``/accountApplications/docs``.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from . import cli, profiles, ui
+from .spec import create_api, document, to_yaml
+from .ui import DOCS_PATH
+
+__all__ = ["DOCS_PATH", "create_api", "document", "init_app", "to_yaml"]
+
+
+def init_app(app: Flask) -> None:
+    """Register the profile and docs routes and the ``flask apidoc`` commands."""
+    app.register_blueprint(profiles.blp)
+    app.register_blueprint(ui.blp)
+    cli.init_app(app)

@@ -1,0 +1,169 @@
+"""The apispec plugins that make every operation follow the API's conventions.
+
+Views declare only what is specific to them (schemas, the statuses they can
+answer, their scope through :func:`accountapps.security.requires`). Everything
+that follows from a convention is added here, in one place, for every view of
+every blueprint: operationIds, security requirements, credentials and media
+type errors, ``ETag``/``Location`` headers, ``If-Match``/``If-None-Match``,
+errorResponse bodies, ``application/hal+json``, and the links that let a client
+(or schemathesis) go from a created resource to its operations.
+"""
+
+from __future__ import annotations
+
+import http
+import re
+from typing import Any
+
+from apispec import BasePlugin
+from flask import Flask
+from flask_smorest.spec.plugins import FlaskPlugin
+
+from .. import hal
+from ..security import PUBLIC, UNAUTHENTICATED
+
+JSON = "application/json"
+ERROR_REF = {"$ref": "#/components/schemas/errorResponse"}
+
+#: Media types accepted for request bodies (besides hal+json); see http.py.
+REQUEST_MEDIA_TYPES = (hal.MEDIA_TYPE, JSON)
+
+ETAG_HEADER = {
+    "description": "The entity tag of the resource; send it in If-Match to update it.",
+    "schema": {"type": "string"},
+}
+LOCATION_HEADER = {
+    "description": "The absolute URI of the new resource.",
+    "schema": {"type": "string", "format": "uri"},
+}
+IF_MATCH = {
+    "name": "If-Match", "in": "header",
+    "description": "The ETag of the resource as the client last saw it (``*`` for any).",
+    "schema": {"type": "string"},
+}
+IF_NONE_MATCH = {
+    "name": "If-None-Match", "in": "header",
+    "description": "If it matches the current ETag, the answer is 304 with no body.",
+    "schema": {"type": "string"},
+}
+
+
+def camel(name: str) -> str:
+    """``get_running_applications`` -> ``getRunningApplications`` (camelCase is kept)."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def error_response(status: int, description: str | None = None) -> dict[str, Any]:
+    """A response whose body is an errorResponse."""
+    return {
+        "description": description or http.HTTPStatus(status).phrase,
+        "content": {hal.MEDIA_TYPE: {"schema": dict(ERROR_REF)}},
+    }
+
+
+class BasePathFlaskPlugin(FlaskPlugin):
+    """Paths relative to the server URL (the base path) with camelCase path parameters.
+
+    The routes are ``/accountApplications/applications/<application_id>``; the
+    reference documents ``/applications/{applicationId}`` under the server
+    ``/accountApplications``.
+    """
+
+    def path_helper(self, rule: Any, operations: Any, parameters: list, **kwargs: Any) -> str:
+        path = super().path_helper(rule=rule, operations=operations, parameters=parameters,
+                                   **kwargs)
+        for parameter in parameters:
+            if parameter.get("in") == "path":
+                parameter["name"] = camel(parameter["name"])
+        path = re.sub(r"{([^}]+)}", lambda m: "{" + camel(m.group(1)) + "}", path)
+        return path.removeprefix(hal.BASE_PATH) or "/"
+
+
+class ConventionsPlugin(BasePlugin):
+    """Completes each operation from the view's declarations (see module docstring)."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__()
+        self.app = app
+
+    def operation_helper(self, path: str | None = None, operations: dict | None = None,
+                         **kwargs: Any) -> None:
+        rule = kwargs.get("rule")
+        if rule is None or not operations:
+            return
+        view = self.app.view_functions[rule.endpoint]
+        short_name = rule.endpoint.rsplit(".", 1)[-1]
+        has_path_params = "{" in (path or "")
+        for method, operation in operations.items():
+            operation.setdefault("operationId", camel(short_name))
+            self._security(operation, getattr(view, "required_scope", None))
+            self._request_body(operation)
+            if method in ("post", "put", "patch"):
+                # Size and media type are checked before the view, for any body
+                # (an action may carry one with a reason).
+                operation["responses"].setdefault(413, "REQUEST_ENTITY_TOO_LARGE")
+                operation["responses"].setdefault(415, "UNSUPPORTED_MEDIA_TYPE")
+            self._responses(method, operation, has_path_params)
+
+    @staticmethod
+    def _security(operation: dict, scope: str | None) -> None:
+        responses = operation.setdefault("responses", {})
+        if scope == UNAUTHENTICATED:
+            operation["security"] = []
+        elif scope == PUBLIC:
+            operation["security"] = [{"apiKey": []}]
+            responses.setdefault(401, "UNAUTHORIZED")
+        else:
+            operation["security"] = [{"apiKey": [], "accessToken": [scope] if scope else []}]
+            responses.setdefault(401, "UNAUTHORIZED")
+            responses.setdefault(403, "FORBIDDEN")
+        responses.setdefault(429, "TOO_MANY_REQUESTS")
+
+    @staticmethod
+    def _request_body(operation: dict) -> None:
+        body = operation.get("requestBody")
+        if not body:
+            return
+        content = body["content"]
+        media_type = next(iter(content.values()))  # schema, example
+        body["content"] = {media: dict(media_type) for media in REQUEST_MEDIA_TYPES}
+        responses = operation.setdefault("responses", {})
+        responses.setdefault(400, "BAD_REQUEST")
+        responses.setdefault(413, "REQUEST_ENTITY_TOO_LARGE")
+        responses.setdefault(415, "UNSUPPORTED_MEDIA_TYPE")
+
+    @staticmethod
+    def _responses(method: str, operation: dict, has_path_params: bool) -> None:
+        responses = operation["responses"]
+        if has_path_params:
+            responses.setdefault(404, "NOT_FOUND")
+        statuses = {int(code) for code in responses if str(code).isdigit()}
+        parameters = operation.setdefault("parameters", [])
+        names = {p.get("name") for p in parameters if isinstance(p, dict)}
+        versioned = bool(statuses & {304, 412, 428})
+        if 304 in statuses and "If-None-Match" not in names:
+            parameters.append(dict(IF_NONE_MATCH))
+        if statuses & {412, 428} and "If-Match" not in names:
+            parameters.append({**IF_MATCH, "required": 428 in statuses})
+        if not parameters:
+            del operation["parameters"]
+        for code in list(responses):
+            status = int(code)
+            response = responses[code]
+            if status >= 400:
+                description = response.get("description") if isinstance(response, dict) else None
+                responses[code] = error_response(status, description)
+            elif status == 304:
+                responses[code] = {"description": "Not Modified: the ETag matches.",
+                                   "headers": {"ETag": ETAG_HEADER}}
+            elif 200 <= status < 300 and status != 204 and isinstance(response, dict):
+                response.setdefault("description", http.HTTPStatus(status).phrase)
+                headers = response.setdefault("headers", {})
+                if versioned or status == 201:
+                    headers["ETag"] = ETAG_HEADER
+                if status == 201:
+                    headers["Location"] = LOCATION_HEADER
+                if not headers:
+                    del response["headers"]
+        operation["responses"] = dict(sorted(responses.items(), key=lambda kv: int(kv[0])))

@@ -1,0 +1,60 @@
+"""The audit trail of a resource (applications, enrollments): its schema and rendering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields
+
+from .. import hal
+from ..models import AuditRecord
+from ..security import Principal
+from .common import CollectionSchema, embedded_items, timestamp
+
+
+class AuditRecordSchema(Schema):
+    """One state change: who, when, from, to and why."""
+
+    _id = fields.String(data_key="_id", required=True)
+    occurredAt = fields.String(required=True)
+    userId = fields.String(allow_none=True, required=True)
+    clientId = fields.String(allow_none=True, required=True)
+    from_ = fields.String(data_key="from", allow_none=True, required=True)
+    to = fields.String(required=True)
+    reason = fields.String(allow_none=True, required=True)
+
+
+class AuditRecordsSchema(CollectionSchema):
+    """The audit trail of an application or enrollment."""
+
+    _embedded = embedded_items(AuditRecordSchema, "AuditRecordsEmbedded")
+
+
+def render_audit_trail(resource_type: str, resource_id: str, path: str) -> dict[str, Any]:
+    """The audit records of one resource (``path`` is its path under the API), oldest first."""
+    records = AuditRecord.select().where(
+        (AuditRecord.resource_type == resource_type) & (AuditRecord.resource_id == resource_id)
+    ).order_by(AuditRecord.id)
+    items = [{
+        "_id": str(record.id),
+        "occurredAt": timestamp(record.occurred_at),
+        "userId": record.user_id,
+        "clientId": record.client_id,
+        "from": record.from_state,
+        "to": record.to_state,
+        "reason": record.reason,
+    } for record in records]
+    return {
+        "_profile": hal.profile("auditRecords"),
+        "name": "auditRecords",
+        "start": 0,
+        "limit": len(items),
+        "count": len(items),
+        "_links": hal.links(self=hal.api_url(f"{path}/auditRecords"), up=hal.api_url(path)),
+        "_embedded": {"items": items},
+    }
+
+
+def audit_trail_href(path: str, principal: Principal) -> str | None:
+    """The ``apiture:auditTrail`` link of the resource at ``path``, for those who may read it."""
+    return hal.api_url(f"{path}/auditRecords") if principal.can_read_audit else None

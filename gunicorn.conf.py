@@ -1,0 +1,60 @@
+"""Production defaults for ``gunicorn --config gunicorn.conf.py wsgi:app``.
+
+Every setting can be overridden by a ``GUNICORN_*`` variable below, or on the
+command line (which wins over this file), e.g. ``--bind 127.0.0.1:8000``.
+See docs/deploy.md for the reasoning.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+# Behind a load balancer: listen on every interface of the host (or container).
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+
+# Threaded workers: a slow client or an idle keep-alive connection holds a thread,
+# not a whole process. Not gevent: SQLite and psycopg2 calls would block its loop
+# (p99 about 10x worse, see engineering notes).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+workers = _int("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1)
+threads = _int("GUNICORN_THREADS", 4)  # also each worker's most PostgreSQL connections
+
+# A request that takes longer than this is stuck: the worker is killed and replaced.
+timeout = _int("GUNICORN_TIMEOUT", 30)
+# On SIGTERM (deploys, scale-in) finish in-flight requests for up to this long.
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+# Longer than the load balancer's idle timeout (60 s on common ones), so the
+# balancer, not gunicorn, closes idle connections and never sends on a dead one.
+keepalive = _int("GUNICORN_KEEPALIVE", 65)
+
+# Recycle workers now and then (bounded memory growth); the jitter keeps them
+# from all restarting at the same moment.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 2000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 200)
+
+# Each worker builds the app after fork, so no database connection (and no
+# SQLite file handle) is ever shared between processes. create_app closes every
+# connection before it returns, so --preload would be safe too.
+preload_app = False
+
+# Request size limits in front of the app's own ACCOUNTAPPS_MAX_BODY_BYTES.
+limit_request_line = 8190
+limit_request_fields = 100
+
+# JSON lines: access log on stdout, with the X-Request-ID the service sets;
+# gunicorn's own messages on stderr.
+logger_class = "accountapps.serving.JsonLogger"
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # "" turns it off
+errorlog = os.environ.get("GUNICORN_ERRORLOG", "-")
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+
+# X-Forwarded-* are trusted by the app itself when ACCOUNTAPPS_BEHIND_PROXY=1
+# (werkzeug ProxyFix, one hop); gunicorn's own handling only for these peers.
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
