@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import CharField, DateTimeField, IntegerField, Model, TextField
+from peewee import BooleanField, CharField, DateTimeField, IntegerField, Model, TextField
 
 READERS = 8
 READER_ROWS = 300
@@ -131,10 +131,17 @@ def bulk_insert(model: type[Model], rows: list[dict[str, Any]]) -> None:
     fields = [model._meta.fields[name] for name in rows[0]]
     left, right = database.quote
     columns = ", ".join(f"{left}{field.column_name}{right}" for field in fields)
-    sql = (f"INSERT INTO {left}{model._meta.table_name}{right} ({columns}) "  # noqa: S608
+    values = [[field.db_value(row[field.name]) for field in fields] for row in rows]
+    table = f"{left}{model._meta.table_name}{right}"
+    if "Postgres" in type(database.obj).__name__:
+        from psycopg2.extras import execute_values  # psycopg2's executemany is row by row
+
+        execute_values(database.cursor(), f"INSERT INTO {table} ({columns}) VALUES %s",  # noqa: S608
+                       values, page_size=1000)
+        return
+    sql = (f"INSERT INTO {table} ({columns}) "  # noqa: S608
            f"VALUES ({', '.join([database.param] * len(fields))})")
-    database.cursor().executemany(
-        sql, [[field.db_value(row[field.name]) for field in fields] for row in rows])
+    database.cursor().executemany(sql, values)
 
 
 def _plan(rows: int) -> list[tuple[str, str]]:
@@ -215,6 +222,10 @@ def _generic_value(model_field: Any, index: int, now: datetime) -> Any:
         return "canceled"  # completed: no "one active per user" constraint applies
     if name == "owner":
         return f"user-{index // ROWS_PER_USER}"
+    if model_field.default is not None and not callable(model_field.default):
+        return model_field.default
+    if isinstance(model_field, BooleanField):
+        return False
     if isinstance(model_field, DateTimeField):
         return now - timedelta(days=(index % 1000) / 10)
     if isinstance(model_field, IntegerField):
