@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -73,9 +74,9 @@ def wait_ready(port: int, path: str, headers: dict[str, str], timeout: float = 6
 @contextmanager
 def gunicorn(app: str, port: int, env: dict[str, str], workers: int, log: Path) -> Iterator[None]:
     """Run ``app`` under gunicorn (sync workers, loopback) for the duration of the block."""
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
-               "--workers", str(workers), "--worker-class", "sync", "--backlog", "2048",
-               "--chdir", str(ROOT), app]
+    command = [sys.executable, "-m", "gunicorn",
+               "--config", str(ROOT / "bench" / "gunicorn_settings.py"),
+               "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--chdir", str(ROOT), app]
     with open(log, "ab") as handle:
         process = subprocess.Popen(command, env={**os.environ, **env}, stdout=handle,
                                    stderr=handle, cwd=ROOT)
@@ -272,6 +273,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit status 1 when a target is missed (with ``--check``)."""
     args = parse_args(argv)
+    # Stopped from outside: unwind, so the servers it started are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     RESULTS.mkdir(parents=True, exist_ok=True)
     sizes = [int(size.replace("_", "")) for size in args.rows.replace(",", " ").split()]
     results = []
