@@ -11,6 +11,8 @@ Cost: every insert and delete of a counted table updates one row of
 ``row_count``. SQLite has one writer anyway; on PostgreSQL that row's lock is
 held until commit, which bounds inserts to one transaction at a time per
 table: fine at this service's write rates (the write path is a few ms).
+``TRUNCATE`` fires no row triggers: after one, run the migration's
+:func:`install` again (it recounts). Without a counter row, pages count.
 """
 
 from __future__ import annotations

@@ -72,7 +72,8 @@ def _statements(client, path: str, headers: dict[str, str]) -> list[str]:
 
     class Capture(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            captured.append(str(record.msg))
+            if isinstance(record.msg, tuple):  # (sql, params); not the pool's messages
+                captured.append(str(record.msg[0]))
 
     logger = logging.getLogger("peewee")
     handler = Capture(logging.DEBUG)
@@ -92,7 +93,8 @@ def test_a_page_costs_the_same_queries_whatever_its_size(client, make_applicatio
     make_applications(12)
     small = _statements(client, f"{ROOT}applications?limit=2", admin_headers)
     large = _statements(client, f"{ROOT}applications?limit=12", admin_headers)
-    assert len(small) == len(large) <= 3  # expiry check, count, page
+    # expiry check, count (or the kept count), page: never one per item
+    assert len(small) == len(large) <= 4
 
 
 def test_a_304_renders_nothing(client, user, application, monkeypatch):
@@ -120,15 +122,29 @@ def test_page_records_equal_the_models_peewee_builds(app, make_applications, cli
     assert any(row[3] is not None for row in expected)  # a completion date was converted
 
 
+@pytest.fixture
+def kept_count(app) -> None:
+    """The application counter as migration m0009 installs it.
+
+    (A test harness that empties tables with TRUNCATE empties the counter too:
+    TRUNCATE fires no row triggers. Installing again recounts.)
+    """
+    from accountapps import row_counts
+
+    with app.app_context(), database.connection_context():
+        row_counts.install(database, "application")
+
+
 def test_an_unfiltered_page_reads_the_kept_count_instead_of_counting(client, make_applications,
-                                                                       admin_headers):
+                                                                       admin_headers, kept_count):
     make_applications(3)
     statements = _statements(client, f"{ROOT}applications", admin_headers)
     assert not [sql for sql in statements if "COUNT(" in sql.upper()]
     assert client.get(f"{ROOT}applications", headers=admin_headers).json["count"] == 3
 
 
-def test_the_kept_count_follows_creates_and_deletes(client, make_applications, admin_headers):
+def test_the_kept_count_follows_creates_and_deletes(client, make_applications, admin_headers,
+                                                    kept_count):
     made = make_applications(3)
     admin = Api(client, admin_headers)
     expired = admin.post(f"/expiredApplications?application={made[0]['_id']}")
