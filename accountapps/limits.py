@@ -6,21 +6,24 @@
 * ``ACCOUNTAPPS_RATE_LIMIT`` (e.g. ``600/minute``; empty disables) is counted
   per client application (the ``API-Key``'s client; requests without a valid
   key count per remote address, so guessing keys is limited too) across the
-  whole API, with flask-limiter. Counts live in
-  ``ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI``: ``memory://`` is per process, so
-  several workers or hosts need shared storage (``redis://host:6379``).
-  Exceeding the limit is ``429`` with ``Retry-After``, as an errorResponse.
+  whole API. Counts live in ``ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI``:
+  ``memory://`` is per process (counted here by ``LocalRateLimiter``), so
+  several workers or hosts need shared storage (``redis://host:6379``, counted
+  with flask-limiter). Exceeding the limit is ``429`` with ``Retry-After``, as
+  an errorResponse.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import threading
 import time
 
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
+from limits import RateLimitItem, parse_many
 
 from .errors import ApiError, error_response
 from .security import request_client
@@ -66,16 +69,84 @@ def rate_limit_key() -> str:
     return f"client:{client}" if client else f"address:{request.remote_addr}"
 
 
+def too_many_requests(limit: str, retry_after: int) -> ApiError:
+    """``429``: the client spent its budget of ``limit``; retry in ``retry_after`` s."""
+    return ApiError(
+        429, "tooManyRequests",
+        "This client has sent too many requests; retry after the time given.",
+        attributes={"limit": limit},
+        remediation=f"Wait {retry_after} seconds before retrying.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+# Storage counted in this process by LocalRateLimiter; any other goes to flask-limiter.
+LOCAL_STORAGE = ("memory://",)
+
+
+def _is_limited_endpoint(endpoint: str | None) -> bool:
+    # As flask-limiter: requests that match no route (404/405) spend nothing.
+    return bool(endpoint) and endpoint.rsplit(".", 1)[-1] != "static"
+
+
+class LocalRateLimiter:
+    """Fixed windows counted in this process, for ``memory://`` storage.
+
+    flask-limiter's memory storage costs 120-170 µs CPU a request (it starts a
+    timer thread to expire keys on every hit); this is a dictionary lookup.
+    The semantics are flask-limiter's fixed window: a client's window opens at
+    its first request and lasts the limit's period; every request in it counts
+    (refused ones too); limits are checked shortest period first, and the
+    first one exceeded refuses the request, retry after its window closes.
+    """
+
+    def __init__(self, items: list[RateLimitItem]) -> None:
+        self._items = [(str(item), item.amount, item.get_expiry()) for item in sorted(items)]
+        # (limit index, key) -> [window end (monotonic seconds), count]
+        self._windows: dict[tuple[int, str], list] = {}
+        self._lock = threading.Lock()  # gthread workers share one limiter
+        self._prune_every = min(expiry for _, _, expiry in self._items)
+        self._next_prune = time.monotonic() + self._prune_every
+
+    def hit(self, key: str) -> tuple[str, int] | None:
+        """Count one request of ``key``: ``None``, or (limit, seconds to wait) if refused."""
+        now = time.monotonic()
+        with self._lock:
+            if now >= self._next_prune:  # forget closed windows (keys by address are many)
+                self._windows = {k: w for k, w in self._windows.items() if w[0] > now}
+                self._next_prune = now + self._prune_every
+            for index, (text, amount, expiry) in enumerate(self._items):
+                window = self._windows.get((index, key))
+                if window is None or window[0] <= now:
+                    window = self._windows[(index, key)] = [now + expiry, 0]
+                window[1] += 1
+                if window[1] > amount:
+                    return text, max(1, math.ceil(window[0] - now))
+        return None
+
+
 def init_app(app: Flask) -> None:
     """Install the body-size check and, when configured, the rate limiter."""
     app.before_request(_check_body_size)
     rate = (app.config.get("ACCOUNTAPPS_RATE_LIMIT") or "").strip()
     if not rate:
         return
+    storage = app.config["ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI"]
+    if storage.startswith(LOCAL_STORAGE):
+        local = LocalRateLimiter(parse_many(rate))
+
+        @app.before_request
+        def _rate_limit() -> None:
+            if _is_limited_endpoint(request.endpoint):
+                refused = local.hit(rate_limit_key())
+                if refused:
+                    raise too_many_requests(*refused)
+        return
+
     limiter = Limiter(
         rate_limit_key,
         application_limits=[rate],  # one budget per client over every operation
-        storage_uri=app.config["ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI"],
+        storage_uri=storage,
         key_prefix="accountapps",
         headers_enabled=False,  # Retry-After only on 429 (see _too_many)
     )
@@ -86,10 +157,4 @@ def init_app(app: Flask) -> None:
         current = limiter.current_limit
         reset_at = current.reset_at if current else time.time() + 1
         retry_after = max(1, math.ceil(reset_at - time.time()))
-        return error_response(ApiError(
-            429, "tooManyRequests",
-            "This client has sent too many requests; retry after the time given.",
-            attributes={"limit": str(exc.limit.limit)},
-            remediation=f"Wait {retry_after} seconds before retrying.",
-            headers={"Retry-After": str(retry_after)},
-        ))
+        return error_response(too_many_requests(str(exc.limit.limit), retry_after))

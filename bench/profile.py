@@ -42,7 +42,9 @@ def main() -> None:
     url = f"sqlite:///{RESULTS / f'bench-{args.rows}.db'}"
     info = seeded(url, args.rows, reuse=True)
     app = create_app({"ACCOUNTAPPS_DATABASE_URL": url, "ACCOUNTAPPS_API_KEYS": API_KEY,
-                      "ACCOUNTAPPS_JWT_SECRET": SECRET, "ACCOUNTAPPS_LOG_LEVEL": "WARNING"})
+                      "ACCOUNTAPPS_JWT_SECRET": SECRET, "ACCOUNTAPPS_LOG_LEVEL": "WARNING",
+                      # as in the benchmark: the limiter runs but never refuses
+                      "ACCOUNTAPPS_RATE_LIMIT": "100000000/minute"})
     client = app.test_client()
     reader, ids = sorted(info["readers"].items())[0]
 
@@ -59,7 +61,7 @@ def main() -> None:
     patch_tag = [client.get(f"{base}/applications/{patch_id}", headers=patch_headers
                             ).headers["ETag"]]
     created: list[tuple[dict, str]] = []
-    run = rng.getrandbits(32)
+    run = secrets.randbits(32)  # new users each invocation (one active application per user)
     if args.op == "cancel":
         for index in range(args.requests):
             h = headers(f"profile-{run}-{index}")

@@ -83,6 +83,15 @@ def test_limit_at_the_maximum_is_accepted(user):
 
 # --- rate limits ----------------------------------------------------------------------
 
+@pytest.fixture(params=["local", "flask-limiter"])
+def rate_counter(request, monkeypatch):
+    """Run a test with each counter: this process's (memory://) and flask-limiter's."""
+    if request.param == "flask-limiter":  # as with redis://, on flask-limiter's memory storage
+        monkeypatch.setattr("accountapps.limits.LOCAL_STORAGE", ())
+    return request.param
+
+
+@pytest.mark.usefixtures("rate_counter")
 class TestRateLimits:
     @pytest.fixture
     def app_settings(self, app_settings):
@@ -123,6 +132,62 @@ class TestRateLimits:
 
     def test_successful_responses_carry_no_retry_after(self, user):
         assert "Retry-After" not in user.get("/applications").headers
+
+    def test_requests_to_no_route_spend_nothing(self, user):
+        for _ in range(4):
+            assert user.get("/noSuchResource").status_code == 404
+        assert user.get("/applications").status_code == 200
+
+    def test_the_429_names_the_limit(self, user):
+        for _ in range(3):
+            user.get("/applications")
+        assert user.get("/applications").json["_error"]["attributes"]["limit"] == "3 per 1 minute"
+
+
+class TestLocalRateLimiter:
+    """The per-process fixed-window counter behind ``memory://``."""
+
+    @pytest.fixture
+    def clock(self, monkeypatch):
+        now = [1000.0]
+        monkeypatch.setattr("accountapps.limits.time.monotonic", lambda: now[0])
+        return now
+
+    def limiter(self, rate: str):
+        from limits import parse_many
+
+        from accountapps.limits import LocalRateLimiter
+
+        return LocalRateLimiter(parse_many(rate))
+
+    def test_the_request_over_the_amount_is_refused_until_the_window_closes(self, clock):
+        limiter = self.limiter("2/minute")
+        assert [limiter.hit("a"), limiter.hit("a")] == [None, None]
+        clock[0] += 20
+        assert limiter.hit("a") == ("2 per 1 minute", 40)
+
+    def test_a_new_window_opens_after_the_period(self, clock):
+        limiter = self.limiter("1/minute")
+        limiter.hit("a")
+        clock[0] += 60
+        assert limiter.hit("a") is None
+
+    def test_keys_are_counted_apart(self, clock):
+        limiter = self.limiter("1/minute")
+        assert [limiter.hit("a"), limiter.hit("b")] == [None, None]
+
+    def test_the_shortest_limit_exceeded_refuses(self, clock):
+        limiter = self.limiter("5/minute;1/second")
+        limiter.hit("a")
+        assert limiter.hit("a") == ("1 per 1 second", 1)
+
+    def test_closed_windows_are_forgotten(self, clock):
+        limiter = self.limiter("1/second")
+        for n in range(100):
+            limiter.hit(f"address-{n}")
+        clock[0] += 2
+        limiter.hit("a")
+        assert len(limiter._windows) == 1
 
 
 def test_rate_limits_are_off_in_the_test_settings(user):
