@@ -17,7 +17,7 @@ from typing import Any
 from flask import current_app, g
 from peewee import Model
 
-from . import hal
+from . import hal, sql
 from .db import write_transaction
 from .errors import ApiError
 from .models import AuditRecord, utcnow
@@ -114,12 +114,12 @@ def is_due(row: Any) -> bool:
 def audit(kind: Kind, resource_id: str, from_state: str | None, to_state: str,
           reason: str | None, principal: Principal | None, now: datetime) -> None:
     """Append one record to the audit trail (call inside the write's transaction)."""
-    AuditRecord.create(
+    sql.insert(AuditRecord, dict(
         resource_type=kind.name, resource_id=resource_id, occurred_at=now,
         user_id=principal.user_id if principal else None,
         client_id=principal.client_id if principal else getattr(g, "client_id", None),
         from_state=from_state, to_state=to_state, reason=reason,
-    )
+    ))
 
 
 def _conflict(kind: Kind, row: Any, target: str) -> ApiError:
@@ -189,15 +189,8 @@ def transition(
             values["completed_at"] = now
         model = kind.model
         with write_transaction():
-            updated = (
-                model.update(values)
-                .where(
-                    (model.id == row.id)
-                    & (model.revision == row.revision)
-                    & (model.state == row.state)
-                )
-                .execute()
-            )
+            updated = sql.update_where(model, values, (
+                ("id", row.id), ("revision", row.revision), ("state", row.state)))
             if updated:
                 audit(kind, row.id, row.state, target, reason, principal, now)
         if updated:

@@ -16,7 +16,7 @@ from typing import Any
 
 from peewee import Expression, Model, ModelSelect
 
-from . import lifecycle
+from . import lifecycle, sql
 from .db import database, write_transaction
 from .errors import ApiError
 from .lifecycle import Kind
@@ -190,10 +190,8 @@ def cas_update(
         values = compute(row)
         values.update(revision=row.revision + 1, active_at=utcnow())
         with write_transaction():
-            updated = model.update(values).where(
-                (model.id == row.id) & (model.revision == row.revision)
-                & (model.state == row.state)
-            ).execute()
+            updated = sql.update_where(model, values, (
+                ("id", row.id), ("revision", row.revision), ("state", row.state)))
             if updated and also is not None:
                 also(values)
         if updated:

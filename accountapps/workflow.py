@@ -449,13 +449,16 @@ def _labels(tasks: list[dict]) -> str:
     return "; ".join(t["label"] for t in tasks)
 
 
-def settle(kind: Kind, resource_id: str, cause: str, max_attempts: int = 5) -> Any:
+def settle(kind: Kind, resource_id: str, cause: str, max_attempts: int = 5,
+           row: Any = None) -> Any:
     """After a write: block an application that waits only on the institution, else unblock.
 
     The transition is the service's own (``principal=None``), conditional on the
     revision just evaluated: if another write slipped in, evaluate again.
+    ``row`` is the row as the write left it, if the caller has it (spares a read).
     """
-    row = store.fetch(kind, resource_id)
+    if row is None:
+        row = store.fetch(kind, resource_id)
     for _attempt in range(max_attempts):
         if row is None or row.state not in lifecycle.INCOMPLETE_STATES:
             return row
@@ -504,7 +507,7 @@ def _write(kind: Kind, row: Any, if_match: IfMatch | None, change: Any, cause: s
 
     row = store.cas_update(kind, row, if_match or _ANY, compute,
                            reload=lambda: store.fetch(kind, row.id))
-    return settle(kind, row.id, cause)
+    return settle(kind, row.id, cause, row=row)
 
 
 def record_identity_verification(kind: Kind, principal: Principal, row: Any,

@@ -1,0 +1,58 @@
+"""Compiled fixed-shape writes (accountapps.sql) bind values as peewee would."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from accountapps import sql
+from accountapps.db import database
+from accountapps.models import Application, AuditRecord
+
+WHEN = datetime(2024, 5, 6, 7, 8, 9, 123456)
+
+
+@pytest.fixture
+def db(app):
+    with app.app_context(), database.connection_context():
+        yield
+
+
+def new_application(**values) -> dict:
+    return {"id": "app-1", "owner": "u", "product_id": "p", "state": "running",
+            "workflow_state": "running", "created_at": WHEN, "active_at": WHEN,
+            "document": {"accountName": "Ä"}, **values}
+
+
+@pytest.mark.usefixtures("db")
+def test_an_inserted_row_reads_back_with_its_values():
+    sql.insert(Application, new_application())
+    row = Application.get_by_id("app-1")
+    assert (row.created_at, row.document, row.state) == (WHEN, {"accountName": "Ä"}, "running")
+
+
+@pytest.mark.usefixtures("db")
+def test_insert_fills_in_field_defaults():
+    sql.insert(Application, new_application())
+    assert Application.get_by_id("app-1").revision == 1
+
+
+@pytest.mark.usefixtures("db")
+def test_insert_leaves_an_auto_id_to_the_database():
+    for state in ("running", "canceled"):
+        sql.insert(AuditRecord, {"resource_type": "application", "resource_id": "a",
+                                 "occurred_at": WHEN, "to_state": state})
+    assert len({r.id for r in AuditRecord.select().where(AuditRecord.resource_id == "a")}) == 2
+
+
+@pytest.mark.usefixtures("db")
+def test_update_where_changes_only_rows_matching_every_condition():
+    sql.insert(Application, new_application())
+    stale = sql.update_where(Application, {"state": "canceled"},
+                             (("id", "app-1"), ("revision", 2)))
+    fresh = sql.update_where(Application, {"state": "canceled", "revision": 2},
+                             (("id", "app-1"), ("revision", 1)))
+    assert (stale, fresh) == (0, 1)
+    row = Application.get_by_id("app-1")
+    assert (row.state, row.revision) == ("canceled", 2)
