@@ -46,12 +46,16 @@ class Body(Schema):
         unknown = RAISE
         ordered = True
 
+    @property
+    def ignored_on_load(self) -> frozenset[str]:
+        """The keys accepted and dropped before loading: read-only and dump-only ones."""
+        return self.read_only | {"_embedded", "_profile"} | {
+            field.data_key or name for name, field in self.fields.items() if field.dump_only}
+
     @pre_load
     def _drop_read_only(self, data: Any, **_kwargs: Any) -> Any:
         if isinstance(data, dict):
-            ignored = self.read_only | {"_embedded", "_profile"} | {
-                field.data_key or name for name, field in self.fields.items()
-                if field.dump_only}
+            ignored = self.ignored_on_load
             return {key: value for key, value in data.items() if key not in ignored}
         return data
 
