@@ -409,8 +409,11 @@ def update(principal: Principal, row: Application, body: dict[str, Any], if_matc
            *, partial: bool) -> Application:
     """updateApplication (``partial=False``, a replacement) or patchApplication."""
 
+    contacts_before: list[list[str]] = []
+
     def compute(current: Application) -> dict[str, Any]:
         stored = current.document
+        contacts_before[:] = [_contact_uris(stored)]
         incoming = merge_patch(_writable(stored), body) if partial else copy.deepcopy(body)
         if isinstance(incoming, dict):
             _keep_masked(incoming, stored)
@@ -436,7 +439,9 @@ def update(principal: Principal, row: Application, body: dict[str, Any], if_matc
     row = store.cas_update(
         KIND, row, if_match, compute,
         reload=lambda: store.fetch(KIND, row.id),
-        also=lambda values: _save_contacts(row.id, values["document"]),
+        # The contact index changes only when the applicants' contacts do.
+        also=lambda values: None if _contact_uris(values["document"]) == contacts_before[0]
+        else _save_contacts(row.id, values["document"]),
     )
     return workflow.settle(KIND, row.id, f"Application updated by {principal.user_id}.",
                            row=row)

@@ -200,7 +200,7 @@ def transition(
         if updated:
             if on_change is not None:
                 on_change()
-            return load(resource_id)
+            return sql.as_updated(row, values)  # what reading it back would return
         if if_match is not None and not if_match.any:
             raise precondition_failed()  # it changed under the caller's tag
     raise ApiError(409, "concurrentModification",

@@ -55,6 +55,15 @@ def insert(model: type[Model], values: Mapping[str, Any]) -> None:
     database.execute_sql(sql, params)
 
 
+def as_updated(row: Model, values: Mapping[str, Any]) -> Model:
+    """``row`` as a successful ``update_where(…, values, …)`` on it left it in the database.
+
+    Nothing in the database changes a row behind an UPDATE (no trigger writes
+    to it, no column is computed), so reading it back would return exactly this.
+    """
+    return type(row)(**{**row.__data__, **values})
+
+
 def update_where(model: type[Model], values: Mapping[str, Any],
                  where: Sequence[tuple[str, Any]]) -> int:
     """``UPDATE … SET values WHERE`` each (field, value) of ``where`` holds; the row count."""

@@ -201,7 +201,7 @@ def cas_update(
             if updated and also is not None:
                 also(values)
         if updated:
-            return reload()
+            return sql.as_updated(row, values)  # what reload() would return
         if not if_match.any:
             raise precondition_failed()
         row = reload()

@@ -261,3 +261,29 @@ def test_missing_values_sort_last_in_both_directions(client, admin):
     without = create(client, "o2", "no org")
     assert ids(admin.get("/applications?sortBy=organizationName")) == [with_org, without]
     assert ids(admin.get("/applications?sortBy=-organizationName")) == [with_org, without]
+
+
+def _anna(client) -> tuple[Api, str, str]:
+    body = {**REFERENCE_CREATE_BODY, "applicants": [
+        {"contact": {"firstName": "Anna", "_links": {"self": {"href": "https://x.test/c/anna"}}}}]}
+    anna = Api(client, headers_for("anna", USER_SCOPES))
+    created = anna.post("/applications", body)
+    return anna, created.json["_id"], created.headers["ETag"]
+
+
+def test_applicant_filter_follows_a_patch_of_the_contacts(client, admin):
+    anna, app_id, etag = _anna(client)
+    changed = anna.patch(f"/applications/{app_id}", {"applicants": [{"contact": {
+        "firstName": "Anna", "_links": {"self": {"href": "https://x.test/c/anna2"}}}}]},
+        headers={"If-Match": etag})
+    assert changed.status_code == 200, changed.json
+    assert ids(admin.get("/applications?applicant=https://x.test/c/anna")) == []
+    assert ids(admin.get("/applications?applicant=https://x.test/c/anna2")) == [app_id]
+
+
+def test_applicant_filter_survives_a_patch_of_other_fields(client, admin):
+    anna, app_id, etag = _anna(client)
+    changed = anna.patch(f"/applications/{app_id}", {"accountName": "Renamed"},
+                         headers={"If-Match": etag})
+    assert changed.status_code == 200, changed.json
+    assert ids(admin.get("/applications?applicant=https://x.test/c/anna")) == [app_id]
