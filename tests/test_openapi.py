@@ -13,6 +13,7 @@ from openapi_spec_validator import validate
 
 from accountapps import apidoc
 from accountapps.apidoc.cli import differences
+from accountapps.representations.examples import CREATE_ENROLLMENT
 from tests.conftest import API_KEY, BASE
 from tests.openapi_validation import (
     OPENAPI_FILE,
@@ -280,10 +281,17 @@ def test_validators_are_documented_as_pattern_enum_and_length():
     assert _schema(doc, "identityVerification")["properties"]["scoredAt"]["pattern"]
 
 
-def test_create_enrollment_example_is_the_references_and_fits_its_schema():
+def test_create_enrollment_example_is_the_references_without_read_only_fields():
     doc = yaml.safe_load(OPENAPI_FILE.read_text())
     body = doc["paths"]["/enrollments"]["post"]["requestBody"]["content"]["application/json"]
-    assert body["example"]["applicant"]["contact"]["lastName"] == "Smith"
+    assert body["example"]["applicant"]["contact"] == CREATE_ENROLLMENT["applicant"]["contact"]
+    assert "_profile" not in body["example"]
+    assert "givenAt" not in body["example"]["applicant"]["consents"][0]
+
+
+def test_create_enrollment_example_fits_its_schema():
+    doc = yaml.safe_load(OPENAPI_FILE.read_text())
+    body = doc["paths"]["/enrollments"]["post"]["requestBody"]["content"]["application/json"]
     validator = Draft202012Validator({"$ref": "#/components/schemas/enrollmentWrite",
                                       "components": doc["components"]})
     assert list(validator.iter_errors(body["example"])) == []

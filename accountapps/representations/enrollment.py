@@ -347,7 +347,6 @@ class UserSchema(PersonSchema):
     """The applicant's digital banking user (a resource of the Users API, embedded)."""
 
     read_only = frozenset({"_error"})
-    _error = fields.Dict(data_key="_error", dump_only=True)  # documented; dropped on input
     customerId = fields.String(validate=_short)
     username = fields.String(validate=_name)
     preferredContactMethod = _one_of(CONTACT_METHODS)
@@ -501,11 +500,7 @@ class EnrollmentWriteSchema(Body):
 
     read_only = ENROLLMENT_READ_ONLY | {"_links"}
 
-    # Documented so that what a client fetched (and the reference's example) fits
-    # the request schema; dropped before validation (``read_only``, ``dump_only``).
-    _links = links_field()
-    _profile = fields.String(data_key="_profile", dump_only=True)
-    _embedded = fields.Dict(data_key="_embedded", dump_only=True)
+    _links = links_field()  # documented (the reference's example has one); ignored
     applicant = fields.Nested(EnrollmentApplicantSchema)
     applicants = _list(EnrollmentApplicantSchema, 10)
     requiredDocuments = _list(RequiredDocumentSchema, 20)

@@ -23,7 +23,7 @@ from ..representations.enrollment import (
     render_enrollment,
     render_summary,
 )
-from ..representations.examples import CREATE_ENROLLMENT as CREATE_EXAMPLE
+from ..representations.examples import CREATE_ENROLLMENT_EXAMPLE as CREATE_EXAMPLE
 from ..security import Principal, current_principal, requires
 from .common import (
     ACTION_BODY,
