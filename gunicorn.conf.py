@@ -53,6 +53,10 @@ limit_request_fields = 100
 # gunicorn's own messages on stderr.
 logger_class = "accountapps.serving.JsonLogger"
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # "" turns it off
+if accesslog:
+    # gunicorn's JSON access line has the request id, user and client: the
+    # service's own access line would only repeat it.
+    os.environ.setdefault("ACCOUNTAPPS_ACCESS_LOG", "0")
 errorlog = os.environ.get("GUNICORN_ERRORLOG", "-")
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 

@@ -29,12 +29,15 @@ DEFAULTS: dict[str, Any] = {
     "ACCOUNTAPPS_CORS_ORIGINS": "",  # comma-separated browser origins allowed, or "*"
     "ACCOUNTAPPS_AUTO_MIGRATE": True,  # apply pending migrations at start-up
     "ACCOUNTAPPS_LOG_LEVEL": "INFO",
+    # the service's own access line; off under gunicorn.conf.py, whose access
+    # log carries the same request id, user and client (one line per request)
+    "ACCOUNTAPPS_ACCESS_LOG": True,
     "ACCOUNTAPPS_CATALOG_FILE": None,  # the institution's products.json (re-read on change)
 }
 
 _FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY"}
 _INTS = {"ACCOUNTAPPS_MAX_BODY_BYTES", "ACCOUNTAPPS_MAX_LIMIT"}
-_BOOLS = {"ACCOUNTAPPS_BEHIND_PROXY", "ACCOUNTAPPS_AUTO_MIGRATE"}
+_BOOLS = {"ACCOUNTAPPS_BEHIND_PROXY", "ACCOUNTAPPS_AUTO_MIGRATE", "ACCOUNTAPPS_ACCESS_LOG"}
 
 
 def _coerce(key: str, value: Any) -> Any:

@@ -140,9 +140,13 @@ def transition(
     if_match: IfMatch | None = None,
     reason: str | None = None,
     load: Callable[[str], Any],
+    on_change: Callable[[], None] | None = None,
     max_attempts: int = 5,
 ) -> Any:
     """Move a resource to ``target``; return the fresh row.
+
+    ``on_change`` runs only when this call made the change (not when another
+    writer had already made it), so that callers can count their own work.
 
     ``principal`` ``None`` is the service itself (expiry, workflow). The UPDATE
     is conditional on the state and revision that were read, so of two racing
@@ -201,6 +205,8 @@ def transition(
             if updated:
                 audit(kind, row.id, row.state, target, reason, principal, now)
         if updated:
+            if on_change is not None:
+                on_change()
             return load(resource_id)
         if if_match is not None and not if_match.any:
             raise precondition_failed()  # it changed under the caller's tag

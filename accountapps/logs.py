@@ -61,16 +61,22 @@ def init_app(app: Flask) -> None:
         response.headers["X-Request-ID"] = request_id
         started = getattr(g, "started", None)
         principal = getattr(g, "principal", None)
-        access_log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "durationMs": round((time.perf_counter() - started) * 1000, 2)
-                if started else None,
-                "userId": principal.user_id if principal else None,
-                "clientId": getattr(g, "client_id", None),
-            },
-        )
+        user_id = principal.user_id if principal else None
+        client_id = getattr(g, "client_id", None)
+        # For the server's access log (accountapps.serving), which has the rest.
+        request.environ["accountapps.user_id"] = user_id
+        request.environ["accountapps.client_id"] = client_id
+        if app.config["ACCOUNTAPPS_ACCESS_LOG"]:
+            access_log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "durationMs": round((time.perf_counter() - started) * 1000, 2)
+                    if started else None,
+                    "userId": user_id,
+                    "clientId": client_id,
+                },
+            )
         return response

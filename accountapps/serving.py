@@ -3,7 +3,9 @@
 ``gunicorn.conf.py`` names :class:`JsonLogger` as ``logger_class``. Every
 access line is one JSON object with the request id the service put in the
 ``X-Request-ID`` response header, so the load balancer's, gunicorn's and the
-application's log lines of one request can be joined.
+application's log lines of one request can be joined. It also carries the
+user and client the service identified, so that under gunicorn it is the one
+access log (``gunicorn.conf.py`` turns the application's own line off).
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class JsonLogger(Logger):
                 "bytes": atoms.get("B"),
                 "durationMs": round(atoms["D"] / 1000, 2),
                 "userAgent": atoms.get("a"),
+                # who, as the service identified them (put in the environ by logs.py)
+                "userId": environ.get("accountapps.user_id"),
+                "clientId": environ.get("accountapps.client_id"),
                 "pid": int(atoms["p"].strip("<>")),
             }
             self.access_log.info(json.dumps(entry, separators=(",", ":")))

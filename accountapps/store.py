@@ -108,7 +108,7 @@ def load_visible(kind: Kind, resource_id: str, principal: Principal) -> Any:
     return row
 
 
-def expire(kind: Kind, resource_id: str) -> Any:
+def expire(kind: Kind, resource_id: str, on_change: Callable[[], None] | None = None) -> Any:
     """Expire one overdue resource as the service itself (idempotent)."""
 
     def load(rid: str) -> Any:
@@ -121,7 +121,7 @@ def expire(kind: Kind, resource_id: str) -> Any:
     if not lifecycle.is_due(row):
         return row
     return lifecycle.transition(kind, resource_id, "expired", principal=None,
-                                reason=EXPIRY_REASON, load=load)
+                                reason=EXPIRY_REASON, load=load, on_change=on_change)
 
 
 def expire_due(kind: Kind, batch: int = 500, owner: str | None = None) -> int:
@@ -146,6 +146,11 @@ def expire_due(kind: Kind, batch: int = 500, owner: str | None = None) -> int:
 
     changed = 0
     seen: set[str] = set()
+
+    def count() -> None:
+        nonlocal changed
+        changed += 1
+
     while True:
         sql, params = _compiled(("due", model, owner is not None, batch), build, {
             _CUTOFF: lifecycle.expiry_cutoff(), _USER: owner})
@@ -154,10 +159,11 @@ def expire_due(kind: Kind, batch: int = 500, owner: str | None = None) -> int:
             return changed
         for rid in ids:
             seen.add(rid)
-            before = fetch(kind, rid)
-            after = expire(kind, rid)
-            if before is not None and after.state != before.state:
-                changed += 1
+            try:
+                expire(kind, rid, on_change=count)  # counts only what this sweep changed
+            except ApiError as exc:
+                if exc.status != 404:  # deleted meanwhile: nothing to expire
+                    raise
 
 
 def cas_update(

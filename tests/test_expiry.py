@@ -103,12 +103,13 @@ def test_two_concurrent_sweeps_expire_each_application_once(app, make_applicatio
         age(app, item["_id"], OVERDUE)
     start = threading.Barrier(2)
     failures: list[BaseException] = []
+    counts: list[int] = []
 
     def run() -> None:
         try:
             with app.app_context(), database.connection_context():
                 start.wait()
-                expire_due(KIND, batch=5)
+                counts.append(expire_due(KIND, batch=5))
         except BaseException as exc:  # reported below
             failures.append(exc)
 
@@ -118,6 +119,7 @@ def test_two_concurrent_sweeps_expire_each_application_once(app, make_applicatio
     for thread in threads:
         thread.join()
     assert failures == []
+    assert sum(counts) == len(made)  # each sweep counts only what it expired itself
     for item in made:
         assert row(app, item["_id"]).state == "expired"
         assert expirations(app, item["_id"]) == 1
@@ -137,6 +139,9 @@ def test_two_sweep_processes_at_once_expire_each_application_once(app, app_setti
                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [process.communicate(timeout=120) for process in sweeps]
     assert [process.returncode for process in sweeps] == [0, 0], outputs
+    printed = [int(line.rsplit(":", 1)[1]) for out, _err in outputs
+               for line in out.splitlines() if line.startswith("expired applications:")]
+    assert sum(printed) == len(made), outputs
     for item in made:
         assert row(app, item["_id"]).state == "expired"
         assert expirations(app, item["_id"]) == 1

@@ -33,3 +33,45 @@ def test_access_log_line_is_json_with_the_response_request_id():
     assert (entry["method"], entry["status"], entry["bytes"]) == ("PATCH", 412, 321)
     assert entry["userAgent"] == 'agent "quoted"'
     assert entry["durationMs"] == 12.0
+
+
+def test_access_log_line_names_the_user_and_client_the_service_identified(app, user_headers):
+    seen: list[dict] = []
+    inner = app.wsgi_app
+
+    def capture(environ, start_response):  # what gunicorn hands its access logger
+        seen.append(environ)
+        return inner(environ, start_response)
+
+    app.wsgi_app = capture
+    app.test_client().get("/accountApplications/applications", headers=user_headers)
+    environ = seen[-1]
+    assert environ["accountapps.user_id"] == "user-1"
+    assert environ["accountapps.client_id"].startswith("key:")
+
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    logger = JsonLogger(cfg)
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger.access_log.addHandler(handler)
+    logger.access(SimpleNamespace(status="200 OK", sent=1, headers=[]), SimpleNamespace(
+        headers=[]), {**environ, "RAW_URI": "/x"}, timedelta(milliseconds=1))
+    entry = json.loads(lines[-1])
+    assert (entry["userId"], entry["clientId"]) == ("user-1", environ["accountapps.client_id"])
+
+
+def test_the_service_access_line_can_be_turned_off(app_settings, caplog):
+    from accountapps import create_app
+
+    quiet = create_app({**app_settings, "ACCOUNTAPPS_ACCESS_LOG": "0",
+                        "ACCOUNTAPPS_LOG_LEVEL": "INFO"})
+    logger = logging.getLogger("accountapps")
+    logger.propagate = True
+    try:
+        with caplog.at_level(logging.INFO, logger="accountapps.access"):
+            quiet.test_client().get("/accountApplications/")
+    finally:
+        logger.propagate = False
+    assert not [r for r in caplog.records if r.name == "accountapps.access"]
