@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 from typing import Any
 
-#: The reference's createEnrollment request example, verbatim.
-REFERENCE_ENROLLMENT: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "data" / "enrollment_create_example.json").read_text())
+from accountapps.representations.examples import CREATE_ENROLLMENT
+
+#: The reference's createEnrollment request example, verbatim (also the example of
+#: the OpenAPI document).
+REFERENCE_ENROLLMENT: dict[str, Any] = copy.deepcopy(CREATE_ENROLLMENT)
 
 #: How the institution records a passed identity verification (administrators only).
 VERIFIED_IDENTITY = {

@@ -125,7 +125,8 @@ def test_three_decimals_are_fine_for_a_three_decimal_currency(user, create_body)
     assert user.post("/applications", body).status_code == 201
 
 
-@pytest.mark.parametrize("routing", ["021000022", "02100002", "02100002a", "0210000210"])
+@pytest.mark.parametrize("routing", ["021000022", "02100002", "02100002a", "0210000210",
+                                     "021000021\n", "\u0660" * 9])
 def test_bad_routing_number_is_400(user, create_body, routing):
     funding = copy.deepcopy(FUNDING["fundingAccount"])
     funding["routingNumber"] = routing
@@ -199,3 +200,35 @@ def test_long_applicant_names_are_kept_whole_in_the_document(user, create_body):
     assert response.status_code == 201, response.json
     assert response.json["applicantName"] == (long_name + " " + long_name)[:255]
     assert response.json["applicants"][0]["contact"]["lastName"] == long_name
+
+
+@pytest.mark.parametrize("full", ["123", "1" * 18, "12345678\n", "****12a"])
+def test_bad_account_number_is_400(user, create_body, full):
+    funding = copy.deepcopy(FUNDING["fundingAccount"])
+    funding["accountNumbers"] = {"full": full}
+    error = assert_error_response(user.post("/applications", create_body(
+        fundingAccount=funding)), 400)
+    assert embedded_names(error) == ["fundingAccount.accountNumbers.full"]
+
+
+# --- action bodies -------------------------------------------------------------
+
+@pytest.mark.parametrize("body", [["reason"], "reason", 5, {"reason": 5},
+                                  {"reason": "x" * 1001}, {"reason": "x", "why": "y"}])
+def test_action_body_not_of_the_documented_shape_is_400(admin, application, body):
+    response = admin.post(f"/rejectedApplications?application={application.json['_id']}",
+                          body)
+    assert_error_response(response, 400)
+
+
+def test_action_body_that_is_not_json_is_400(admin, application):
+    response = admin.call("POST", f"/rejectedApplications?application={application.json['_id']}",
+                          data="{reason", content_type="application/json")
+    assert_error_response(response, 400)
+
+
+def test_action_with_an_empty_json_body_is_performed(admin, application):
+    response = admin.call("POST", f"/rejectedApplications?application={application.json['_id']}",
+                          data="", content_type="application/json")
+    assert response.status_code == 200
+    assert response.json["state"] == "rejected"

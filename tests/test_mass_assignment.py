@@ -103,12 +103,13 @@ def test_the_owner_cannot_be_changed_by_a_body(user, other, application):
 
 
 def test_an_action_body_cannot_choose_the_state(client, user, application):
-    # POST /canceledApplications cancels; a body naming another state changes nothing else.
+    # An action's body is {"reason"} only (actionBody): naming a state is a 400, not a
+    # way to reach another state.
     app_id = application.json["_id"]
     response = user.post(f"/canceledApplications?application={app_id}",
                          {"state": "approved", "reason": "changed my mind"})
-    assert response.status_code == 200
-    assert response.json["state"] == "canceled"
+    assert response.status_code == 400
+    assert user.get(application.headers["Location"]).json["state"] == "running"
 
 
 def test_document_review_results_are_server_owned(user, create_body):

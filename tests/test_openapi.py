@@ -13,6 +13,7 @@ from openapi_spec_validator import validate
 
 from accountapps import apidoc
 from accountapps.apidoc.cli import differences
+from accountapps.representations.examples import CREATE_ENROLLMENT
 from tests.conftest import API_KEY, BASE
 from tests.openapi_validation import (
     OPENAPI_FILE,
@@ -263,3 +264,44 @@ def test_docs_page_spec_is_the_document(client):
 
 def test_docs_assets_serve_only_swagger_ui_files(client):
     assert client.get(f"{BASE}/docs/assets/LICENSE").status_code == 404
+
+
+def _schema(doc: dict, name: str) -> dict:
+    return doc["components"]["schemas"][name]
+
+
+def test_validators_are_documented_as_pattern_enum_and_length():
+    doc = yaml.safe_load(OPENAPI_FILE.read_text())
+    assert _schema(doc, "fundingAccount")["properties"]["routingNumber"]["pattern"]
+    assert _schema(doc, "accountNumbers")["properties"]["full"]["maxLength"] == 32
+    assert _schema(doc, "money")["properties"]["value"]["pattern"]
+    assert "USD" in _schema(doc, "money")["properties"]["currency"]["enum"]
+    assert "US" in _schema(doc, "address")["properties"]["countryCode"]["enum"]
+    assert _schema(doc, "identification")["properties"]["expiration"]["pattern"]
+    assert _schema(doc, "identityVerification")["properties"]["scoredAt"]["pattern"]
+
+
+def test_create_enrollment_example_is_the_references_without_read_only_fields():
+    doc = yaml.safe_load(OPENAPI_FILE.read_text())
+    body = doc["paths"]["/enrollments"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["example"]["applicant"]["contact"] == CREATE_ENROLLMENT["applicant"]["contact"]
+    assert "_profile" not in body["example"]
+    assert "givenAt" not in body["example"]["applicant"]["consents"][0]
+
+
+def test_create_enrollment_example_fits_its_schema():
+    doc = yaml.safe_load(OPENAPI_FILE.read_text())
+    body = doc["paths"]["/enrollments"]["post"]["requestBody"]["content"]["application/json"]
+    validator = Draft202012Validator({"$ref": "#/components/schemas/enrollmentWrite",
+                                      "components": doc["components"]})
+    assert list(validator.iter_errors(body["example"])) == []
+
+
+def test_actions_document_an_optional_body_with_a_reason():
+    doc = yaml.safe_load(OPENAPI_FILE.read_text())
+    for path in ("/approvedApplications", "/rejectedEnrollments"):
+        body = doc["paths"][path]["post"]["requestBody"]
+        assert body["required"] is False
+        assert body["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/actionBody"}
+    assert "reason" in _schema(doc, "actionBody")["properties"]

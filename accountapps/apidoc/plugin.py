@@ -104,6 +104,8 @@ class ConventionsPlugin(BasePlugin):
                 # (an action may carry one with a reason).
                 operation["responses"].setdefault(413, "REQUEST_ENTITY_TOO_LARGE")
                 operation["responses"].setdefault(415, "UNSUPPORTED_MEDIA_TYPE")
+                # A value the database cannot hold is a 422 valueOutOfRange (errors.py).
+                operation["responses"].setdefault(422, "UNPROCESSABLE_ENTITY")
             self._responses(method, operation, has_path_params)
 
     @staticmethod

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from .. import hal
 from ..models import AuditRecord
 from ..security import Principal
-from .common import CollectionSchema, embedded_items, timestamp
+from .common import Body, CollectionSchema, embedded_items, timestamp
 
 
 class AuditRecordSchema(Schema):
@@ -22,6 +22,17 @@ class AuditRecordSchema(Schema):
     from_ = fields.String(data_key="from", allow_none=True, required=True)
     to = fields.String(required=True)
     reason = fields.String(allow_none=True, required=True)
+
+
+#: The longest reason an action's body may give (it is kept in the audit trail).
+REASON_MAX = 1000
+
+
+class ActionBodySchema(Body):
+    """The optional body of an action (``POST /approvedApplications?application=...``)."""
+
+    reason = fields.String(validate=validate.Length(max=REASON_MAX), metadata={
+        "description": "Why: kept in the audit trail (the record's `reason`)."})
 
 
 class AuditRecordsSchema(CollectionSchema):

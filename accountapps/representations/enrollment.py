@@ -85,44 +85,59 @@ SERVER_OWNED = {
 
 # --- field validators ----------------------------------------------------------
 
-_PHONE = re.compile(r"^\+?[0-9 ().-]{7,24}$")
 _TAX_ID = re.compile(r"^(\d{3}-?\d{2}-?\d{4}|\d{2}-\d{7})$")
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+
+# The patterns are documented (``pattern`` in the OpenAPI document); the
+# functions after them check what a pattern cannot. marshmallow runs every
+# validator of a field, so a function passes over a value its pattern refused.
+_DATE = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+_OFFSET = r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+DATE = validators.Pattern(f"^{_DATE}$", error="Must be a date in the form YYYY-MM-DD.")
+DATE_TIME = validators.Pattern(
+    f"^{_DATE}T{_TIME}{_OFFSET}$",
+    error="Must be an RFC 3339 date-time such as 2019-07-23T13:27:34.375Z.")
+#: A date, or the masked value (``*****``) the service renders without PII access.
+_MASKABLE_DATE = validators.Pattern(f"^({_DATE}|\\*{{5}})$",
+                                    error="Must be a date in the form YYYY-MM-DD.")
+#: A telephone number, or its masked form (``*********5555``).
+PHONE = validators.Pattern(
+    r"^(\+?[0-9 ().-]{7,24}|\*{5,24}[0-9 ().+-]{0,4})$",
+    error="Must be a telephone number such as (555) 555-5555 or +19105550155.")
 
 
 def calendar_date(value: str) -> None:
-    """An RFC 3339 full-date, ``YYYY-MM-DD``, that exists."""
-    try:
-        if len(value) != 10:
-            raise ValueError(value)
-        date.fromisoformat(value)
-    except ValueError as exc:
-        raise ValidationError("Must be a date in the form YYYY-MM-DD.") from exc
+    """A date the pattern admits that exists (not 2019-02-30)."""
+    if DATE.regex.fullmatch(value):
+        try:
+            date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValidationError("Must be a date in the form YYYY-MM-DD.") from exc
 
 
 def past_date(value: str) -> None:
     """A real date in the past, after 1900."""
-    calendar_date(value)
-    if not date(1900, 1, 1) <= date.fromisoformat(value) <= date.today():
-        raise ValidationError("Must be a date between 1900-01-01 and today.")
+    if DATE.regex.fullmatch(value):
+        calendar_date(value)
+        if not date(1900, 1, 1) <= date.fromisoformat(value) <= date.today():
+            raise ValidationError("Must be a date between 1900-01-01 and today.")
 
 
 def date_time(value: str) -> None:
-    """An RFC 3339 date-time with a time zone (``2019-07-23T13:27:34.375Z``)."""
-    try:
-        if not _DATE_TIME.match(value):
-            raise ValueError(value)
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValidationError(
-            "Must be an RFC 3339 date-time such as 2019-07-23T13:27:34.375Z.") from exc
+    """An RFC 3339 date-time the pattern admits that exists."""
+    if DATE_TIME.regex.fullmatch(value):
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValidationError(
+                "Must be an RFC 3339 date-time such as 2019-07-23T13:27:34.375Z.") from exc
 
 
 def phone_number(value: str) -> None:
-    """A telephone number: digits with optional ``+``, spaces, dots, dashes, parentheses."""
-    digits = sum(char.isdigit() for char in value)
-    if not _PHONE.match(value) or not 7 <= digits <= 15:
+    """A telephone number the pattern admits, with 7 to 15 digits, not masked."""
+    not_masked(value)
+    if PHONE.regex.fullmatch(value) and not 7 <= sum(char.isdigit() for char in value) <= 15:
         raise ValidationError("Must be a telephone number such as (555) 555-5555 or "
                               "+19105550155.")
 
@@ -149,11 +164,19 @@ def not_masked(value: str) -> None:
 
 
 def _date(**kwargs: Any) -> fields.String:
-    return fields.String(validate=calendar_date, **kwargs)
+    return fields.String(validate=[DATE, calendar_date], **kwargs)
 
 
 def _date_time(**kwargs: Any) -> fields.String:
-    return fields.String(validate=date_time, **kwargs)
+    return fields.String(validate=[DATE_TIME, date_time], **kwargs)
+
+
+def _birthdate(**kwargs: Any) -> fields.String:
+    return fields.String(validate=[_MASKABLE_DATE, not_masked, past_date], **kwargs)
+
+
+def _phone(**kwargs: Any) -> fields.String:
+    return fields.String(validate=[PHONE, phone_number], **kwargs)
 
 
 def _one_of(choices: tuple[str, ...], **kwargs: Any) -> fields.String:
@@ -213,7 +236,7 @@ class EmailAddressSchema(Part):
 
 class PhoneSchema(Part):
     type = _one_of(PHONE_TYPES)
-    number = fields.String(required=True, validate=phone_number)
+    number = _phone(required=True)
     state = _one_of(CHANNEL_STATES)
 
 
@@ -288,7 +311,7 @@ class PersonSchema(Part):
     preferredPhoneId = fields.String(validate=_short)
     addresses = _list(AddressSchema, 10)
     preferredMailingAddressId = fields.String(validate=_short)
-    birthdate = fields.String(validate=[not_masked, past_date])
+    birthdate = _birthdate()
     citizenship = _list(CitizenshipSchema, 5)
     residencyStatus = _one_of(RESIDENCY_STATUSES)
     occupation = _one_of(OCCUPATIONS)
@@ -394,8 +417,8 @@ class FraudIdentitySchema(Part):
     city = fields.String(validate=_name)
     region = fields.String(validate=validate.Length(max=3))
     postalCode = fields.String(validate=validate.Length(max=16))
-    phone = fields.String(validate=phone_number)
-    birthdate = fields.String(validate=past_date)
+    phone = _phone()
+    birthdate = _birthdate()
     email = fields.Email(validate=validate.Length(max=254))
     ipAddress = fields.String(validate=ip_address)
 
@@ -477,6 +500,7 @@ class EnrollmentWriteSchema(Body):
 
     read_only = ENROLLMENT_READ_ONLY | {"_links"}
 
+    _links = links_field()  # documented (the reference's example has one); ignored
     applicant = fields.Nested(EnrollmentApplicantSchema)
     applicants = _list(EnrollmentApplicantSchema, 10)
     requiredDocuments = _list(RequiredDocumentSchema, 20)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from marshmallow import ValidationError
+from marshmallow import ValidationError, validate
 
 #: ISO 4217 active currency codes.
 CURRENCIES = frozenset("""
@@ -28,20 +27,32 @@ _MINOR_UNITS = {
     "CLF": 4, "UYW": 4,
 }
 
-_DECIMAL = re.compile(r"^\d{1,15}(\.\d{1,4})?$")
 MAX_AMOUNT = Decimal("999999999999.99")
 
 
-def currency(value: str) -> None:
-    """An ISO 4217 currency code."""
-    if value not in CURRENCIES:
-        raise ValidationError("Must be an ISO 4217 currency code, such as USD.")
+class Pattern(validate.Regexp):
+    """A regular expression the whole value must match, carried into the OpenAPI document.
+
+    apispec writes a ``validate.Regexp`` as the field's ``pattern``, so the
+    expression must mean the same in Python and in ECMAScript (JSON Schema):
+    ``[0-9]`` rather than ``\\d``, which in Python matches any Unicode digit.
+    The match is a full match: Python's ``$`` would accept a trailing newline
+    that ECMAScript's does not.
+    """
+
+    def __call__(self, value: str) -> str:
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
-def decimal_string(value: str) -> None:
-    """A non-negative decimal amount written as a string (``"1500.00"``)."""
-    if not _DECIMAL.match(value):
-        raise ValidationError("Must be a non-negative decimal string such as \"1500.00\".")
+#: An ISO 4217 currency code: documented as an ``enum``.
+currency = validate.OneOf(sorted(CURRENCIES),
+                          error="Must be an ISO 4217 currency code, such as USD.")
+
+#: A non-negative decimal amount written as a string (``"1500.00"``).
+decimal_string = Pattern(r"^[0-9]{1,15}(\.[0-9]{1,4})?$",
+                         error="Must be a non-negative decimal string such as \"1500.00\".")
 
 
 def amount_for_currency(value: str, code: str) -> str | None:
@@ -58,27 +69,29 @@ def amount_for_currency(value: str, code: str) -> str | None:
     return None
 
 
-def routing_number(value: str) -> None:
-    """A 9-digit ABA routing transit number with a valid checksum."""
-    if len(value) != 9 or not value.isdigit():
-        raise ValidationError("Must be a 9-digit ABA routing number.")
+def _routing_checksum(value: str) -> None:
+    """The ABA checksum of 9 ASCII digits (anything else is the pattern's error)."""
+    if len(value) != 9 or not value.isascii() or not value.isdigit():
+        return  # marshmallow runs every validator: the pattern reports this one
     d = [int(c) for c in value]
     total = 3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8])
     if total % 10:
         raise ValidationError("Is not a valid ABA routing number (checksum mismatch).")
 
 
-def account_number(value: str) -> None:
-    """A bank account number: 4 to 17 digits.
+#: A 9-digit ABA routing transit number with a valid checksum (the checksum
+#: cannot be a pattern).
+routing_number = [Pattern(r"^[0-9]{9}$", error="Must be a 9-digit ABA routing number."),
+                  _routing_checksum]
 
-    The masked form the service renders (``******3210``) passes too, so that a
-    client can send back what it fetched; the domain then keeps the stored
-    number, or refuses a masked value that replaces nothing.
-    """
-    if is_masked(value) and len(value) <= 32 and value.lstrip("*").isdigit():
-        return
-    if not (4 <= len(value) <= 17 and value.isdigit()):
-        raise ValidationError("Must be 4 to 17 digits.")
+#: A bank account number: 4 to 17 digits. The masked form the service renders
+#: (``******3210``) passes too, so that a client can send back what it fetched;
+#: the domain then keeps the stored number, or refuses a masked value that
+#: replaces nothing.
+account_number = [
+    validate.Length(max=32),
+    Pattern(r"^([0-9]{4,17}|\*{5,28}[0-9]{0,4})$", error="Must be 4 to 17 digits."),
+]
 
 
 def mask(value: str | None, visible: int = 4) -> str | None:

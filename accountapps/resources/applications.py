@@ -26,7 +26,13 @@ from ..representations.collection import render_page
 from ..representations.common import ErrorResponseSchema
 from ..representations.workflow import add_to_application
 from ..security import Principal, current_principal, requires
-from .common import audit_trail_response, perform_action, resource_response, target_parameter
+from .common import (
+    ACTION_BODY,
+    audit_trail_response,
+    perform_action,
+    resource_response,
+    target_parameter,
+)
 
 blp = Blueprint(
     "applications", __name__, url_prefix=hal.BASE_PATH,
@@ -225,8 +231,8 @@ def get_application_audit_records(application_id: str) -> Response:
 
 # --- actions -----------------------------------------------------------------
 
-def _action(target: str) -> Response:
-    return perform_action(KIND, target, render)
+def _action(target: str, body: dict[str, Any]) -> Response:
+    return perform_action(KIND, target, render, body)
 
 
 def _register_action(path: str, target: str, endpoint: str, summary: str) -> None:
@@ -234,14 +240,15 @@ def _register_action(path: str, target: str, endpoint: str, summary: str) -> Non
 
     @blp.route(path, methods=["POST"], endpoint=endpoint)
     @blp.doc(parameters=[target_parameter(KIND)])
+    @blp.arguments(ACTION_BODY, required=False)
     @blp.response(200, ApplicationSchema)
     @blp.alt_response(400, schema=ErrorResponseSchema)
     @blp.alt_response(403, schema=ErrorResponseSchema)
     @blp.alt_response(409, schema=ErrorResponseSchema)
     @blp.alt_response(412, schema=ErrorResponseSchema)
     @requires(scope)
-    def view() -> Response:
-        return _action(target)
+    def view(body: dict[str, Any]) -> Response:
+        return _action(target, body)
 
     view.__doc__ = summary
 

@@ -13,7 +13,7 @@ from .. import hal, store
 from ..errors import ApiError
 from ..lifecycle import Kind, transition
 from ..preconditions import etag, if_match, not_modified
-from ..representations.audit import render_audit_trail
+from ..representations.audit import ActionBodySchema, render_audit_trail
 from ..security import Principal, current_principal
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -87,21 +87,22 @@ def load_target(kind: Kind, principal: Principal) -> Callable[[str], Any]:
     return load
 
 
-def perform_action(kind: Kind, target: str, render: Callable[[Any, Principal], dict]
-                   ) -> Response:
+#: The optional body of every action, parsed by ``@blp.arguments(ACTION_BODY, required=False)``
+#: (an instance: see ``COLLECTION_ARGS`` in resources/applications.py).
+ACTION_BODY = ActionBodySchema()
+
+
+def perform_action(kind: Kind, target: str, render: Callable[[Any, Principal], dict],
+                   body: dict[str, Any]) -> Response:
     """``POST /{action collection}?{param}=...``: move the named resource to ``target``.
 
-    ``If-Match`` is optional but honoured; an optional JSON body may give a
-    ``reason``, kept in the audit trail.
+    ``If-Match`` is optional but honoured; ``body`` (:data:`ACTION_BODY`, empty
+    when none was sent) may give a ``reason``, kept in the audit trail.
     """
     principal = current_principal()
     resource_id = target_id(kind)
     precondition = if_match(resource_id, required=False)
-    reason = None
-    if request.content_length:
-        body = request.get_json(silent=True)
-        if isinstance(body, dict) and isinstance(body.get("reason"), str):
-            reason = body["reason"][:1000]
+    reason = body.get("reason")
     row = transition(kind, resource_id, target, principal=principal, if_match=precondition,
                      reason=reason, load=load_target(kind, principal))
     return resource_response(row, principal, render)

@@ -23,8 +23,15 @@ from ..representations.enrollment import (
     render_enrollment,
     render_summary,
 )
+from ..representations.examples import CREATE_ENROLLMENT_EXAMPLE as CREATE_EXAMPLE
 from ..security import Principal, current_principal, requires
-from .common import audit_trail_response, perform_action, resource_response, target_parameter
+from .common import (
+    ACTION_BODY,
+    audit_trail_response,
+    perform_action,
+    resource_response,
+    target_parameter,
+)
 
 blp = Blueprint(
     "enrollments", __name__, url_prefix=hal.BASE_PATH,
@@ -86,7 +93,7 @@ def get_enrollments(**_query: Any) -> Response:
 
 
 @blp.route("/enrollments", methods=["POST"])
-@blp.arguments(EnrollmentWriteSchema)
+@blp.arguments(EnrollmentWriteSchema(), example=CREATE_EXAMPLE)
 @blp.response(201, EnrollmentSchema)
 @blp.alt_response(400, schema=ErrorResponseSchema)
 @blp.alt_response(409, schema=ErrorResponseSchema)
@@ -182,14 +189,15 @@ def get_enrollment_audit_records(enrollment_id: str) -> Response:
 def _register_action(path: str, target: str, endpoint: str, summary: str) -> None:
     @blp.route(path, methods=["POST"], endpoint=endpoint)
     @blp.doc(parameters=[target_parameter(KIND)])
+    @blp.arguments(ACTION_BODY, required=False)
     @blp.response(200, EnrollmentSchema)
     @blp.alt_response(400, schema=ErrorResponseSchema)
     @blp.alt_response(403, schema=ErrorResponseSchema)
     @blp.alt_response(409, schema=ErrorResponseSchema)
     @blp.alt_response(412, schema=ErrorResponseSchema)
     @requires("banking/write")
-    def view() -> Response:
-        return perform_action(KIND, target, render)
+    def view(body: dict[str, Any]) -> Response:
+        return perform_action(KIND, target, render, body)
 
     view.__doc__ = summary
 
