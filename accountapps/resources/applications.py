@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import fields
 
 from .. import applications as service
 from .. import hal, store
@@ -28,6 +28,7 @@ from ..representations.workflow import add_to_application
 from ..security import Principal, current_principal, requires
 from .common import (
     ACTION_BODY,
+    CollectionArgs,
     audit_trail_response,
     perform_action,
     resource_response,
@@ -42,25 +43,16 @@ blp = Blueprint(
 KIND = service.KIND
 
 
-class CollectionArgs(Schema):
+class ApplicationCollectionArgs(CollectionArgs):
     """Query parameters of the application collections."""
 
-    # Bounds are documented, and enforced by collection_query (its own 400s).
-    start = fields.Integer(metadata={"minimum": 0, "maximum": 10**18 - 1,
-                                     "description": "Zero-based index of the first item."})
-    limit = fields.Integer(metadata={"minimum": 0, "maximum": 1000,
-                                     "description": "Page size (default 100, at most 1000)."})
-    sortBy = fields.String(metadata={"description": "e.g. `-createdAt,accountName`."})
-    filter = fields.String(metadata={"description": "Filter expression, e.g. `eq(state,running)`."})
-    q = fields.String(metadata={"description": "Text search over the name fields."})
-    state = fields.String(metadata={"description": "`running|blocked`: any of these states."})
     name = fields.String(metadata={"description": "`a|b`: account name equal to any of these."})
     applicant = fields.String(metadata={"description": "An applicant's contact URI."})
 
 
 #: Schemas are given to ``@blp.arguments`` as instances: given a class, webargs
 #: builds a new instance, and with it every nested schema, on every request.
-COLLECTION_ARGS = CollectionArgs()
+COLLECTION_ARGS = ApplicationCollectionArgs()
 
 
 def render(row: Application, principal: Principal) -> dict[str, Any]:

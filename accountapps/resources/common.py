@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from flask import Response, request
+from marshmallow import Schema, fields
 
 from .. import hal, store
 from ..errors import ApiError
@@ -119,3 +120,17 @@ def audit_trail_response(kind: Kind, resource_id: str) -> Response:
         raise store.not_found(kind, resource_id)
     row = store.load_visible(kind, resource_id, principal)
     return hal.response(render_audit_trail(kind.name, row.id, f"{kind.path}/{row.id}"))
+
+
+class CollectionArgs(Schema):
+    """Query parameters every collection takes (documentation; ``collection_query``
+    parses and enforces them, with its own ``400``s)."""
+
+    start = fields.Integer(metadata={"minimum": 0, "maximum": 10**18 - 1,
+                                     "description": "Zero-based index of the first item."})
+    limit = fields.Integer(metadata={"minimum": 0, "maximum": 1000,
+                                     "description": "Page size (default 100, at most 1000)."})
+    sortBy = fields.String(metadata={"description": "e.g. `-createdAt,accountName`."})
+    filter = fields.String(metadata={"description": "Filter expression, e.g. `eq(state,running)`."})
+    q = fields.String(metadata={"description": "Text search over the name fields."})
+    state = fields.String(metadata={"description": "`running|blocked`: any of these states."})

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import fields
 
 from .. import enrollments as service
 from .. import hal, store
@@ -27,6 +27,7 @@ from ..representations.examples import CREATE_ENROLLMENT_EXAMPLE as CREATE_EXAMP
 from ..security import Principal, current_principal, requires
 from .common import (
     ACTION_BODY,
+    CollectionArgs,
     audit_trail_response,
     perform_action,
     resource_response,
@@ -41,18 +42,19 @@ blp = Blueprint(
 KIND = service.KIND
 
 
-class CollectionArgs(Schema):
+class EnrollmentCollectionArgs(CollectionArgs):
     """Query parameters of the enrollment collection."""
 
-    start = fields.Integer(metadata={"description": "Zero-based index of the first item."})
-    limit = fields.Integer(metadata={"description": "Page size (default 100, at most 1000)."})
     sortBy = fields.String(metadata={"description": "e.g. `-createdAt,applicantName`."})
     filter = fields.String(metadata={"description": (
         "Filter expression, e.g. `and(eq(state,running),eq(flaggedForReview,true))`.")})
     q = fields.String(metadata={"description": "Text search over applicant names and usernames."})
-    state = fields.String(metadata={"description": "`running|blocked`: any of these states."})
     name = fields.String(metadata={"description": "`a|b`: applicant name equal to any of these."})
     flaggedForReview = fields.String(metadata={"description": "`true` or `false`."})
+
+
+#: An instance: given a class, webargs would build a new one on every request.
+COLLECTION_ARGS = EnrollmentCollectionArgs()
 
 
 def render(row: Enrollment, principal: Principal) -> dict[str, Any]:
@@ -61,7 +63,7 @@ def render(row: Enrollment, principal: Principal) -> dict[str, Any]:
 
 
 @blp.route("/enrollments", methods=["GET"])
-@blp.arguments(CollectionArgs, location="query", as_kwargs=True)
+@blp.arguments(COLLECTION_ARGS, location="query", as_kwargs=True)
 @blp.response(200, EnrollmentsSchema)
 @blp.alt_response(400, schema=ErrorResponseSchema)
 @blp.alt_response(422, schema=ErrorResponseSchema)
