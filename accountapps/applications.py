@@ -295,24 +295,14 @@ def create(principal: Principal, data: dict[str, Any]) -> Application:
             # progress. One that is overdue has in truth expired: expire it, retry.
             if attempt == 0 and store.expire_due(KIND, owner=principal.user_id):
                 continue
-            raise one_active_conflict(principal) from exc
+            raise store.in_progress_conflict(
+                KIND, principal, "finish or cancel it first.") from exc
         # Outside the try: only the insert's IntegrityError means "one in progress".
         # The row as inserted (nothing in the database adds to it): no need to read it back.
         return workflow.settle(KIND, app_id, "Application created.",
                                row=Application(**values))
     raise AssertionError("unreachable")
 
-
-def one_active_conflict(principal: Principal) -> ApiError:
-    """``409``: a user may have only one application in progress."""
-    existing = Application.get_or_none(
-        (Application.owner == principal.user_id)
-        & Application.state.in_(("pending", *lifecycle.INCOMPLETE_STATES)))
-    return ApiError(
-        409, "applicationInProgress",
-        "You already have an application in progress; finish or cancel it first.",
-        attributes={"application": existing.id} if existing else None,
-    )
 
 
 def _save_contacts(app_id: str, doc: Mapping[str, Any], *, replace: bool = True) -> None:

@@ -296,20 +296,10 @@ def create(principal: Principal, data: dict[str, Any]) -> Enrollment:
                             principal, now)
     except IntegrityError as exc:
         # The partial unique index: this user already has an enrollment in progress.
-        raise one_active_conflict(principal) from exc
+        raise store.in_progress_conflict(
+                KIND, principal, "it must be completed or deleted first.") from exc
     return row
 
-
-def one_active_conflict(principal: Principal) -> ApiError:
-    """``409``: a user may have only one enrollment in progress."""
-    existing = Enrollment.get_or_none(
-        (Enrollment.owner == principal.user_id)
-        & Enrollment.state.in_(("pending", *lifecycle.INCOMPLETE_STATES)))
-    return ApiError(
-        409, "enrollmentInProgress",
-        "You already have an enrollment in progress; it must be completed or deleted first.",
-        attributes={"enrollment": existing.id} if existing else None,
-    )
 
 
 def client_view(row: Enrollment) -> dict[str, Any]:

@@ -91,6 +91,22 @@ def _by_id(model: type[Model], resource_id: str, principal: Principal | None) ->
     return next(iter(model.raw(sql, *params)), None)
 
 
+def in_progress_conflict(kind: Kind, principal: Principal, remedy: str) -> ApiError:
+    """``409``: a user may have only one application (enrollment) in progress.
+
+    Raised when the partial unique index refuses a create; names the one in progress.
+    """
+    model = kind.model
+    existing = model.get_or_none(
+        (model.owner == principal.user_id)
+        & model.state.in_(("pending", *lifecycle.INCOMPLETE_STATES)))
+    return ApiError(
+        409, f"{kind.name}InProgress",
+        f"You already have an {kind.name} in progress; {remedy}",
+        attributes={kind.param: existing.id} if existing else None,
+    )
+
+
 def fetch(kind: Kind, resource_id: str) -> Any:
     """The row by id, regardless of owner (``None`` if missing)."""
     return _by_id(kind.model, resource_id, None)
