@@ -53,6 +53,10 @@ psql_admin() {
         -d postgres "$@"
 }
 
+port_in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 is_running() {
     local bin
     bin="$(pg_bindir)"
@@ -71,12 +75,23 @@ start() {
         log "initdb $DATA"
         as_owner "$bin/initdb" -D "$DATA" -U postgres -A trust -E UTF8 --no-sync >/dev/null
     fi
-    if ! is_running; then
+    if is_running; then
+        PGPORT="$(cat "$PGDIR/port" 2>/dev/null || echo "$PGPORT")"
+    else
+        # Another server (someone else's) may hold the port: take the next free one.
+        local tries=0
+        while port_in_use "$PGPORT" && [ "$tries" -lt 20 ]; do
+            log "port $PGPORT is taken; trying $((PGPORT + 1))"
+            PGPORT=$((PGPORT + 1))
+            tries=$((tries + 1))
+        done
         log "starting on 127.0.0.1:$PGPORT"
         as_owner "$bin/pg_ctl" -D "$DATA" -l "$PGDIR/server.log" -w -t 60 \
             -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c max_connections=200" \
             start >/dev/null
+        echo "$PGPORT" > "$PGDIR/port"
     fi
+    URL="postgresql://$ROLE:$ROLE@127.0.0.1:$PGPORT/$ROLE"
     if [ "$(psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$ROLE'")" != 1 ]; then
         psql_admin -c "CREATE ROLE $ROLE LOGIN PASSWORD '$ROLE'"
     fi
