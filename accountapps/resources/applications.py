@@ -30,6 +30,7 @@ from .common import (
     ACTION_BODY,
     CollectionArgs,
     audit_trail_response,
+    error_responses,
     perform_action,
     resource_response,
     target_parameter,
@@ -92,8 +93,7 @@ def _collection(path: str, fixed_state: str | None = None) -> Response:
 @blp.route("/applications", methods=["GET"])
 @blp.arguments(COLLECTION_ARGS, location="query", as_kwargs=True)
 @blp.response(200, ApplicationsSchema)
-@blp.alt_response(400, schema=ErrorResponseSchema)
-@blp.alt_response(422, schema=ErrorResponseSchema)
+@error_responses(blp, 400, 422)
 @requires("banking/read")
 def get_applications(**_query: Any) -> Response:
     """Return a collection of account applications."""
@@ -103,8 +103,7 @@ def get_applications(**_query: Any) -> Response:
 @blp.route("/runningApplications", methods=["GET"])
 @blp.arguments(COLLECTION_ARGS, location="query", as_kwargs=True)
 @blp.response(200, ApplicationsSchema)
-@blp.alt_response(400, schema=ErrorResponseSchema)
-@blp.alt_response(422, schema=ErrorResponseSchema)
+@error_responses(blp, 400, 422)
 @requires("banking/read")
 def get_running_applications(**_query: Any) -> Response:
     """Return a collection of active, running account applications."""
@@ -114,8 +113,7 @@ def get_running_applications(**_query: Any) -> Response:
 @blp.route("/blockedApplications", methods=["GET"])
 @blp.arguments(COLLECTION_ARGS, location="query", as_kwargs=True)
 @blp.response(200, ApplicationsSchema)
-@blp.alt_response(400, schema=ErrorResponseSchema)
-@blp.alt_response(422, schema=ErrorResponseSchema)
+@error_responses(blp, 400, 422)
 @requires("banking/read")
 def get_blocked_applications(**_query: Any) -> Response:
     """Return a collection of blocked account applications."""
@@ -134,9 +132,7 @@ CREATE_EXAMPLE = {
 @blp.route("/applications", methods=["POST"])
 @blp.arguments(ApplicationCreateSchema(), example=CREATE_EXAMPLE)
 @blp.response(201, ApplicationSchema)
-@blp.alt_response(400, schema=ErrorResponseSchema)
-@blp.alt_response(409, schema=ErrorResponseSchema)
-@blp.alt_response(422, schema=ErrorResponseSchema)
+@error_responses(blp, 400, 409, 422)
 @requires("banking/write")
 def create_application(data: dict[str, Any]) -> Response:
     """Create a new account application."""
@@ -168,12 +164,7 @@ def _update(application_id: str, body: dict[str, Any], partial: bool) -> Respons
 @blp.route("/applications/<application_id>", methods=["PUT"])
 @blp.arguments(ApplicationUpdateSchema())
 @blp.response(200, ApplicationSchema)
-@blp.alt_response(400, schema=ErrorResponseSchema)
-@blp.alt_response(404, schema=ErrorResponseSchema)
-@blp.alt_response(409, schema=ErrorResponseSchema)
-@blp.alt_response(412, schema=ErrorResponseSchema)
-@blp.alt_response(422, schema=ErrorResponseSchema)
-@blp.alt_response(428, schema=ErrorResponseSchema)
+@error_responses(blp, 400, 404, 409, 412, 422, 428)
 @requires("banking/write")
 def update_application(_data: dict[str, Any], application_id: str) -> Response:
     """Update this account application (a complete replacement)."""
@@ -183,12 +174,7 @@ def update_application(_data: dict[str, Any], application_id: str) -> Response:
 @blp.route("/applications/<application_id>", methods=["PATCH"])
 @blp.arguments(ApplicationUpdateSchema(partial=True))
 @blp.response(200, ApplicationSchema)
-@blp.alt_response(400, schema=ErrorResponseSchema)
-@blp.alt_response(404, schema=ErrorResponseSchema)
-@blp.alt_response(409, schema=ErrorResponseSchema)
-@blp.alt_response(412, schema=ErrorResponseSchema)
-@blp.alt_response(422, schema=ErrorResponseSchema)
-@blp.alt_response(428, schema=ErrorResponseSchema)
+@error_responses(blp, 400, 404, 409, 412, 422, 428)
 @requires("banking/write")
 def patch_application(_data: dict[str, Any], application_id: str) -> Response:
     """Update this account application (only the fields given)."""
@@ -197,10 +183,7 @@ def patch_application(_data: dict[str, Any], application_id: str) -> Response:
 
 @blp.route("/applications/<application_id>", methods=["DELETE"])
 @blp.response(204)
-@blp.alt_response(404, schema=ErrorResponseSchema)
-@blp.alt_response(409, schema=ErrorResponseSchema)
-@blp.alt_response(412, schema=ErrorResponseSchema)
-@blp.alt_response(428, schema=ErrorResponseSchema)
+@error_responses(blp, 404, 409, 412, 428)
 @requires("banking/delete")
 def delete_application(application_id: str) -> Response:
     """Delete an unused or expired application."""
@@ -213,8 +196,7 @@ def delete_application(application_id: str) -> Response:
 
 @blp.route("/applications/<application_id>/auditRecords", methods=["GET"])
 @blp.response(200, AuditRecordsSchema)
-@blp.alt_response(403, schema=ErrorResponseSchema)
-@blp.alt_response(404, schema=ErrorResponseSchema)
+@error_responses(blp, 403, 404)
 @requires("banking/read")
 def get_application_audit_records(application_id: str) -> Response:
     """The state changes of this application: who, when, from, to and why (administrators)."""

@@ -15,6 +15,7 @@ from ..errors import ApiError
 from ..lifecycle import Kind, transition
 from ..preconditions import etag, if_match, not_modified
 from ..representations.audit import ActionBodySchema, render_audit_trail
+from ..representations.common import ErrorResponseSchema
 from ..security import Principal, current_principal
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -134,3 +135,14 @@ class CollectionArgs(Schema):
     filter = fields.String(metadata={"description": "Filter expression, e.g. `eq(state,running)`."})
     q = fields.String(metadata={"description": "Text search over the name fields."})
     state = fields.String(metadata={"description": "`running|blocked`: any of these states."})
+
+
+def error_responses(blp: Any, *statuses: int) -> Callable[[Any], Any]:
+    """Document that a view may answer each of ``statuses`` with an errorResponse."""
+
+    def apply(view: Any) -> Any:
+        for status in reversed(statuses):  # innermost first: the listed order is kept
+            view = blp.alt_response(status, schema=ErrorResponseSchema)(view)
+        return view
+
+    return apply

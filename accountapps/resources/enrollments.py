@@ -29,6 +29,7 @@ from .common import (
     ACTION_BODY,
     CollectionArgs,
     audit_trail_response,
+    error_responses,
     perform_action,
     resource_response,
     target_parameter,
@@ -65,8 +66,7 @@ def render(row: Enrollment, principal: Principal) -> dict[str, Any]:
 @blp.route("/enrollments", methods=["GET"])
 @blp.arguments(COLLECTION_ARGS, location="query", as_kwargs=True)
 @blp.response(200, EnrollmentsSchema)
-@blp.alt_response(400, schema=ErrorResponseSchema)
-@blp.alt_response(422, schema=ErrorResponseSchema)
+@error_responses(blp, 400, 422)
 @requires("banking/read")
 def get_enrollments(**_query: Any) -> Response:
     """Return a collection of enrollments."""
@@ -97,8 +97,7 @@ def get_enrollments(**_query: Any) -> Response:
 @blp.route("/enrollments", methods=["POST"])
 @blp.arguments(EnrollmentWriteSchema(), example=CREATE_EXAMPLE)
 @blp.response(201, EnrollmentSchema)
-@blp.alt_response(400, schema=ErrorResponseSchema)
-@blp.alt_response(409, schema=ErrorResponseSchema)
+@error_responses(blp, 400, 409)
 @requires("banking/write")
 def create_enrollment(data: dict[str, Any]) -> Response:
     """Create a new enrollment (one in progress per user)."""
@@ -140,11 +139,7 @@ def _update(enrollment_id: str, partial: bool) -> Response:
 @blp.route("/enrollments/<enrollment_id>", methods=["PUT"])
 @blp.doc(requestBody=_WRITE_BODY)
 @blp.response(200, EnrollmentSchema)
-@blp.alt_response(400, schema=ErrorResponseSchema)
-@blp.alt_response(404, schema=ErrorResponseSchema)
-@blp.alt_response(409, schema=ErrorResponseSchema)
-@blp.alt_response(412, schema=ErrorResponseSchema)
-@blp.alt_response(428, schema=ErrorResponseSchema)
+@error_responses(blp, 400, 404, 409, 412, 428)
 @requires("banking/write")
 def update_enrollment(enrollment_id: str) -> Response:
     """Update this enrollment (a complete replacement)."""
@@ -154,11 +149,7 @@ def update_enrollment(enrollment_id: str) -> Response:
 @blp.route("/enrollments/<enrollment_id>", methods=["PATCH"])
 @blp.doc(requestBody=_WRITE_BODY)
 @blp.response(200, EnrollmentSchema)
-@blp.alt_response(400, schema=ErrorResponseSchema)
-@blp.alt_response(404, schema=ErrorResponseSchema)
-@blp.alt_response(409, schema=ErrorResponseSchema)
-@blp.alt_response(412, schema=ErrorResponseSchema)
-@blp.alt_response(428, schema=ErrorResponseSchema)
+@error_responses(blp, 400, 404, 409, 412, 428)
 @requires("banking/write")
 def patch_enrollment(enrollment_id: str) -> Response:
     """Update this enrollment (a JSON merge patch: only the fields given)."""
@@ -167,9 +158,7 @@ def patch_enrollment(enrollment_id: str) -> Response:
 
 @blp.route("/enrollments/<enrollment_id>", methods=["DELETE"])
 @blp.response(204)
-@blp.alt_response(404, schema=ErrorResponseSchema)
-@blp.alt_response(409, schema=ErrorResponseSchema)
-@blp.alt_response(412, schema=ErrorResponseSchema)
+@error_responses(blp, 404, 409, 412)
 @requires("banking/delete")
 def delete_enrollment(enrollment_id: str) -> Response:
     """Delete this enrollment and what it owns (``If-Match`` optional, honoured)."""

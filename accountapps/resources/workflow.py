@@ -25,7 +25,7 @@ from ..representations.workflow import (
 )
 from ..security import current_principal, requires
 from .applications import KIND, render
-from .common import resource_response
+from .common import error_responses, resource_response
 
 blp = Blueprint(
     "workflow", __name__, url_prefix=hal.BASE_PATH,
@@ -58,12 +58,7 @@ def _institution_input(application_id: str, data: dict[str, Any], operation: Any
 @blp.route("/applications/<application_id>/identityVerifications", methods=["POST"])
 @blp.arguments(IdentityVerificationResultSchema)
 @blp.response(200, ApplicationSchema)
-@blp.alt_response(400, schema=ErrorResponseSchema)
-@blp.alt_response(403, schema=ErrorResponseSchema)
-@blp.alt_response(404, schema=ErrorResponseSchema)
-@blp.alt_response(409, schema=ErrorResponseSchema)
-@blp.alt_response(412, schema=ErrorResponseSchema)
-@blp.alt_response(422, schema=ErrorResponseSchema)
+@error_responses(blp, 400, 403, 404, 409, 412, 422)
 @requires("banking/write")
 def record_identity_verification(data: dict[str, Any], application_id: str) -> Response:
     """Record an applicant's identity-verification result (administrators)."""
@@ -73,12 +68,7 @@ def record_identity_verification(data: dict[str, Any], application_id: str) -> R
 @blp.route("/applications/<application_id>/documentReviews", methods=["POST"])
 @blp.arguments(DocumentReviewSchema)
 @blp.response(200, ApplicationSchema)
-@blp.alt_response(400, schema=ErrorResponseSchema)
-@blp.alt_response(403, schema=ErrorResponseSchema)
-@blp.alt_response(404, schema=ErrorResponseSchema)
-@blp.alt_response(409, schema=ErrorResponseSchema)
-@blp.alt_response(412, schema=ErrorResponseSchema)
-@blp.alt_response(422, schema=ErrorResponseSchema)
+@error_responses(blp, 400, 403, 404, 409, 412, 422)
 @requires("banking/write")
 def review_document(data: dict[str, Any], application_id: str) -> Response:
     """Accept or reject a document the applicant provided (administrators)."""
