@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from marshmallow import (
@@ -46,7 +47,7 @@ class Body(Schema):
         unknown = RAISE
         ordered = True
 
-    @property
+    @cached_property
     def ignored_on_load(self) -> frozenset[str]:
         """The keys accepted and dropped before loading: read-only and dump-only ones."""
         return self.read_only | {"_embedded", "_profile"} | {
@@ -56,6 +57,8 @@ class Body(Schema):
     def _drop_read_only(self, data: Any, **_kwargs: Any) -> Any:
         if isinstance(data, dict):
             ignored = self.ignored_on_load
+            if ignored.isdisjoint(data):  # the usual case: nothing to drop, no copy
+                return data
             return {key: value for key, value in data.items() if key not in ignored}
         return data
 

@@ -79,7 +79,7 @@ def _verifications(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def add_to_application(body: dict[str, Any], row: Any, principal: Principal) -> dict[str, Any]:
     """Add the checklist (tasks, blockers, next action) and the institution's links."""
-    evaluation = workflow.evaluate(row.document, row.state)
+    evaluation = workflow.evaluation(row.document, row.state)
     body["tasks"] = evaluation.tasks
     body["blockers"] = evaluation.blockers
     body["nextAction"] = evaluation.next_action
@@ -90,7 +90,7 @@ def add_to_application(body: dict[str, Any], row: Any, principal: Principal) -> 
 
 def render_workflow(row: Any, principal: Principal, kind: lifecycle.Kind) -> dict[str, Any]:
     """``GET /applications/{id}/workflow``: the snapshot definition and its progress."""
-    evaluation = workflow.evaluate(row.document, row.state)
+    evaluation = workflow.evaluation(row.document, row.state)
     definition = workflow.definition_of(row.document)
     return {
         "_id": row.document.get("workflowId") or row.id,
