@@ -72,7 +72,8 @@ def wait_ready(port: int, path: str, headers: dict[str, str], timeout: float = 6
 
 
 @contextmanager
-def gunicorn(app: str, port: int, env: dict[str, str], workers: int, log: Path) -> Iterator[None]:
+def gunicorn(app: str, port: int, env: dict[str, str], workers: int,
+             log: Path) -> Iterator[subprocess.Popen]:
     """Run ``app`` under gunicorn (sync workers, loopback) for the duration of the block."""
     command = [sys.executable, "-m", "gunicorn",
                "--config", str(ROOT / "bench" / "gunicorn_settings.py"),
@@ -81,7 +82,7 @@ def gunicorn(app: str, port: int, env: dict[str, str], workers: int, log: Path) 
         process = subprocess.Popen(command, env={**os.environ, **env}, stdout=handle,
                                    stderr=handle, cwd=ROOT)
     try:
-        yield
+        yield process
     finally:
         process.terminate()
         try:
@@ -89,6 +90,43 @@ def gunicorn(app: str, port: int, env: dict[str, str], workers: int, log: Path) 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def sampled(pid: int, enabled: bool, rows: int) -> Iterator[None]:
+    """With ``--py-spy``: sample the service's workers (wall clock, not in-process)."""
+    if not enabled:
+        yield
+        return
+    out = RESULTS / f"py-spy-{rows}.txt"
+    spy = Path(sys.executable).with_name("py-spy")
+    sampler = subprocess.Popen([str(spy if spy.exists() else "py-spy"), "record",
+                                "--pid", str(pid), "--subprocesses", "--format", "raw",
+                                "--rate", "250", "--output", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        sampler.send_signal(signal.SIGINT)
+        sampler.wait(timeout=60)
+        print(f"py-spy samples (collapsed stacks): {out}", flush=True)
+        print(stack_report(out), flush=True)
+
+
+def stack_report(path: Path, top: int = 40) -> str:
+    """The functions most often on the stack, as a share of all samples (inclusive)."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        # py-spy frames: "function (file:line)"; count each function once per stack.
+        for frame in {frame.split(":")[0] for frame in stack.split(";")}:
+            inclusive[frame] = inclusive.get(frame, 0) + int(count)
+    rows = sorted(inclusive.items(), key=lambda item: -item[1])[:top]
+    return "\n".join(f"{100 * n / max(total, 1):5.1f}%  {frame}" for frame, n in rows)
 
 
 def machine() -> dict[str, Any]:
@@ -158,7 +196,7 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
            "ACCOUNTAPPS_RATE_LIMIT": "100000000/minute"}
     log = RESULTS / "gunicorn.log"
     log.write_bytes(b"")  # this run's logs only
-    with gunicorn("wsgi:app", service_port, env, args.workers, log):
+    with gunicorn("wsgi:app", service_port, env, args.workers, log) as service:
         wait_ready(service_port, "/accountApplications/", {"API-Key": API_KEY})
         document = sample_representation(service_port, info, secret)
         doc_path = RESULTS / "baseline-document.json"
@@ -184,9 +222,10 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
                     "phases": phases}
             spec_path = RESULTS / "loadgen-spec.json"
             spec_path.write_text(json.dumps(spec))
-            out = subprocess.run([sys.executable, "-m", "bench.loadgen", str(spec_path)],
-                                 cwd=ROOT, check=True, capture_output=True, text=True,
-                                 env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+            with sampled(service.pid, args.py_spy, rows):
+                out = subprocess.run([sys.executable, "-m", "bench.loadgen", str(spec_path)],
+                                     cwd=ROOT, check=True, capture_output=True, text=True,
+                                     env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
     measured = json.loads(out)
     base = {key: (measured["baseline"][key] + measured["baseline_end"][key]) / 2
             for key in ("throughput", "p50_ms", "p99_ms")}
@@ -267,6 +306,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         default=os.environ.get("BENCH_REUSE", "") not in ("", "0"),
                         help="reuse a database seeded before with the same size")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument("--py-spy", action="store_true",
+                        help="sample the service's workers with py-spy during the run and "
+                             "print the functions most often on the stack")
     return parser.parse_args(argv)
 
 
