@@ -12,6 +12,7 @@ would still be an open socket shared by every child).
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,8 +27,9 @@ from peewee import (
     PostgresqlDatabase,
     SqliteDatabase,
 )
-from playhouse.db_url import connect
-from playhouse.pool import MaxConnectionsExceeded, PooledDatabase
+from playhouse.db_url import connect, parse
+from playhouse.pool import MaxConnectionsExceeded, PooledDatabase, PooledPostgresqlDatabase
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from .errors import ApiError
 
@@ -51,14 +53,45 @@ def make_database(url: str) -> Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         return connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
     if scheme.startswith("postgres"):
-        pooled = url.replace("postgresql://", "postgres+pool://", 1).replace(
-            "postgres://", "postgres+pool://", 1
-        )
         # A request holds one connection at a time, so a sync worker's pool holds
         # one; ``timeout``: wait that long for a free connection, then fail.
-        return connect(pooled, unquote_password=True, unquote_user=True,
-                       max_connections=32, stale_timeout=300, timeout=10)
+        return PostgresPool(**parse(url, unquote_password=True, unquote_user=True),
+                            max_connections=32, stale_timeout=300, timeout=10)
     return connect(url)
+
+
+class PostgresPool(PooledPostgresqlDatabase):
+    """peewee's pool, with a round trip to check a connection only after it sat idle.
+
+    peewee checks every connection it hands out with ``SELECT 1``: a round trip
+    per request, a fifth of a ``304``'s time. A connection returned less than
+    :attr:`ping_after` seconds ago is checked locally (not closed, no
+    transaction left open); one idle for longer, which a database restart or a
+    firewall could have cut, gets the round trip. A connection that fails
+    anyway fails its request with a retryable ``503`` (``errors.register``)
+    and is discarded.
+    """
+
+    ping_after = 5.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._returned_at: dict[int, float] = {}
+
+    def _is_closed(self, conn: Any) -> bool:
+        returned = self._returned_at.pop(self.conn_key(conn), None)
+        if (returned is not None and time.monotonic() - returned < self.ping_after
+                and not conn.closed
+                and conn.get_transaction_status() == TRANSACTION_STATUS_IDLE):
+            return False
+        return super()._is_closed(conn)
+
+    def _close(self, conn: Any, close_conn: bool = False) -> None:
+        if close_conn:
+            self._returned_at.pop(self.conn_key(conn), None)
+        else:
+            self._returned_at[self.conn_key(conn)] = time.monotonic()
+        super()._close(conn, close_conn)
 
 
 def close_all() -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, g, request
-from peewee import DataError
+from peewee import DataError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from . import hal
@@ -172,6 +172,19 @@ def register(app: Flask) -> None:
         return error_response(ApiError(
             422, "valueOutOfRange", "A value in the request is too long or out of range.",
             remediation="Shorten or correct the values you sent.",
+        ))
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_unavailable(exc: Exception) -> Response:
+        # The connection was lost mid-request (a restarted server), or SQLite
+        # stayed locked past its busy timeout: a 503 the client can act on, not
+        # a 500. Retrying is safe: writes are conditional (If-Match) or refused
+        # as duplicates (one application in progress per user).
+        log.warning("database unavailable: %s", exc, extra={"path": request.path})
+        return error_response(ApiError(
+            503, "databaseUnavailable", "The service's database is not available.",
+            remediation="Retry later.", headers={"Retry-After": "5"},
         ))
 
     @app.errorhandler(Exception)

@@ -106,6 +106,9 @@ class ConventionsPlugin(BasePlugin):
                 operation["responses"].setdefault(415, "UNSUPPORTED_MEDIA_TYPE")
                 # A value the database cannot hold is a 422 valueOutOfRange (errors.py).
                 operation["responses"].setdefault(422, "UNPROCESSABLE_ENTITY")
+            if not getattr(view, "without_database", False):
+                # The database is down, or the connection was lost (db.py, errors.py).
+                operation["responses"].setdefault(503, "SERVICE_UNAVAILABLE")
             self._responses(method, operation, has_path_params)
 
     @staticmethod
