@@ -141,8 +141,9 @@ def make_op(kind: str, session: Session, client_index: int) -> Op | None:
         # timed phase: a real client gets its token from an identity provider,
         # so minting is not the service's cost, yet on a shared machine it would
         # take CPU from the service under test. More are minted if these run out.
+        enough = int(150 * (spec["warmup"] + spec["seconds"])) + 50  # ~100 creates/s each
         users = [f"bench-new-{spec['run']}-{client_index}-{next(counter)}"
-                 for _ in range(spec.get("create_tokens", 1500))]
+                 for _ in range(enough)]
         for user in users:
             session.headers(user)
         pending = iter(users)
