@@ -231,8 +231,14 @@ def order_by(spec: CollectionSpec, sort_by: str | None) -> list[Any]:
                 attributes={"name": "sortBy", "field": name, "allowed": sorted(spec.fields)},
             )
         column = field_spec.column
-        # NULLS LAST on both databases so that pages agree across them
-        terms.append(column.desc(nulls="LAST") if descending else column.asc(nulls="LAST"))
+        if getattr(column, "null", True) is False:
+            # NOT NULL: no NULLS clause, so PostgreSQL can read an index in order
+            # backwards (DESC NULLS LAST is not a backward (x ASC) index scan:
+            # it sorted all 15,000 matches of a page at a million rows).
+            terms.append(column.desc() if descending else column.asc())
+        else:
+            # NULLS LAST on both databases so that pages agree across them
+            terms.append(column.desc(nulls="LAST") if descending else column.asc(nulls="LAST"))
     terms.append(spec.tiebreak.asc())
     return terms
 
