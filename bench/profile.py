@@ -3,7 +3,7 @@
 ``python -m bench.profile --rows 10000 --op get_one`` seeds (or reuses) the
 benchmark database, then sends ``--requests`` requests of the operation
 through the WSGI app (no gunicorn, no sockets: only our per-request cost) and
-prints pyinstrument's report. Install pyinstrument first (not a dependency).
+prints pyinstrument's report (pip install -e '.[bench]').
 """
 
 from __future__ import annotations
