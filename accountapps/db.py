@@ -31,7 +31,7 @@ from playhouse.db_url import connect, parse
 from playhouse.pool import MaxConnectionsExceeded, PooledDatabase, PooledPostgresqlDatabase
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
-from .errors import ApiError
+from .errors import database_unavailable
 
 database = DatabaseProxy()
 
@@ -153,10 +153,7 @@ def init_app(app: Flask) -> None:
             database.connect(reuse_if_open=True)
         except (OperationalError, InterfaceError, MaxConnectionsExceeded) as exc:
             # The database is down or full: a retryable 503, not a 500.
-            raise ApiError(
-                503, "databaseUnavailable", "The service's database is not available.",
-                remediation="Retry later.", headers={"Retry-After": "5"},
-            ) from exc
+            raise database_unavailable() from exc
 
     @app.teardown_request
     def _release(_exc: BaseException | None) -> None:

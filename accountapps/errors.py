@@ -153,6 +153,12 @@ def _from_http(exc: HTTPException) -> ApiError:
                     headers=headers)
 
 
+def database_unavailable() -> ApiError:
+    """``503``: the database cannot be reached or the connection was lost (retryable)."""
+    return ApiError(503, "databaseUnavailable", "The service's database is not available.",
+                    remediation="Retry later.", headers={"Retry-After": "5"})
+
+
 def register(app: Flask) -> None:
     """Make every error, including unknown paths and crashes, an errorResponse."""
 
@@ -182,10 +188,7 @@ def register(app: Flask) -> None:
         # a 500. Retrying is safe: writes are conditional (If-Match) or refused
         # as duplicates (one application in progress per user).
         log.warning("database unavailable: %s", exc, extra={"path": request.path})
-        return error_response(ApiError(
-            503, "databaseUnavailable", "The service's database is not available.",
-            remediation="Retry later.", headers={"Retry-After": "5"},
-        ))
+        return error_response(database_unavailable())
 
     @app.errorhandler(Exception)
     def _crash(exc: Exception) -> Response:

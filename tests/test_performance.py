@@ -163,3 +163,21 @@ def test_the_migration_recounts_a_wrong_count(app, make_applications):
         row_counts.RowCount.update(rows=99).execute()
         row_counts.install(database, "application")
         assert row_counts.total("application") == 2
+
+
+def test_a_create_evaluates_its_workflow_once(user, create_body, monkeypatch):
+    """The stored workflowState, the settle step and the representation share one evaluation."""
+    from accountapps import workflow
+
+    evaluated: list[str] = []
+    evaluate = workflow.evaluate
+
+    def counting(doc, state):
+        evaluated.append(state)
+        return evaluate(doc, state)
+
+    monkeypatch.setattr(workflow, "evaluate", counting)
+    response = user.post("/applications", json=create_body())
+    assert response.status_code == 201, response.json
+    assert evaluated == ["running"]
+    assert response.json["tasks"]  # the representation still carries the checklist
