@@ -24,11 +24,13 @@ from peewee import (
     IntegerField,
     ModelSelect,
     NodeList,
+    Select,
     TextField,
+    fn,
 )
 
 from . import filter_expr, row_counts
-from .db import is_postgres
+from .db import is_postgres, prepared
 from .errors import ApiError
 from .filter_expr import BoolOp, Comparison, FilterSyntaxError, Node, NullTest, Search
 
@@ -280,15 +282,22 @@ def records(query: ModelSelect) -> list[Any]:
     record = _record_type(tuple(column.name for column in selected))
     convert = [(index, column.python_value) for index, column in enumerate(selected)
                if type(column) not in _AS_STORED]
-    sql, params = query.sql()
     result = []
-    for raw in query.model._meta.database.execute_sql(sql, params):
+    for raw in query.model._meta.database.execute_sql(*prepared(*query.sql())):
         if convert:
             raw = list(raw)
             for index, python_value in convert:
                 raw[index] = python_value(raw[index])
         result.append(record._make(raw))
     return result
+
+
+def count_of(query: ModelSelect) -> int:
+    """How many rows ``query`` matches, as peewee's ``count()`` asks, prepared where that pays."""
+    database = query.model._meta.database
+    wrapped = query.order_by().select(SQL("1")).alias("_wrapped")
+    counting = Select([wrapped], [fn.COUNT(SQL("1"))]).bind(database)
+    return database.execute_sql(*prepared(*counting.sql())).fetchone()[0]
 
 
 def query_page(
@@ -324,7 +333,7 @@ def query_page(
     # a COUNT over every row (see row_counts); otherwise an indexed count.
     total = row_counts.total(query.model._meta.table_name) if (
         not conditions and query._where is None) else None
-    count = total if total is not None else query.order_by().count()
+    count = total if total is not None else count_of(query)
     rows = records(query.order_by(*ordering).offset(start).limit(limit)) if (
         limit and start < count) else []
     params = {

@@ -12,6 +12,8 @@ would still be an open socket shared by every child).
 from __future__ import annotations
 
 import contextlib
+import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +32,7 @@ from peewee import (
 from playhouse.db_url import connect, parse
 from playhouse.pool import MaxConnectionsExceeded, PooledDatabase, PooledPostgresqlDatabase
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+from psycopg2.extensions import connection as Psycopg2Connection
 
 from .errors import database_unavailable
 
@@ -56,8 +59,19 @@ def make_database(url: str) -> Database:
         # A request holds one connection at a time, so a sync worker's pool holds
         # one; ``timeout``: wait that long for a free connection, then fail.
         return PostgresPool(**parse(url, unquote_password=True, unquote_user=True),
-                            max_connections=32, stale_timeout=300, timeout=10)
+                            max_connections=32, stale_timeout=300, timeout=10,
+                            connection_factory=PreparingConnection)
     return connect(url)
+
+
+class PreparingConnection(Psycopg2Connection):
+    """A psycopg2 connection that remembers which statements it has prepared."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Names prepared on this session; ``None``: unknown (a round with a
+        #: PREPARE failed), so the next one starts with ``DEALLOCATE ALL``.
+        self.prepared: set[str] | None = set()
 
 
 class PostgresPool(PooledPostgresqlDatabase):
@@ -77,6 +91,104 @@ class PostgresPool(PooledPostgresqlDatabase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._returned_at: dict[int, float] = {}
+        self._batch = threading.local()  # this thread's transaction's unsent statements
+
+    # Transactions travel in as few round trips as possible. psycopg2 sends a
+    # statement with its values already in it, and PostgreSQL runs a string of
+    # statements in order and answers with the last one's result; so BEGIN, and
+    # every statement whose result nobody reads (``execute_later``), wait and go
+    # with the next statement that needs an answer, or with the COMMIT. A create
+    # (BEGIN, three INSERTs, COMMIT) is one round trip instead of five. An error
+    # in any of them fails that round trip and the transaction rolls back.
+
+    def _pending(self) -> _Batch | None:
+        return getattr(self._batch, "value", None)
+
+    def begin(self, isolation_level: Any = None) -> None:
+        """Start a transaction; its ``BEGIN`` is sent with the first statement."""
+        self.connection()  # open it now: opening later would forget the transaction
+        level = isolation_level or self._isolation_level
+        statement = (f"BEGIN TRANSACTION ISOLATION LEVEL "
+                     f"{self._adapter.isolation_level_str(level)}" if level else "BEGIN")
+        self._batch.value = _Batch([statement], [], begun=False)
+
+    def execute_later(self, sql: str, params: Any) -> bool:
+        """Queue a statement to go with the next one; ``False`` outside a transaction."""
+        batch = self._pending()
+        if batch is None:
+            return False
+        batch.statements.append(sql)
+        batch.params.extend(params)
+        return True
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        """Run ``sql``, preceded by whatever the transaction has waiting."""
+        batch = self._pending()
+        if batch is not None and batch.statements:
+            sql, params = batch.take(sql, params)
+        preparing = getattr(self._batch, "preparing", None)
+        if preparing is None:
+            return super().execute_sql(sql, params)
+        self._batch.preparing = None
+        conn, name = preparing
+        try:
+            cursor = super().execute_sql(sql, params)
+        except Exception:
+            conn.prepared = None
+            raise
+        if conn.prepared is None:
+            conn.prepared = set()  # DEALLOCATE ALL ran
+        conn.prepared.add(name)
+        return cursor
+
+    def prepared(self, sql: str, params: Any) -> tuple[str, Any]:
+        """``sql`` as the ``EXECUTE`` of a statement prepared once per connection.
+
+        For the fixed-shape queries every request makes (a row by id): the
+        server parses and plans them once per session instead of per request
+        (30-45 µs each, measured). The first use on a connection sends the
+        ``PREPARE`` with the ``EXECUTE``, in the same round trip.
+        """
+        conn = self.connection()
+        if not isinstance(conn, PreparingConnection) or "%%" in sql:  # % would break $n
+            return sql, params
+        known = conn.prepared
+        name = _STATEMENT_NAMES.get(sql)
+        if name is None:
+            if len(_STATEMENT_NAMES) >= MAX_PREPARED:  # shapes of clients' filters: bounded
+                return sql, params
+            name = _STATEMENT_NAMES[sql] = f"accountapps_{len(_STATEMENT_NAMES)}"
+        count = len(params)
+        execute = f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
+        if known is not None and name in known:
+            return execute, params
+        numbered = iter(range(1, count + 1))
+        prepare = f"PREPARE {name} AS " + _PLACEHOLDER.sub(lambda _m: f"${next(numbered)}", sql)
+        if known is None:
+            prepare = f"DEALLOCATE ALL; {prepare}"
+        # Counted as prepared once this round trip succeeds; ``execute_sql``
+        # marks the session unknown if it fails (the PREPARE may or may not have run).
+        self._batch.preparing = (conn, name)
+        return f"{prepare}; {execute}", params
+
+    def commit(self) -> None:
+        """Send what is waiting together with ``COMMIT``."""
+        batch = self._pending()
+        self._batch.value = None
+        if batch is None or batch.begun:
+            if batch is not None and batch.statements:
+                super().execute_sql(*batch.take("COMMIT", ()))
+                return
+            super().commit()
+        elif len(batch.statements) > 1:  # BEGIN never went out: one round trip for all
+            super().execute_sql(*batch.take("COMMIT", ()))
+
+    def rollback(self) -> None:
+        """Drop what is waiting; ``ROLLBACK`` only if the transaction reached the server."""
+        batch = self._pending()
+        self._batch.value = None
+        if batch is None or batch.begun:
+            super().rollback()
 
     def _is_closed(self, conn: Any) -> bool:
         returned = self._returned_at.pop(self.conn_key(conn), None)
@@ -87,11 +199,53 @@ class PostgresPool(PooledPostgresqlDatabase):
         return super()._is_closed(conn)
 
     def _close(self, conn: Any, close_conn: bool = False) -> None:
+        self._batch.value = None  # never carried over to the connection's next user
         if close_conn:
             self._returned_at.pop(self.conn_key(conn), None)
         else:
             self._returned_at[self.conn_key(conn)] = time.monotonic()
         super()._close(conn, close_conn)
+
+
+#: Statement text -> its prepared name, the same in every session of this process.
+_STATEMENT_NAMES: dict[str, str] = {}
+#: At most this many statements are prepared per session (collection queries
+#: take the shape of the client's filter; past the bound they run unprepared).
+MAX_PREPARED = 256
+_PLACEHOLDER = re.compile(r"%s")
+
+
+def prepared(sql: str, params: Any) -> tuple[str, Any]:
+    """``(sql, params)`` to run a fixed-shape query, prepared where that pays (PostgreSQL)."""
+    current = database.obj
+    return current.prepared(sql, params) if isinstance(current, PostgresPool) else (sql, params)
+
+
+class _Batch:
+    """Statements of a PostgreSQL transaction not sent yet, with their values."""
+
+    __slots__ = ("begun", "params", "statements")
+
+    def __init__(self, statements: list[str], params: list[Any], *, begun: bool) -> None:
+        self.statements, self.params, self.begun = statements, params, begun
+
+    def take(self, sql: str, params: Any) -> tuple[str, list[Any]]:
+        """Everything waiting, then ``sql``, as one string; nothing is left waiting."""
+        joined = "; ".join([*self.statements, sql])
+        values = [*self.params, *(params or ())]
+        self.statements, self.params, self.begun = [], [], True
+        return joined, values
+
+
+def execute_later(sql: str, params: Any) -> None:
+    """Run a write whose result nobody reads (no row count, no returned rows).
+
+    On PostgreSQL inside a transaction it is sent with the transaction's next
+    statement or its ``COMMIT`` (one round trip for several); elsewhere at once.
+    """
+    current = database.obj
+    if not (isinstance(current, PostgresPool) and current.execute_later(sql, params)):
+        database.execute_sql(sql, params)
 
 
 def close_all() -> None:

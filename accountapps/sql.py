@@ -15,7 +15,7 @@ from typing import Any
 
 from peewee import AutoField, Field, Model
 
-from .db import database
+from .db import database, execute_later
 
 #: (statement, model, column names..., database class) -> SQL text.
 _SQL: dict[tuple[Any, ...], str] = {}
@@ -52,7 +52,7 @@ def insert(model: type[Model], values: Mapping[str, Any]) -> None:
 
     sql = _sql(("insert", model, *names), build)
     params = [field.db_value(value) for field, value in zip(fields, row.values(), strict=True)]
-    database.execute_sql(sql, params)
+    execute_later(sql, params)  # nothing reads an INSERT's result: it may wait for the COMMIT
 
 
 def as_updated(row: Model, values: Mapping[str, Any]) -> Model:

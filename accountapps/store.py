@@ -17,7 +17,7 @@ from typing import Any
 from peewee import Expression, Model, ModelSelect
 
 from . import lifecycle, sql
-from .db import database, write_transaction
+from .db import database, prepared, write_transaction
 from .errors import ApiError
 from .lifecycle import Kind
 from .models import utcnow
@@ -64,6 +64,7 @@ def _compiled(key: tuple[Any, ...], build: Callable[[], ModelSelect],
               values: dict[Any, Any]) -> tuple[str, list[Any]]:
     """The SQL of a fixed-shape query, generated once, with ``values`` for placeholders.
 
+    On PostgreSQL the query is also prepared once per connection (``db.prepared``).
     Generating the SQL of a 15-column SELECT costs peewee several times what
     SQLite needs to run it (most of a ``304``'s time, by profile), and it never
     changes for the queries every request makes.
@@ -73,7 +74,8 @@ def _compiled(key: tuple[Any, ...], build: Callable[[], ModelSelect],
     if compiled is None:
         compiled = _COMPILED[key] = build().sql()
     sql, template = compiled
-    return sql, [values.get(p, p) if isinstance(p, (str, datetime)) else p for p in template]
+    return prepared(sql, [values.get(p, p) if isinstance(p, (str, datetime)) else p
+                          for p in template])
 
 
 def _by_id(model: type[Model], resource_id: str, principal: Principal | None) -> Any:

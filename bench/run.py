@@ -72,12 +72,14 @@ def wait_ready(port: int, path: str, headers: dict[str, str], timeout: float = 6
 
 
 @contextmanager
-def gunicorn(app: str, port: int, env: dict[str, str], workers: int,
+def gunicorn(app: str, port: int, env: dict[str, str], args: argparse.Namespace,
              log: Path) -> Iterator[subprocess.Popen]:
-    """Run ``app`` under gunicorn (sync workers, loopback) for the duration of the block."""
+    """Run ``app`` under gunicorn (``args``' workers, loopback) for the duration of the block."""
     command = [sys.executable, "-m", "gunicorn",
                "--config", str(ROOT / "bench" / "gunicorn_settings.py"),
-               "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--chdir", str(ROOT), app]
+               "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
+               "--worker-class", args.worker_class, "--threads", str(args.threads),
+               "--chdir", str(ROOT), app]
     with open(log, "ab") as handle:
         process = subprocess.Popen(command, env={**os.environ, **env}, stdout=handle,
                                    stderr=handle, cwd=ROOT)
@@ -196,14 +198,14 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
            "ACCOUNTAPPS_RATE_LIMIT": "100000000/minute"}
     log = RESULTS / "gunicorn.log"
     log.write_bytes(b"")  # this run's logs only
-    with gunicorn("wsgi:app", service_port, env, args.workers, log) as service:
+    with gunicorn("wsgi:app", service_port, env, args, log) as service:
         wait_ready(service_port, "/accountApplications/", {"API-Key": API_KEY})
         document = sample_representation(service_port, info, secret)
         doc_path = RESULTS / "baseline-document.json"
         doc_path.write_text(json.dumps(document, separators=(",", ":")))
         with gunicorn("bench.baseline:app", baseline_port,
                       {"BENCH_BASELINE_DOC": str(doc_path), "PYTHONPATH": str(ROOT)},
-                      args.workers, log):
+                      args, log):
             wait_ready(baseline_port, "/", {})
             baseline = {"name": "baseline", "kind": "baseline", "port": baseline_port}
             phases = [baseline]
@@ -299,7 +301,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=float(os.environ.get("BENCH_WARMUP", 1)))
     parser.add_argument("--clients", type=int, default=int(os.environ.get("BENCH_CLIENTS", 8)))
     parser.add_argument("--procs", type=int, default=int(os.environ.get("BENCH_PROCS", 2)))
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 2)))
+    parser.add_argument("--worker-class", default=os.environ.get("BENCH_WORKER_CLASS", "sync"),
+                        help="gunicorn worker class of both servers (sync, gthread)")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 1)),
+                        help="threads per worker (gthread)")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--only", nargs="*", default=[], help="operations to run (default all)")
     parser.add_argument("--reuse", action="store_true",
@@ -321,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(size.replace("_", "")) for size in args.rows.replace(",", " ").split()]
     results = []
     database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
+    print(f"gunicorn: {args.workers} {args.worker_class} workers x {args.threads} thread(s), "
+          f"both servers; {args.clients} clients in {args.procs} processes")
     for rows in sizes:
         url = args.database_url or f"sqlite:///{RESULTS / f'bench-{rows}.db'}"
         result = bench_size(rows, args, url)

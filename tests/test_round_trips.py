@@ -1,0 +1,120 @@
+"""PostgreSQL round trips: a transaction's statements travel together, and the
+queries every request makes are prepared once per connection.
+
+Every round trip to the server is time a sync worker waits with nothing to do.
+These tests need PostgreSQL (the suite's PostgreSQL run); on SQLite they skip.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from peewee import IntegrityError
+
+from accountapps import db
+from accountapps.models import Application, AuditRecord
+
+
+@pytest.fixture
+def pool(app) -> Iterator[db.PostgresPool]:
+    if not db.is_postgres():
+        pytest.skip("round trips are PostgreSQL's (run the suite on PostgreSQL)")
+    database = db.database.obj
+    assert isinstance(database, db.PostgresPool)
+    yield database
+    database.close_all()
+
+
+@pytest.fixture
+def sent() -> Iterator[list[str]]:
+    """The SQL of every round trip, as peewee hands it to the driver."""
+    captured: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if isinstance(record.msg, tuple):  # (sql, params); not the pool's messages
+                captured.append(str(record.msg[0]))
+
+    logger = logging.getLogger("peewee")
+    handler = Capture(logging.DEBUG)
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield captured
+    logger.removeHandler(handler)
+    logger.setLevel(previous)
+
+
+def test_a_create_is_one_round_trip(pool, user, create_body, sent):
+    response = user.post("/applications", json=create_body())
+    assert response.status_code == 201
+    assert len(sent) == 1
+    statement = sent[0]
+    assert statement.startswith("BEGIN; INSERT INTO \"application\"")
+    assert statement.count("INSERT INTO") == 3  # application, applicant, audit record
+    assert statement.endswith("; COMMIT")
+
+
+def test_an_action_sends_its_audit_record_with_the_commit(pool, user, application, sent):
+    response = user.post(f"/canceledApplications?application={application.json['_id']}")
+    assert response.status_code == 200
+    writes = [sql for sql in sent if not sql.startswith("SELECT") and "EXECUTE" not in sql]
+    assert writes[0].startswith("BEGIN; UPDATE")  # its row count decides what follows
+    assert writes[1].startswith("INSERT INTO \"audit_record\"")
+    assert writes[1].endswith("; COMMIT")
+    assert len(writes) == 2
+
+
+def test_a_refused_create_leaves_nothing_behind(pool, app, user, application, create_body):
+    with app.app_context():
+        before = AuditRecord.select().count()
+    response = user.post("/applications", json=create_body())
+    assert response.status_code == 409  # one in progress: the unique index refused it
+    with app.app_context():
+        assert AuditRecord.select().count() == before
+        assert Application.select().count() == 1
+
+
+def test_a_transaction_that_fails_at_commit_rolls_back(pool, app):
+    with app.app_context():
+        pool.connect(reuse_if_open=True)
+        with pytest.raises(IntegrityError), db.write_transaction():
+            db.execute_later('INSERT INTO "audit_record" ("resource_type") VALUES (%s)',
+                             [None])  # NOT NULL: fails when the COMMIT carries it
+        # The session is usable again: the failed transaction was rolled back.
+        assert pool.execute_sql("SELECT 1").fetchone() == (1,)
+        assert pool.connection().get_transaction_status() == 0  # idle
+
+
+def test_an_empty_transaction_sends_nothing(pool, app, sent):
+    with app.app_context():
+        pool.connect(reuse_if_open=True)
+        with db.write_transaction():
+            pass
+    assert sent == []
+
+
+def test_reading_a_resource_twice_prepares_its_query_once(pool, user, application, sent):
+    path = f"/applications/{application.json['_id']}"
+    first, second = user.get(path), user.get(path)
+    assert first.json == second.json
+    assert "PREPARE" in sent[0]
+    assert sent[1].startswith("EXECUTE ") and "PREPARE" not in sent[1]
+
+
+def test_a_failed_round_with_a_prepare_leaves_the_session_usable(pool, app):
+    query = "SELECT 10 / %s"
+    with app.app_context():
+        pool.connect(reuse_if_open=True)
+        statement, params = db.prepared(query, [0])
+        with pytest.raises(Exception, match="division by zero"):
+            pool.execute_sql(statement, params)  # the PREPARE ran, the EXECUTE failed
+        # Unknown what the session holds now: the next round starts afresh.
+        statement, params = db.prepared(query, [5])
+        assert statement.startswith("DEALLOCATE ALL; PREPARE")
+        assert pool.execute_sql(statement, params).fetchone() == (2,)
+        statement, params = db.prepared(query, [2])
+        assert statement.startswith("EXECUTE")
+        assert pool.execute_sql(statement, params).fetchone() == (5,)
