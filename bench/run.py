@@ -151,6 +151,27 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "platform": platform.platform()}
 
 
+def durability(url: str) -> dict[str, str]:
+    """The database's durability settings as the service's connections see them.
+
+    PostgreSQL waits for the WAL to reach the disk at every commit unless
+    ``synchronous_commit`` is off (e.g. ``?options=-csynchronous_commit%3Doff``
+    in the URL); SQLite runs WAL with ``synchronous=NORMAL``. Printed with the
+    figures: the write figures depend on them.
+    """
+    if not url.startswith("postgres"):
+        return {"journal_mode": "wal", "synchronous": "normal"}
+    from accountapps.db import make_database
+
+    database = make_database(url)
+    try:
+        with database.connection_context():
+            return {name: database.execute_sql(f"SHOW {name}").fetchone()[0]
+                    for name in ("synchronous_commit", "fsync", "server_version")}
+    finally:
+        database.close_all()
+
+
 def seeded(url: str, rows: int, reuse: bool) -> dict[str, Any]:
     """Seed (in a separate process, so this one never holds the database) or reuse."""
     marker = RESULTS / f"seed-{zlib.crc32(url.encode()):08x}-{rows}.json"
@@ -329,13 +350,15 @@ def main(argv: list[str] | None = None) -> int:
     database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
     print(f"gunicorn: {args.workers} {args.worker_class} workers x {args.threads} thread(s), "
           f"both servers; {args.clients} clients in {args.procs} processes")
+    settings = durability(args.database_url)
+    print(f"{database}: {', '.join(f'{k}={v}' for k, v in settings.items())}")
     for rows in sizes:
         url = args.database_url or f"sqlite:///{RESULTS / f'bench-{rows}.db'}"
         result = bench_size(rows, args, url)
         print_table(result, database)
         results.append(result)
     report = {"taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "machine": machine(), "database": database,
+              "machine": machine(), "database": database, "database_settings": settings,
               "settings": {k: v for k, v in vars(args).items() if k != "check"},
               "sizes": results,
               "scale": compare_sizes(results) if len(results) > 1 else {}}
