@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from peewee import (
+    OP,
     SQL,
     AutoField,
     CharField,
@@ -292,6 +293,41 @@ def records(query: ModelSelect) -> list[Any]:
     return result
 
 
+def _kept_count(query: ModelSelect, conditions: Sequence[Expression]) -> int | None:
+    """The count the triggers keep, when it answers the question (see row_counts).
+
+    The whole table (an administrator, nothing filtered), or an
+    administrator's page filtered on nothing but the state (the work queue);
+    ``None`` for anything else, which an index range counts.
+    """
+    if query._where is not None:  # scoped to an owner (the caller's conditions not yet added)
+        return None
+    table = query.model._meta.table_name
+    if not conditions:
+        return row_counts.total(table)
+    states = _only_states(conditions)
+    return None if states is None else row_counts.in_states(table, states)
+
+
+def _only_states(conditions: Sequence[Expression]) -> list[str] | None:
+    """The states ``conditions`` allow when they restrict nothing but ``state``."""
+    allowed: set[str] | None = None
+    for condition in conditions:
+        if not (isinstance(condition, Expression) and isinstance(condition.lhs, Field)
+                and condition.lhs.name == "state"):
+            return None
+        rhs = condition.rhs
+        if condition.op == OP.EQ and isinstance(rhs, str):
+            values = {rhs}
+        elif (condition.op == OP.IN and isinstance(rhs, (list, tuple))
+              and all(isinstance(value, str) for value in rhs)):
+            values = set(rhs)
+        else:
+            return None
+        allowed = values if allowed is None else allowed & values
+    return None if allowed is None else sorted(allowed)
+
+
 def count_of(query: ModelSelect) -> int:
     """How many rows ``query`` matches, as peewee's ``count()`` asks, prepared where that pays."""
     database = query.model._meta.database
@@ -327,13 +363,11 @@ def query_page(
         if searched is not None:
             conditions.append(searched)
     ordering = order_by(spec, args.get("sortBy"))
+    count = _kept_count(query, conditions)  # before the conditions join the query
     for condition in conditions:
         query = query.where(condition)
-    # The whole table (an administrator, nothing filtered): the kept counter, not
-    # a COUNT over every row (see row_counts); otherwise an indexed count.
-    total = row_counts.total(query.model._meta.table_name) if (
-        not conditions and query._where is None) else None
-    count = total if total is not None else count_of(query)
+    if count is None:
+        count = count_of(query)
     rows = records(query.order_by(*ordering).offset(start).limit(limit)) if (
         limit and start < count) else []
     params = {

@@ -12,6 +12,7 @@ from typing import Any
 #: name or by the ``overrides`` passed to :func:`accountapps.create_app`.
 DEFAULTS: dict[str, Any] = {
     "ACCOUNTAPPS_DATABASE_URL": None,  # None: SQLite file in the instance folder
+    "ACCOUNTAPPS_DATABASE_PREPARE": True,  # PostgreSQL: prepare the frequent queries
     "ACCOUNTAPPS_JWT_SECRET": None,  # None: a random secret kept in the instance folder
     "ACCOUNTAPPS_JWT_PUBLIC_KEY": None,  # path of a PEM public key (RS256)
     "ACCOUNTAPPS_JWT_JWKS": None,  # path of a JWKS file (RS256)
@@ -37,7 +38,8 @@ DEFAULTS: dict[str, Any] = {
 
 _FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY"}
 _INTS = {"ACCOUNTAPPS_MAX_BODY_BYTES", "ACCOUNTAPPS_MAX_LIMIT"}
-_BOOLS = {"ACCOUNTAPPS_BEHIND_PROXY", "ACCOUNTAPPS_AUTO_MIGRATE", "ACCOUNTAPPS_ACCESS_LOG"}
+_BOOLS = {"ACCOUNTAPPS_DATABASE_PREPARE", "ACCOUNTAPPS_BEHIND_PROXY", "ACCOUNTAPPS_AUTO_MIGRATE",
+          "ACCOUNTAPPS_ACCESS_LOG"}
 
 
 def _coerce(key: str, value: Any) -> Any:

@@ -47,8 +47,13 @@ SQLITE_PRAGMAS = {
 }
 
 
-def make_database(url: str) -> Database:
-    """Build a peewee database from a ``db_url`` string."""
+def make_database(url: str, *, prepare: bool = True) -> Database:
+    """Build a peewee database from a ``db_url`` string.
+
+    ``prepare``: on PostgreSQL, prepare the frequent queries once per session
+    (off behind a pooler that does not keep sessions, e.g. PgBouncer in
+    transaction mode).
+    """
     scheme = urlparse(url).scheme
     if scheme.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
@@ -60,7 +65,7 @@ def make_database(url: str) -> Database:
         # one; ``timeout``: wait that long for a free connection, then fail.
         return PostgresPool(**parse(url, unquote_password=True, unquote_user=True),
                             max_connections=32, stale_timeout=300, timeout=10,
-                            connection_factory=PreparingConnection)
+                            connection_factory=PreparingConnection, prepare=prepare)
     return connect(url)
 
 
@@ -88,8 +93,9 @@ class PostgresPool(PooledPostgresqlDatabase):
 
     ping_after = 5.0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, prepare: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.prepare = prepare
         self._returned_at: dict[int, float] = {}
         self._batch = threading.local()  # this thread's transaction's unsent statements
 
@@ -149,6 +155,8 @@ class PostgresPool(PooledPostgresqlDatabase):
         (30-45 µs each, measured). The first use on a connection sends the
         ``PREPARE`` with the ``EXECUTE``, in the same round trip.
         """
+        if not self.prepare:
+            return sql, params
         conn = self.connection()
         if not isinstance(conn, PreparingConnection) or "%%" in sql:  # % would break $n
             return sql, params
@@ -296,7 +304,8 @@ def without_database(view: F) -> F:
 def init_app(app: Flask) -> None:
     """Bind the database to the app and manage connections per request."""
     close_all()  # the proxy is process-wide: a previous app's connections would leak
-    database.initialize(make_database(app.config["ACCOUNTAPPS_DATABASE_URL"]))
+    database.initialize(make_database(app.config["ACCOUNTAPPS_DATABASE_URL"],
+                                      prepare=app.config["ACCOUNTAPPS_DATABASE_PREPARE"]))
     keep_open = is_sqlite()
 
     @app.before_request

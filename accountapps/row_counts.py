@@ -13,11 +13,21 @@ held until commit, which bounds inserts to one transaction at a time per
 table: fine at this service's write rates (the write path is a few ms).
 ``TRUNCATE`` fires no row triggers: after one, run the migration's
 :func:`install` again (it recounts). Without a counter row, pages count.
+
+Per state, too: an administrator's work queue (``filter=eq(state,blocked)``,
+``?state=…``) reports how many applications are in those states, and counting
+them is a range as long as the queue (3 ms for 15,000 of a million rows on
+PostgreSQL, the page's largest cost). The same triggers keep one counter per
+state (``application.state=blocked``), moved on every change of ``state``. A
+change of state locks its two counters in the order of their names, as every
+writer does (the whole-table counter first), so writers wait for each other
+but never deadlock.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from peewee import BigIntegerField, CharField, Database
 
@@ -34,15 +44,88 @@ class RowCount(BaseModel):
     rows = BigIntegerField()
 
 
-def install(db: Database, table: str) -> None:
-    """Create the counter of ``table`` and its triggers, and count it once (idempotent).
+def _state_key(table: str, state: str) -> str:
+    return f"{table}.state={state}"
 
-    ``table`` is a name from our code (DDL cannot bind identifiers): it must be
-    a plain identifier.
+
+def _marker(table: str) -> str:
+    """The counter row whose presence says the per-state counters are kept."""
+    return f"{table}.states"
+
+
+def install(db: Database, table: str) -> None:
+    """Create the counters of ``table`` (whole, per state) and their triggers; count once.
+
+    Idempotent. ``table`` is a name from our code (DDL cannot bind
+    identifiers): it must be a plain identifier with a ``state`` column.
     """
     if not _IDENTIFIER.match(table):
         raise ValueError(f"not a table name: {table!r}")
     db.create_tables([RowCount], safe=True)
+    _install_total(db, table)
+    _install_states(db, table)
+
+
+def _install_states(db: Database, table: str) -> None:
+    key = f"'{table}.state=' || "  # identifiers from our code only (checked by install)
+    if is_postgres():
+        db.execute_sql(
+            "CREATE OR REPLACE FUNCTION row_count_add(key text, delta bigint) RETURNS void "
+            "AS $$ INSERT INTO row_count (\"table\", rows) VALUES (key, delta) "
+            "ON CONFLICT (\"table\") DO UPDATE SET rows = row_count.rows + EXCLUDED.rows "
+            "$$ LANGUAGE sql")
+        db.execute_sql(
+            f"CREATE OR REPLACE FUNCTION {table}_state_count() RETURNS trigger AS $$ BEGIN "
+            f"IF TG_OP = 'INSERT' THEN PERFORM row_count_add({key}NEW.state, 1); "
+            f"ELSIF TG_OP = 'DELETE' THEN PERFORM row_count_add({key}OLD.state, -1); "
+            # Both counters in the order of their names (no deadlock between writers).
+            f"ELSIF OLD.state < NEW.state THEN PERFORM row_count_add({key}OLD.state, -1); "
+            f"PERFORM row_count_add({key}NEW.state, 1); "
+            f"ELSIF OLD.state > NEW.state THEN PERFORM row_count_add({key}NEW.state, 1); "
+            f"PERFORM row_count_add({key}OLD.state, -1); "
+            f"END IF; RETURN NULL; END; $$ LANGUAGE plpgsql")
+        db.execute_sql(f"DROP TRIGGER IF EXISTS {table}_state_count ON {table}")
+        # Named after {table}_row_count: fires after it (the whole-table counter first).
+        db.execute_sql(
+            f"CREATE TRIGGER {table}_state_count AFTER INSERT OR DELETE OR UPDATE OF state "
+            f"ON {table} FOR EACH ROW EXECUTE FUNCTION {table}_state_count()")
+    else:
+        def add(state: str, delta: int) -> str:
+            return (f"INSERT INTO row_count (\"table\", rows) VALUES ({key}{state}, {delta}) "  # noqa: S608
+                    f"ON CONFLICT (\"table\") DO UPDATE SET rows = rows + ({delta});")
+
+        for name, event, body in (
+                ("insert", "INSERT", add("NEW.state", 1)),
+                ("delete", "DELETE", add("OLD.state", -1)),
+                ("update", "UPDATE OF state",
+                 add("OLD.state", -1) + " " + add("NEW.state", 1))):
+            when = " WHEN OLD.state IS NOT NEW.state" if name == "update" else ""
+            db.execute_sql(f"CREATE TRIGGER IF NOT EXISTS {table}_state_count_{name} "
+                           f"AFTER {event} ON {table}{when} BEGIN {body} END")
+    # Inside the migration's locked transaction: no write slips between these.
+    stale = [key for (key,) in RowCount.select(RowCount.table).tuples()
+             if key.startswith(f"{table}.state")]  # exact (LIKE would read _ as a wildcard)
+    if stale:
+        RowCount.delete().where(RowCount.table.in_(stale)).execute()
+    db.execute_sql(f"INSERT INTO row_count (\"table\", rows) "  # noqa: S608
+                   f"SELECT {key}state, COUNT(*) FROM {table} GROUP BY state")
+    RowCount.insert(table=_marker(table), rows=0).execute()
+
+
+def drop_triggers(db: Database, table: str) -> None:
+    """Stop keeping ``table``'s counts (for a bulk load; :func:`install` recounts after)."""
+    if not _IDENTIFIER.match(table):
+        raise ValueError(f"not a table name: {table!r}")
+    if is_postgres():
+        for trigger in ("row_count", "state_count"):
+            db.execute_sql(f"DROP TRIGGER IF EXISTS {table}_{trigger} ON {table}")
+        return
+    for trigger in ("row_count_insert", "row_count_delete", "state_count_insert",
+                    "state_count_delete", "state_count_update"):
+        db.execute_sql(f"DROP TRIGGER IF EXISTS {table}_{trigger}")
+
+
+def _install_total(db: Database, table: str) -> None:
     if is_postgres():
         db.execute_sql(
             f"CREATE OR REPLACE FUNCTION {table}_row_count() RETURNS trigger AS $$ BEGIN "  # noqa: S608
@@ -59,7 +142,6 @@ def install(db: Database, table: str) -> None:
                 f"AFTER {event} "
                 f"ON {table} BEGIN UPDATE row_count SET rows = rows {delta} "
                 f"WHERE \"table\" = '{table}'; END")
-    # Inside the migration's locked transaction: no write slips between these.
     RowCount.delete().where(RowCount.table == table).execute()
     db.execute_sql(f"INSERT INTO row_count (\"table\", rows) "  # noqa: S608
                    f"SELECT '{table}', COUNT(*) FROM {table}")
@@ -69,3 +151,19 @@ def total(table: str) -> int | None:
     """The number of rows of ``table``, or ``None`` when no counter is kept for it."""
     row = RowCount.select(RowCount.rows).where(RowCount.table == table).tuples().first()
     return None if row is None else int(row[0])
+
+
+def in_states(table: str, states: Sequence[str]) -> int | None:
+    """How many rows of ``table`` are in one of ``states``; ``None`` if not kept."""
+    keys = [_marker(table), *{_state_key(table, state) for state in states}]
+    found = dict(RowCount.select(RowCount.table, RowCount.rows).where(
+        RowCount.table.in_(keys)).tuples())
+    if _marker(table) not in found:
+        return None
+    return sum(int(rows) for key, rows in found.items() if key != _marker(table))
+
+
+def counted_tables() -> list[str]:
+    """The tables whose counts are kept (those the migrations installed)."""
+    return [key for (key,) in RowCount.select(RowCount.table).tuples()
+            if _IDENTIFIER.match(key)]

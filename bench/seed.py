@@ -281,14 +281,6 @@ def reset(database_url: str) -> None:
     db.close()
 
 
-def _drop_count_triggers(database: Any, table: str, sqlite: bool) -> None:
-    if sqlite:
-        for event in ("insert", "delete"):
-            database.execute_sql(f"DROP TRIGGER IF EXISTS {table}_row_count_{event}")
-    else:
-        database.execute_sql(f"DROP TRIGGER IF EXISTS {table}_row_count ON {table}")
-
-
 def seed(database_url: str, rows: int) -> SeedInfo:
     """Create a fresh schema at ``database_url`` and seed ``rows`` applications."""
     from accountapps import create_app, row_counts
@@ -309,10 +301,9 @@ def seed(database_url: str, rows: int) -> SeedInfo:
         # row per insert, a million times in one transaction, is quadratic on
         # PostgreSQL (each finds the newest of its row's versions). Counted once
         # at the end instead, and the triggers put back.
-        counted = [table for table in ("application", "enrollment")
-                   if table in database.get_tables()]
+        counted = row_counts.counted_tables()
         for table in counted:
-            _drop_count_triggers(database, table, sqlite)
+            row_counts.drop_triggers(database.obj, table)
         info = seed_applications(rows)
         with database.atomic():
             for table in counted:

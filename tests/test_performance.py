@@ -165,6 +165,83 @@ def test_the_migration_recounts_a_wrong_count(app, make_applications):
         assert row_counts.total("application") == 2
 
 
+def _kept_and_counted(app) -> tuple[dict[str, int], dict[str, int]]:
+    """Per state: the kept counter and a real ``COUNT``."""
+    from accountapps import row_counts
+
+    states = ("pending", "running", "blocked", "approved", "rejected", "canceled", "expired")
+    with app.app_context(), database.connection_context():
+        kept = {state: row_counts.in_states("application", [state]) for state in states}
+        counted = {state: Application.select().where(Application.state == state).count()
+                   for state in states}
+    return kept, counted
+
+
+def test_a_work_queue_page_reads_the_kept_state_counts_instead_of_counting(
+        client, make_applications, admin_headers, kept_count):
+    made = make_applications(3)
+    admin = Api(client, admin_headers)
+    admin.post(f"/canceledApplications?application={made[0]['_id']}")
+    for path in ("applications?filter=eq(state,running)", "applications?state=running",
+                 "applications?state=running%7Ccanceled&filter=in(state,running,approved)"):
+        statements = _statements(client, f"{ROOT}{path}", admin_headers)
+        assert not [sql for sql in statements if "COUNT(" in sql.upper()], path
+        assert client.get(f"{ROOT}{path}", headers=admin_headers).json["count"] == 2, path
+
+
+def test_a_page_filtered_on_more_than_the_state_still_counts(client, make_applications,
+                                                             admin_headers, kept_count):
+    make_applications(3)
+    path = f"{ROOT}applications?state=running&filter=eq(accountName,none)"
+    statements = _statements(client, path, admin_headers)
+    assert [sql for sql in statements if "COUNT(" in sql.upper()]
+    assert client.get(path, headers=admin_headers).json["count"] == 0
+
+
+def test_an_owners_state_filtered_page_counts_only_their_own(client, make_applications,
+                                                            kept_count):
+    make_applications(3)
+    owner = headers_for("bulk-1", USER_SCOPES)
+    page = client.get(f"{ROOT}applications?state=running", headers=owner).json
+    assert page["count"] == 1
+
+
+def test_the_state_counts_follow_every_change_of_state(app, client, make_applications,
+                                                       admin_headers, kept_count):
+    made = make_applications(4)
+    admin = Api(client, admin_headers)
+    admin.post(f"/canceledApplications?application={made[0]['_id']}")
+    expired = admin.post(f"/expiredApplications?application={made[1]['_id']}")
+    admin.delete(f"/applications/{made[1]['_id']}", headers={"If-Match": expired.headers["ETag"]})
+    kept, counted = _kept_and_counted(app)
+    assert kept == counted
+    assert counted["running"] == 2 and counted["canceled"] == 1 and counted["expired"] == 0
+
+
+def test_the_migration_recounts_wrong_state_counts(app, make_applications):
+    from accountapps import row_counts
+
+    make_applications(2)
+    with app.app_context(), database.connection_context():
+        row_counts.RowCount.update(rows=99).execute()
+        row_counts.install(database, "application")
+    kept, counted = _kept_and_counted(app)
+    assert kept == counted and counted["running"] == 2
+
+
+def test_without_state_counters_a_work_queue_page_counts(app, client, make_applications,
+                                                         admin_headers, kept_count):
+    from accountapps import row_counts
+
+    make_applications(2)
+    with app.app_context(), database.connection_context():
+        row_counts.RowCount.delete().where(
+            row_counts.RowCount.table == "application.states").execute()
+    path = f"{ROOT}applications?state=running"
+    assert [sql for sql in _statements(client, path, admin_headers) if "COUNT(" in sql.upper()]
+    assert client.get(path, headers=admin_headers).json["count"] == 2
+
+
 def test_a_create_evaluates_its_workflow_once(user, create_body, monkeypatch):
     """The stored workflowState, the settle step and the representation share one evaluation."""
     from accountapps import workflow

@@ -110,8 +110,11 @@ def test_a_sorted_page_reads_no_whole_table(seeded, who, sort):
 def test_a_filtered_page_searches_an_index(seeded, who, expression):
     explained = plans_of(seeded, f"filter={quote(expression)}&sortBy=-createdAt", who)
     assert not full_scans(explained)
-    # The count has no ORDER BY to walk: it must search an index of the filter.
     counts = [plan for sql, plan in explained if sql.startswith("SELECT COUNT")]
+    if who is ADMIN and expression.split("(")[1].startswith("state,"):
+        assert not counts  # the work queue: the counts kept per state (row_counts)
+        return
+    # The count has no ORDER BY to walk: it must search an index of the filter.
     assert counts and all(p.startswith("SEARCH") for plan in counts for p in plan)
 
 

@@ -118,3 +118,18 @@ def test_a_failed_round_with_a_prepare_leaves_the_session_usable(pool, app):
         statement, params = db.prepared(query, [2])
         assert statement.startswith("EXECUTE")
         assert pool.execute_sql(statement, params).fetchone() == (5,)
+
+
+def test_with_preparing_off_queries_are_sent_as_written(pool, user, application, sent,
+                                                        monkeypatch):
+    monkeypatch.setattr(pool, "prepare", False)  # ACCOUNTAPPS_DATABASE_PREPARE=0
+    path = f"/applications/{application.json['_id']}"
+    assert user.get(path).status_code == 200
+    assert sent and not [sql for sql in sent if "PREPARE" in sql or "EXECUTE" in sql]
+
+
+def test_the_prepare_setting_reaches_the_pool(app_settings, pool):
+    from accountapps import create_app
+
+    create_app({**app_settings, "ACCOUNTAPPS_DATABASE_PREPARE": "0"})
+    assert db.database.obj.prepare is False
