@@ -218,6 +218,24 @@ def test_the_state_counts_follow_every_change_of_state(app, client, make_applica
     assert counted["running"] == 2 and counted["canceled"] == 1 and counted["expired"] == 0
 
 
+def test_the_state_counts_stay_exact_under_concurrent_writers(app, create_body, kept_count):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def journey(index: int) -> list[int]:
+        api = Api(app.test_client(), headers_for(f"racer-{index}", USER_SCOPES))
+        first = api.post("/applications", create_body())
+        cancel = api.post(f"/canceledApplications?application={first.json['_id']}")
+        second = api.post("/applications", create_body())
+        return [first.status_code, cancel.status_code, second.status_code]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(journey, range(18)))
+    assert all(codes == [201, 200, 201] for codes in statuses), statuses  # no deadlock
+    kept, counted = _kept_and_counted(app)
+    assert kept == counted
+    assert counted["running"] == counted["canceled"] == 18
+
+
 def test_the_migration_recounts_wrong_state_counts(app, make_applications):
     from accountapps import row_counts
 
