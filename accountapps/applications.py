@@ -23,6 +23,7 @@ from . import catalog, lifecycle, sql, store, workflow
 from .collection_query import CollectionSpec, FieldSpec
 from .db import write_transaction
 from .errors import ApiError, field_error, flatten_messages, validation_error
+from .ids import new_id
 from .lifecycle import ADMIN, OWNER, Action, Kind
 from .models import Application, ApplicationApplicant, utcnow
 from .preconditions import IfMatch, precondition_failed
@@ -259,7 +260,7 @@ def create(principal: Principal, data: dict[str, Any]) -> Application:
     _resolve_products(doc)
     now = utcnow()
     _enrich(doc, {}, principal, now)
-    app_id = str(uuid.uuid4())
+    app_id = new_id()
     columns = _columns(doc, product.name)
     doc["workflowId"] = str(uuid.uuid4())
     doc["workflow"] = workflow.snapshot(product)

@@ -19,7 +19,6 @@ applicant cannot remove a requirement.
 from __future__ import annotations
 
 import copy
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -32,6 +31,7 @@ from .applications import merge_patch, stamp_consents
 from .collection_query import CollectionSpec, FieldSpec
 from .db import write_transaction
 from .errors import ApiError, flatten_messages, validation_error
+from .ids import new_id
 from .lifecycle import ADMIN, Action, Kind
 from .models import Enrollment, utcnow
 from .preconditions import IfMatch, precondition_failed
@@ -283,7 +283,7 @@ def create(principal: Principal, data: dict[str, Any]) -> Enrollment:
     """createEnrollment: ``data`` is the validated body."""
     now = utcnow()
     doc = _document(data, {}, principal, principal.user_id, now)
-    enrollment_id = str(uuid.uuid4())
+    enrollment_id = new_id()
     try:
         with write_transaction():
             row = Enrollment.create(

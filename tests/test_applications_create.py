@@ -1,8 +1,10 @@
 """createApplication and getApplication: the representation of a new application."""
 
 import re
+import time
+import uuid
 
-from conftest import BASE, FUNDING
+from conftest import BASE, FUNDING, USER_SCOPES, Api, headers_for
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 PREMIERE = "51df9a81-2cb8-4515-aad1-9543b3c4fc18"
@@ -15,6 +17,16 @@ def test_reference_example_verbatim_gives_201_with_absolute_location_and_etag(us
                         response.headers["Location"])
     assert response.headers["ETag"].startswith('"')
     assert response.mimetype == "application/hal+json"
+
+
+def test_application_ids_are_uuids_ordered_by_creation_time(client, create_body):
+    ids = []
+    for index in range(2):
+        api = Api(client, headers_for(f"ordered-{index}", USER_SCOPES))
+        ids.append(api.post("/applications", create_body()).json["_id"])
+        time.sleep(0.002)  # a later millisecond
+    assert [uuid.UUID(value).version for value in ids] == [7, 7]
+    assert ids[0] < ids[1]  # new rows append to the indexes' last leaf
 
 
 def test_location_names_the_created_application(user, application):

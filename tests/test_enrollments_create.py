@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import uuid
 
 from conftest import Api, headers_for
 from enrollment_support import REFERENCE_ENROLLMENT, create, enrollment_body
@@ -14,6 +15,11 @@ def test_reference_example_creates_an_enrollment_with_location_and_etag(user):
     assert response.headers["Location"].startswith("http://localhost/accountApplications/enrollments/")
     assert response.headers["ETag"].startswith('"')
     assert response.json["_links"]["self"]["href"] == response.headers["Location"]
+
+
+def test_an_enrollment_id_is_a_time_ordered_uuid(user):
+    created = user.post("/enrollments", enrollment_body()).json["_id"]
+    assert uuid.UUID(created).version == 7
 
 
 def test_new_enrollment_is_running_and_named_for_its_applicant(user):
