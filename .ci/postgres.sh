@@ -95,6 +95,8 @@ start() {
     if [ "$(psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$ROLE'")" != 1 ]; then
         psql_admin -c "CREATE ROLE $ROLE LOGIN PASSWORD '$ROLE'"
     fi
+    # bench/seed.py checkpoints after a bulk load (PostgreSQL 15+; harmless to repeat).
+    psql_admin -c "GRANT pg_checkpoint TO $ROLE" >/dev/null 2>&1 || true
     if [ "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$ROLE'")" != 1 ]; then
         psql_admin -c "CREATE DATABASE $ROLE OWNER $ROLE"
     fi
