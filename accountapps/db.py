@@ -102,7 +102,9 @@ class PostgresPool(PooledPostgresqlDatabase):
         super().__init__(*args, **kwargs)
         self.prepare = prepare
         self._returned_at: dict[int, float] = {}
-        self._batch = threading.local()  # this thread's transaction's unsent statements
+        # Per thread: ``batch``, the transaction's unsent statements; ``preparing``,
+        # the PREPARE that the next round trip carries (connection, name, text).
+        self._local = threading.local()
 
     # Transactions travel in as few round trips as possible. psycopg2 sends a
     # statement with its values already in it, and PostgreSQL runs a string of
@@ -113,7 +115,7 @@ class PostgresPool(PooledPostgresqlDatabase):
     # in any of them fails that round trip and the transaction rolls back.
 
     def _pending(self) -> _Batch | None:
-        return getattr(self._batch, "value", None)
+        return getattr(self._local, "batch", None)
 
     def begin(self, isolation_level: Any = None) -> None:
         """Start a transaction; its ``BEGIN`` is sent with the first statement."""
@@ -121,7 +123,7 @@ class PostgresPool(PooledPostgresqlDatabase):
         level = isolation_level or self._isolation_level
         statement = (f"BEGIN TRANSACTION ISOLATION LEVEL "
                      f"{self._adapter.isolation_level_str(level)}" if level else "BEGIN")
-        self._batch.value = _Batch([statement], [], begun=False)
+        self._local.batch = _Batch([statement], [], begun=False)
 
     def execute_later(self, sql: str, params: Any) -> bool:
         """Queue a statement to go with the next one; ``False`` outside a transaction."""
@@ -137,11 +139,11 @@ class PostgresPool(PooledPostgresqlDatabase):
         batch = self._pending()
         if batch is not None and batch.statements:
             sql, params = batch.take(sql, params)
-        preparing = getattr(self._batch, "preparing", None)
-        if preparing is None:
+        preparing = getattr(self._local, "preparing", None)
+        self._local.preparing = None
+        if preparing is None or not sql.endswith(preparing[2]):  # not the round it was for
             return super().execute_sql(sql, params)
-        self._batch.preparing = None
-        conn, name = preparing
+        conn, name, _text = preparing
         try:
             cursor = super().execute_sql(sql, params)
         except Exception:
@@ -181,25 +183,23 @@ class PostgresPool(PooledPostgresqlDatabase):
             prepare = f"DEALLOCATE ALL; {prepare}"
         # Counted as prepared once this round trip succeeds; ``execute_sql``
         # marks the session unknown if it fails (the PREPARE may or may not have run).
-        self._batch.preparing = (conn, name)
-        return f"{prepare}; {execute}", params
+        statement = f"{prepare}; {execute}"
+        self._local.preparing = (conn, name, statement)
+        return statement, params
 
     def commit(self) -> None:
         """Send what is waiting together with ``COMMIT``."""
         batch = self._pending()
-        self._batch.value = None
-        if batch is None or batch.begun:
-            if batch is not None and batch.statements:
-                super().execute_sql(*batch.take("COMMIT", ()))
-                return
+        self._local.batch = None
+        if batch is None or not batch.statements:
             super().commit()
-        elif len(batch.statements) > 1:  # BEGIN never went out: one round trip for all
+        elif batch.begun or len(batch.statements) > 1:  # (only a BEGIN waiting: nothing to do)
             super().execute_sql(*batch.take("COMMIT", ()))
 
     def rollback(self) -> None:
         """Drop what is waiting; ``ROLLBACK`` only if the transaction reached the server."""
         batch = self._pending()
-        self._batch.value = None
+        self._local.batch = None
         if batch is None or batch.begun:
             super().rollback()
 
@@ -212,7 +212,7 @@ class PostgresPool(PooledPostgresqlDatabase):
         return super()._is_closed(conn)
 
     def _close(self, conn: Any, close_conn: bool = False) -> None:
-        self._batch.value = None  # never carried over to the connection's next user
+        self._local.batch = self._local.preparing = None  # never carried to a next user
         if close_conn:
             self._returned_at.pop(self.conn_key(conn), None)
         else:

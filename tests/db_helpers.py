@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -44,3 +47,33 @@ def audit_records(app: Flask, application_id: str) -> list[AuditRecord]:
         return list(AuditRecord.select().where(
             (AuditRecord.resource_type == "application")
             & (AuditRecord.resource_id == application_id)).order_by(AuditRecord.id))
+
+
+class Statement(str):
+    """SQL as peewee handed it to the driver; its values in ``params``."""
+
+    params: Any = ()
+
+
+@contextlib.contextmanager
+def sql_sent() -> Iterator[list[Statement]]:
+    """Every statement peewee sends while the block runs (one per round trip)."""
+    sent: list[Statement] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if isinstance(record.msg, tuple) and len(record.msg) == 2:  # not the pool's messages
+                statement = Statement(record.msg[0])
+                statement.params = record.msg[1]
+                sent.append(statement)
+
+    logger = logging.getLogger("peewee")
+    handler = Capture(logging.DEBUG)
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield sent
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)

@@ -7,11 +7,11 @@ are light records equal to what peewee would have built.
 
 from __future__ import annotations
 
-import logging
 import time
 
 import pytest
 from conftest import API_KEY, SECRET, USER_SCOPES, Api, headers_for
+from db_helpers import sql_sent
 
 from accountapps import security
 from accountapps.collection_query import records
@@ -68,24 +68,9 @@ def test_the_token_cache_is_bounded(app, client, monkeypatch):
 
 
 def _statements(client, path: str, headers: dict[str, str]) -> list[str]:
-    captured: list[str] = []
-
-    class Capture(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if isinstance(record.msg, tuple):  # (sql, params); not the pool's messages
-                captured.append(str(record.msg[0]))
-
-    logger = logging.getLogger("peewee")
-    handler = Capture(logging.DEBUG)
-    logger.addHandler(handler)
-    previous = logger.level
-    logger.setLevel(logging.DEBUG)
-    try:
+    with sql_sent() as sent:
         assert client.get(path, headers=headers).status_code == 200
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
-    return captured
+    return sent
 
 
 def test_a_page_costs_the_same_queries_whatever_its_size(client, make_applications,

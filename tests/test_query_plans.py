@@ -9,12 +9,12 @@ INDEX``, stopped by ``LIMIT``) or search one, but never read the whole table
 
 from __future__ import annotations
 
-import logging
 import re
 from urllib.parse import quote
 
 import pytest
 from conftest import ADMIN_SCOPES, API_KEY, SECRET, USER_SCOPES, headers_for
+from db_helpers import sql_sent
 
 from accountapps.db import database
 from bench.seed import seed_applications
@@ -34,16 +34,6 @@ FILTERS = (
 BARE_SCAN = re.compile(r"^SCAN (t\d+|application)$")
 
 
-class _Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.queries: list[tuple[str, tuple]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if isinstance(record.msg, tuple) and len(record.msg) == 2:
-            self.queries.append(record.msg)
-
-
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     """An app on a database of 3,000 applications, analysed as a long-running one is."""
@@ -61,23 +51,15 @@ def seeded(tmp_path_factory):
 
 def plans_of(app, query: str, headers: dict[str, str]) -> list[tuple[str, list[str]]]:
     """(SQL, plan lines) of every SELECT on the application table the request ran."""
-    capture = _Capture()
-    logger = logging.getLogger("peewee")
-    logger.addHandler(capture)
-    previous = logger.level
-    logger.setLevel(logging.DEBUG)
-    try:
+    with sql_sent() as sent:
         response = app.test_client().get(f"/accountApplications/applications?{query}",
                                           headers=headers)
-    finally:
-        logger.removeHandler(capture)
-        logger.setLevel(previous)
     assert response.status_code == 200, response.json
     explained = []
     with app.app_context(), database.connection_context():
-        for sql, params in capture.queries:
+        for sql in sent:
             if sql.startswith("SELECT") and '"application"' in sql:
-                rows = database.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+                rows = database.execute_sql(f"EXPLAIN QUERY PLAN {sql}", sql.params).fetchall()
                 explained.append((sql, [row[-1] for row in rows]))
     assert explained, "the request ran no query on application"
     return explained

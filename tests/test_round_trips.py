@@ -7,10 +7,10 @@ These tests need PostgreSQL (the suite's PostgreSQL run); on SQLite they skip.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 import pytest
+from db_helpers import sql_sent
 from peewee import IntegrityError
 
 from accountapps import db
@@ -30,21 +30,8 @@ def pool(app) -> Iterator[db.PostgresPool]:
 @pytest.fixture
 def sent() -> Iterator[list[str]]:
     """The SQL of every round trip, as peewee hands it to the driver."""
-    captured: list[str] = []
-
-    class Capture(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if isinstance(record.msg, tuple):  # (sql, params); not the pool's messages
-                captured.append(str(record.msg[0]))
-
-    logger = logging.getLogger("peewee")
-    handler = Capture(logging.DEBUG)
-    previous = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield captured
-    logger.removeHandler(handler)
-    logger.setLevel(previous)
+    with sql_sent() as statements:
+        yield statements
 
 
 def test_a_create_is_one_round_trip(pool, user, create_body, sent):
@@ -133,3 +120,14 @@ def test_the_prepare_setting_reaches_the_pool(app_settings, pool):
 
     create_app({**app_settings, "ACCOUNTAPPS_DATABASE_PREPARE": "0"})
     assert db.database.obj.prepare is False
+
+
+def test_a_prepare_never_sent_is_not_counted_as_prepared(pool, app):
+    query = "SELECT 7 * %s"
+    with app.app_context():
+        pool.connect(reuse_if_open=True)
+        db.prepared(query, [1])  # built, but the request failed before sending it
+        assert pool.execute_sql("SELECT 1").fetchone() == (1,)
+        statement, params = db.prepared(query, [2])
+        assert "PREPARE" in statement
+        assert pool.execute_sql(statement, params).fetchone() == (14,)

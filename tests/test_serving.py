@@ -12,7 +12,8 @@ from gunicorn.config import Config
 from accountapps.serving import JsonLogger
 
 
-def test_access_log_line_is_json_with_the_response_request_id():
+def _access_logger() -> tuple[JsonLogger, list[str]]:
+    """gunicorn's JSON access logger, with the lines it writes collected."""
     cfg = Config()
     cfg.set("accesslog", "-")
     logger = JsonLogger(cfg)
@@ -20,6 +21,11 @@ def test_access_log_line_is_json_with_the_response_request_id():
     handler = logging.Handler()
     handler.emit = lambda record: lines.append(record.getMessage())
     logger.access_log.addHandler(handler)
+    return logger, lines
+
+
+def test_access_log_line_is_json_with_the_response_request_id():
+    logger, lines = _access_logger()
     response = SimpleNamespace(status="412 Precondition Failed", sent=321,
                                headers=[("X-Request-ID", "req-12345678")])
     request = SimpleNamespace(headers=[("USER-AGENT", 'agent "quoted"')])
@@ -49,13 +55,7 @@ def test_access_log_line_names_the_user_and_client_the_service_identified(app, u
     assert environ["accountapps.user_id"] == "user-1"
     assert environ["accountapps.client_id"].startswith("key:")
 
-    cfg = Config()
-    cfg.set("accesslog", "-")
-    logger = JsonLogger(cfg)
-    lines: list[str] = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())
-    logger.access_log.addHandler(handler)
+    logger, lines = _access_logger()
     logger.access(SimpleNamespace(status="200 OK", sent=1, headers=[]), SimpleNamespace(
         headers=[]), {**environ, "RAW_URI": "/x"}, timedelta(milliseconds=1))
     entry = json.loads(lines[-1])
