@@ -196,6 +196,8 @@ def cas_update(
 ) -> Any:
     """Apply ``compute(row)`` as a compare-and-set on the row's revision.
 
+    A body that is not valid is refused (``400``/``422``, raised by ``compute``)
+    before the tag is looked at: the request is wrong whatever the revision.
     ``412`` when the caller's tag does not name the current revision, before or
     during the write (the database decides: zero rows updated). Only resources
     still in progress can change: a completed one is retained as it is (``409``).
@@ -203,6 +205,7 @@ def cas_update(
     """
     model = kind.model
     for _attempt in range(max_attempts):
+        values = compute(row)
         if not if_match.accepts(row.revision):
             raise precondition_failed()
         if row.state not in ("pending", *lifecycle.INCOMPLETE_STATES):
@@ -211,7 +214,6 @@ def cas_update(
                 f"The {kind.name} is {row.state}; completed {kind.name}s are retained "
                 "unchanged.", attributes={"state": row.state},
             )
-        values = compute(row)
         values.update(revision=row.revision + 1, active_at=utcnow())
         with write_transaction():
             updated = sql.update_where(model, values, (

@@ -80,6 +80,18 @@ def test_invalid_patch_is_400_and_changes_nothing(user, enrollment):
     assert user.get(href).headers["ETag"] == enrollment.headers["ETag"]
 
 
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_an_invalid_body_with_a_stale_tag_is_400_not_412(user, enrollment, method):
+    href = enrollment.headers["Location"]
+    body = {"applicant": {"contact": {"birthdate": "1974-10-99"}}}
+    if method == "put":
+        body = enrollment_body()
+        body["applicant"]["contact"]["birthdate"] = "1974-10-99"
+    response = getattr(user, method)(href, body, headers={"If-Match": '"stale"'})
+    assert response.status_code == 400  # the body is wrong whatever the revision
+    assert user.get(href).headers["ETag"] == enrollment.headers["ETag"]
+
+
 def test_institution_records_identity_verification_by_patch(admin, enrollment):
     href = enrollment.headers["Location"]
     response = admin.patch(href, VERIFIED_IDENTITY,

@@ -60,6 +60,13 @@ def test_update_with_stale_if_match_is_412(user, url, etag, method):
     assert user.get(url).json["accountName"] == "first"
 
 
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_an_invalid_body_with_a_stale_if_match_is_400_not_412(user, url, etag, method):
+    response = getattr(user, method)(url, {"accountName": 42}, headers={"If-Match": '"stale"'})
+    assert response.status_code == 400  # the body is wrong whatever the revision
+    assert user.get(url).headers["ETag"] == etag
+
+
 def test_if_match_star_matches_any_revision(user, url):
     response = user.patch(url, {"accountName": "any"}, headers={"If-Match": "*"})
     assert response.status_code == 200
