@@ -23,6 +23,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from peewee import (
@@ -279,9 +280,18 @@ def seed_enrollments(rows: int, rng: random.Random) -> int:
 
 
 def reset(database_url: str) -> None:
-    """Drop every table at ``database_url`` (a benchmark database only!)."""
+    """Drop every table at ``database_url`` (a benchmark database only!).
+
+    A SQLite file is removed instead, so that the new one gets the page size
+    the service sets now (``db.SQLITE_PRAGMAS``), not the old file's.
+    """
     from accountapps.db import make_database
 
+    if database_url.startswith("sqlite:///"):
+        path = Path(database_url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm", "-writers"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        return
     db = make_database(database_url)
     with db.connection_context():
         for table in db.get_tables():
