@@ -70,9 +70,10 @@ class Application(BaseModel):
 
     class Meta:
         indexes = (
-            (("owner", "created_at"), False),
-            # Index-only counts and sorted pages of a user's applications by state.
-            (("owner", "state", "created_at"), False),
+            # A user's pages, newest first; with the state in the index, a page
+            # or count filtered by state reads no table row it does not return
+            # (one index for both: a user has few applications to walk).
+            (("owner", "created_at", "state"), False),
             (("state", "active_at"), False),  # the expiry sweep's range
             (("state", "created_at"), False),  # work queues: a state, newest first
             (("created_at", "id"), False),

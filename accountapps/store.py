@@ -88,9 +88,9 @@ def _by_id(model: type[Model], resource_id: str, principal: Principal | None) ->
             query = scoped(query, model, Principal(_USER, frozenset(), ""))
         return query.where(model.id == _ID).limit(1)
 
-    sql, params = _compiled(("by_id", model, scope), build, {
+    text, params = _compiled(("by_id", model, scope), build, {
         _ID: resource_id, _USER: principal.user_id if scope else None})
-    return next(iter(model.raw(sql, *params)), None)
+    return sql.first_row(model, text, params)
 
 
 def in_progress_conflict(kind: Kind, principal: Principal, remedy: str) -> ApiError:

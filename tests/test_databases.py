@@ -110,3 +110,18 @@ def test_upgrade_on_an_empty_database_applies_every_migration_once(empty_databas
     with db.database.connection_context():
         assert SchemaVersion.select().count() == len(applied)
     assert migrations.current_version() == migrations.latest_version()
+
+
+def test_m0011_replaces_the_two_owner_indexes_with_one(app):
+    from accountapps.migrations import m0011_one_owner_index
+
+    old = {"application_owner_created_at": "owner, created_at",
+           "application_owner_state_created_at": "owner, state, created_at"}
+    with app.app_context(), db.database.connection_context():
+        for name, columns in old.items():  # a database from before m0011
+            db.database.execute_sql(f'CREATE INDEX "{name}" ON "application" ({columns})')
+        m0011_one_owner_index.upgrade(db.database)
+        m0011_one_owner_index.upgrade(db.database)  # idempotent
+        indexes = {index.name for index in db.database.get_indexes("application")}
+    assert "application_owner_created_at_state" in indexes
+    assert not indexes & set(old)

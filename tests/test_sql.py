@@ -56,3 +56,40 @@ def test_update_where_changes_only_rows_matching_every_condition():
     assert (stale, fresh) == (0, 1)
     row = Application.get_by_id("app-1")
     assert (row.state, row.revision) == ("canceled", 2)
+
+
+def select_by_id(resource_id: str) -> tuple[str, list]:
+    return Application.select().where(Application.id == resource_id).sql()
+
+
+@pytest.mark.usefixtures("db")
+def test_first_row_reads_a_row_as_peewee_does():
+    sql.insert(Application, new_application(completed_at=None))
+    text, params = select_by_id("app-1")
+    ours = sql.first_row(Application, text, params)
+    peewees = next(iter(Application.raw(text, *params)))
+    assert ours.__data__ == peewees.__data__
+    assert (ours.created_at, ours.document, ours.completed_at) == (
+        WHEN, {"accountName": "Ä"}, None)
+
+
+@pytest.mark.usefixtures("db")
+def test_first_row_is_none_when_nothing_matches():
+    assert sql.first_row(Application, *select_by_id("missing")) is None
+
+
+@pytest.mark.usefixtures("db")
+def test_first_row_reads_each_row_of_one_statement_with_its_own_values():
+    sql.insert(Application, new_application())
+    sql.insert(Application, new_application(id="app-2", owner="v", document={"n": 2}))
+    text, _ = select_by_id("app-1")
+    rows = [sql.first_row(Application, text, [rid]) for rid in ("app-1", "app-2")]
+    assert [(row.id, row.owner, row.document) for row in rows] == [
+        ("app-1", "u", {"accountName": "Ä"}), ("app-2", "v", {"n": 2})]
+
+
+@pytest.mark.usefixtures("db")
+def test_first_row_returns_a_clean_instance():
+    sql.insert(Application, new_application())
+    row = sql.first_row(Application, *select_by_id("app-1"))
+    assert not row.dirty_fields
