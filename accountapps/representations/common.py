@@ -72,9 +72,51 @@ class LinkSchema(Body):
     profile = fields.String(validate=validate.Length(max=HREF_MAX))
 
 
+#: LinkSchema's string fields and their longest length; its field order.
+_LINK_STRINGS = {"href": HREF_MAX, "title": 255, "type": 255, "name": 255, "profile": HREF_MAX}
+_LINK_ORDER = ("href", "title", "type", "name", "templated", "profile")
+
+
+def _plain_link(link: Any) -> dict[str, Any] | None:
+    """``link`` as LinkSchema loads it, or ``None`` unless it is plainly valid."""
+    if not isinstance(link, dict) or not isinstance(link.get("href"), str) or not link["href"]:
+        return None
+    for key, value in link.items():
+        limit = _LINK_STRINGS.get(key)
+        if limit is not None:
+            if not isinstance(value, str) or len(value) > limit:
+                return None
+        elif key != "templated" or not isinstance(value, bool):
+            return None  # unknown, ignored (_embedded) or a boolean to convert
+    return {key: link[key] for key in _LINK_ORDER if key in link}
+
+
+class LinksField(fields.Dict):
+    """A HAL ``_links`` object: relation names to :class:`LinkSchema` objects.
+
+    Loading nests a schema load per link, a quarter of a create body's
+    validation. Links that are plainly valid (known keys only, strings within
+    their limits, ``templated`` a real boolean) are taken as they are, in
+    LinkSchema's field order; anything else goes through marshmallow, so every
+    error, and every conversion, is marshmallow's own.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, dict):
+            plain = {}
+            for rel, link in value.items():
+                loaded = _plain_link(link)
+                if loaded is None or not isinstance(rel, str) or len(rel) > 128:
+                    break
+                plain[rel] = loaded
+            else:
+                return plain
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 def links_field(**kwargs: Any) -> fields.Dict:
     """A HAL ``_links`` object."""
-    return fields.Dict(
+    return LinksField(
         keys=fields.String(validate=validate.Length(max=128)),
         values=fields.Nested(LinkSchema),
         data_key="_links",
