@@ -9,6 +9,7 @@ write through :mod:`accountapps.store` (compare-and-set) and
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import uuid
 from collections import OrderedDict
@@ -433,7 +434,7 @@ def update(principal: Principal, row: Application, body: dict[str, Any], if_matc
         reload=lambda: store.fetch(KIND, row.id),
         # The contact index changes only when the applicants' contacts do.
         also=lambda values: None if _contact_uris(values["document"]) == contacts_before[0]
-        else _save_contacts(row.id, values["document"]),
+        else functools.partial(_save_contacts, row.id, values["document"]),
     )
     return workflow.settle(KIND, row.id, f"Application updated by {principal.user_id}.",
                            row=row)

@@ -191,7 +191,7 @@ def cas_update(
     compute: Callable[[Any], dict[str, Any]],
     *,
     reload: Callable[[], Any],
-    also: Callable[[dict[str, Any]], None] | None = None,
+    also: Callable[[dict[str, Any]], Callable[[], None] | None] | None = None,
     max_attempts: int = 5,
 ) -> Any:
     """Apply ``compute(row)`` as a compare-and-set on the row's revision.
@@ -201,7 +201,9 @@ def cas_update(
     ``412`` when the caller's tag does not name the current revision, before or
     during the write (the database decides: zero rows updated). Only resources
     still in progress can change: a completed one is retained as it is (``409``).
-    ``also(values)`` runs inside the same transaction after a successful update.
+    ``also(values)`` names the further writes the change needs (a callable, or
+    ``None`` for none); they run inside the same transaction after a successful
+    update. A change with none is one statement (one round trip on PostgreSQL).
     """
     model = kind.model
     for _attempt in range(max_attempts):
@@ -215,11 +217,12 @@ def cas_update(
                 "unchanged.", attributes={"state": row.state},
             )
         values.update(revision=row.revision + 1, active_at=utcnow())
-        with write_transaction():
+        further = also(values) if also is not None else None
+        with write_transaction(one_statement=further is None):
             updated = sql.update_where(model, values, (
                 ("id", row.id), ("revision", row.revision), ("state", row.state)))
-            if updated and also is not None:
-                also(values)
+            if updated and further is not None:
+                further()
         if updated:
             return sql.as_updated(row, values)  # what reload() would return
         if not if_match.any:

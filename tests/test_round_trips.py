@@ -131,3 +131,28 @@ def test_a_prepare_never_sent_is_not_counted_as_prepared(pool, app):
         statement, params = db.prepared(query, [2])
         assert "PREPARE" in statement
         assert pool.execute_sql(statement, params).fetchone() == (14,)
+
+
+def test_a_patch_is_one_write_round_trip_with_no_transaction_around_it(pool, user,
+                                                                        application, sent):
+    response = user.patch(f"/applications/{application.json['_id']}",
+                          json={"accountName": "Renamed"},
+                          headers={"If-Match": application.headers["ETag"]})
+    assert response.status_code == 200, response.json
+    writes = [sql for sql in sent if not sql.startswith(("SELECT", "PREPARE", "EXECUTE"))]
+    assert len(writes) == 1
+    assert writes[0].startswith('UPDATE "application"')  # committed by the server as it runs
+    assert pool.connection().get_transaction_status() == 0  # idle: nothing left open
+
+
+def test_a_patch_that_changes_the_applicants_is_one_transaction(pool, user, application,
+                                                                create_body, sent):
+    applicants = create_body()["applicants"]
+    applicants[0]["contact"]["_links"]["self"]["href"] += "-moved"
+    response = user.patch(f"/applications/{application.json['_id']}",
+                          json={"applicants": applicants},
+                          headers={"If-Match": application.headers["ETag"]})
+    assert response.status_code == 200, response.json
+    writes = [sql for sql in sent if not sql.startswith(("SELECT", "PREPARE", "EXECUTE"))]
+    assert writes[0].startswith('BEGIN; UPDATE "application"')
+    assert any("application_applicant" in sql for sql in writes[1:])
