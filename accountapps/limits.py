@@ -149,6 +149,10 @@ def init_app(app: Flask) -> None:
         storage_uri=storage,
         key_prefix="accountapps",
         headers_enabled=False,  # Retry-After only on 429 (see _too_many)
+        # Shared storage down: count per process meanwhile (as memory:// does)
+        # rather than fail every request; flask-limiter logs it and checks the
+        # storage again until it is back.
+        in_memory_fallback_enabled=True,
     )
     limiter.init_app(app)
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
 from conftest import API_KEY, BASE, USER_SCOPES, token
+
+from accountapps import create_app
 
 MAX_BODY = 2048
 
@@ -200,3 +203,59 @@ def test_the_default_rate_limit_is_per_minute():
     assert DEFAULTS["ACCOUNTAPPS_RATE_LIMIT"] == "600/minute"
     assert DEFAULTS["ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI"] == "memory://"
 
+
+
+# --- rate limits shared through Redis -----------------------------------------------
+
+REDIS_URL = os.environ.get("ACCOUNTAPPS_TEST_REDIS_URL", "").strip()
+REQUIRE_REDIS = os.environ.get("ACCOUNTAPPS_TEST_REQUIRE_REDIS", "") in ("1", "true")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A Redis server emptied for this test (``.ci/run`` starts one)."""
+    if not REDIS_URL:
+        message = "no ACCOUNTAPPS_TEST_REDIS_URL: the shared rate-limit tests need Redis"
+        if REQUIRE_REDIS:
+            pytest.fail(message)
+        pytest.skip(message)
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    return REDIS_URL
+
+
+@pytest.fixture
+def workers(app_settings, redis_url):
+    """Two apps on one Redis, as two gunicorn workers (or two hosts) are."""
+    settings = {**app_settings, "ACCOUNTAPPS_RATE_LIMIT": "3/minute",
+                "ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI": redis_url}
+    return [create_app(settings).test_client() for _ in range(2)]
+
+
+def get(worker, key: str = API_KEY) -> int:
+    return worker.get(f"{BASE}/applications", headers={
+        "API-Key": key, "Authorization": f"Bearer {token('user-1', USER_SCOPES)}"}).status_code
+
+
+def test_workers_sharing_redis_share_one_budget(workers):
+    first, second = workers
+    assert [get(first), get(second), get(first), get(second)] == [200, 200, 200, 429]
+
+
+def test_the_shared_429_is_an_error_response_with_retry_after(workers):
+    for _ in range(3):
+        get(workers[0])
+    response = workers[1].get(f"{BASE}/applications", headers={
+        "API-Key": API_KEY, "Authorization": f"Bearer {token('user-1', USER_SCOPES)}"})
+    assert response.status_code == 429
+    assert response.json["_error"]["type"] == "tooManyRequests"
+    assert 1 <= int(response.headers["Retry-After"]) <= 61
+
+
+def test_an_unreachable_redis_does_not_refuse_requests(app_settings):
+    """Redis down: each process counts for itself meanwhile, and requests are served."""
+    unreachable = create_app({**app_settings, "ACCOUNTAPPS_RATE_LIMIT": "3/minute",
+                              "ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI": "redis://127.0.0.1:9/0"})
+    worker = unreachable.test_client()
+    assert [get(worker) for _ in range(4)] == [200, 200, 200, 429]
