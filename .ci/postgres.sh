@@ -18,6 +18,8 @@ ROLE=accountapps
 URL="postgresql://$ROLE:$ROLE@127.0.0.1:$PGPORT/$ROLE"
 
 log() { echo "postgres.sh: $*" >&2; }
+# shellcheck source=.ci/apt.sh
+. "$(dirname "$0")/apt.sh"
 
 pg_bindir() {
     # The newest installed major version.
@@ -28,14 +30,7 @@ install_packages() {
     if [ -n "$(pg_bindir)" ]; then
         return 0
     fi
-    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-        log "PostgreSQL is not installed and cannot be installed here (needs root and apt-get)"
-        return 1
-    fi
-    log "installing PostgreSQL from Debian packages"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends postgresql postgresql-client >&2
+    apt_install PostgreSQL postgresql postgresql-client
 }
 
 # initdb and the server refuse to run as root: run them as the postgres user.

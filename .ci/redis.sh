@@ -14,19 +14,14 @@ DIR="${ACCOUNTAPPS_CI_REDIS_DIR:-/tmp/accountapps-ci-redis}"
 URL="redis://127.0.0.1:$PORT/0"
 
 log() { echo "redis.sh: $*" >&2; }
+# shellcheck source=.ci/apt.sh
+. "$(dirname "$0")/apt.sh"
 
 install_packages() {
     if command -v redis-server >/dev/null; then
         return 0
     fi
-    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-        log "Redis is not installed and cannot be installed here (needs root and apt-get)"
-        return 1
-    fi
-    log "installing Redis from Debian packages"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends redis-server >&2
+    apt_install Redis redis-server
 }
 
 is_running() {

@@ -53,14 +53,19 @@ def _marker(table: str) -> str:
     return f"{table}.states"
 
 
+def _check_identifier(table: str) -> None:
+    """Refuse anything but a plain table name (DDL cannot bind identifiers)."""
+    if not _IDENTIFIER.match(table):
+        raise ValueError(f"not a table name: {table!r}")
+
+
 def install(db: Database, table: str) -> None:
     """Create the counters of ``table`` (whole, per state) and their triggers; count once.
 
     Idempotent. ``table`` is a name from our code (DDL cannot bind
     identifiers): it must be a plain identifier with a ``state`` column.
     """
-    if not _IDENTIFIER.match(table):
-        raise ValueError(f"not a table name: {table!r}")
+    _check_identifier(table)
     db.create_tables([RowCount], safe=True)
     _install_total(db, table)
     _install_states(db, table)
@@ -114,8 +119,7 @@ def _install_states(db: Database, table: str) -> None:
 
 def drop_triggers(db: Database, table: str) -> None:
     """Stop keeping ``table``'s counts (for a bulk load; :func:`install` recounts after)."""
-    if not _IDENTIFIER.match(table):
-        raise ValueError(f"not a table name: {table!r}")
+    _check_identifier(table)
     if is_postgres():
         for trigger in ("row_count", "state_count"):
             db.execute_sql(f"DROP TRIGGER IF EXISTS {table}_{trigger} ON {table}")

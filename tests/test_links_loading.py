@@ -70,3 +70,18 @@ def test_links_load_as_the_nested_link_schema_loads_them(links):
     if fast[0] == "ok":  # and in the schema's field order, as marshmallow gives it
         assert [list(link) for link in fast[1]["_links"].values()] == [
             list(link) for link in reference[1]["_links"].values()]
+
+
+def test_plainly_valid_links_load_without_a_nested_schema_load(monkeypatch):
+    loads: list[object] = []
+    nested_load = LinkSchema.load
+
+    def counting(self, *args: Any, **kwargs: Any) -> Any:
+        loads.append(args)
+        return nested_load(self, *args, **kwargs)
+
+    monkeypatch.setattr(LinkSchema, "load", counting)
+    assert load(Fast(), CASES["several links"])[0] == "ok"
+    assert loads == []
+    assert load(Fast(), CASES["templated as a string"])[0] == "ok"  # converted by marshmallow
+    assert loads
