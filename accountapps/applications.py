@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -20,7 +19,7 @@ from typing import Any
 from marshmallow import ValidationError, missing
 from peewee import IntegrityError
 
-from . import catalog, lifecycle, sql, store, workflow
+from . import catalog, jsoncodec, lifecycle, sql, store, workflow
 from .collection_query import CollectionSpec, FieldSpec
 from .db import write_transaction
 from .errors import ApiError, field_error, flatten_messages, validation_error
@@ -369,13 +368,13 @@ def _load_update(incoming: Any) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key in keys:
         try:
-            cache_key = (key, json.dumps(incoming[key], separators=(",", ":")))
+            cache_key = (key, jsoncodec.dumps(incoming[key]))
         except (TypeError, ValueError):
             return _UPDATE_SCHEMA.load(incoming)
         cached = _LOADED.get(cache_key)
         if cached is not None:
             _LOADED.move_to_end(cache_key)
-            result[by_key[key]] = json.loads(cached)
+            result[by_key[key]] = jsoncodec.loads(cached)
             continue
         schema = _FIELD_SCHEMAS.get(key)
         if schema is None:
@@ -388,7 +387,7 @@ def _load_update(incoming: Any) -> dict[str, Any]:
             continue
         value = loaded[by_key[key]]
         try:
-            _LOADED[cache_key] = json.dumps(value, separators=(",", ":"))
+            _LOADED[cache_key] = jsoncodec.dumps(value, strict=True)
         except (TypeError, ValueError):
             result[by_key[key]] = value  # not JSON (no such field today): not cached
             continue

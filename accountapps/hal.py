@@ -6,11 +6,12 @@ host (``X-Forwarded-*`` is honoured when ``ACCOUNTAPPS_BEHIND_PROXY`` is set).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response, request
+
+from . import jsoncodec
 
 BASE_PATH = "/accountApplications"
 MEDIA_TYPE = "application/hal+json"
@@ -70,9 +71,9 @@ def links(**rels: str | None) -> dict[str, dict[str, Any]]:
     }
 
 
-def dumps(body: Any) -> str:
-    """Compact JSON; money and ids are already strings, so no custom encoder."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+def dumps(body: Any) -> bytes:
+    """Compact UTF-8 JSON; money and ids are already strings, so no custom encoder."""
+    return jsoncodec.dumps_bytes(body)
 
 
 def response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

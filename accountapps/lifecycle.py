@@ -18,7 +18,7 @@ from flask import current_app, g
 from peewee import Model
 
 from . import hal, sql
-from .db import write_transaction
+from .db import is_postgres, write_transaction
 from .errors import ApiError
 from .models import AuditRecord, utcnow
 from .preconditions import IfMatch, precondition_failed
@@ -111,15 +111,23 @@ def is_due(row: Any) -> bool:
     return row.state in INCOMPLETE_STATES and row.active_at < expiry_cutoff()
 
 
-def audit(kind: Kind, resource_id: str, from_state: str | None, to_state: str,
-          reason: str | None, principal: Principal | None, now: datetime) -> None:
-    """Append one record to the audit trail (call inside the write's transaction)."""
-    sql.insert(AuditRecord, dict(
+def audit_values(kind: Kind, resource_id: str, from_state: str | None, to_state: str,
+                 reason: str | None, principal: Principal | None,
+                 now: datetime) -> dict[str, Any]:
+    """The audit record of one state change, as ``AuditRecord`` field values."""
+    return dict(
         resource_type=kind.name, resource_id=resource_id, occurred_at=now,
         user_id=principal.user_id if principal else None,
         client_id=principal.client_id if principal else getattr(g, "client_id", None),
         from_state=from_state, to_state=to_state, reason=reason,
-    ))
+    )
+
+
+def audit(kind: Kind, resource_id: str, from_state: str | None, to_state: str,
+          reason: str | None, principal: Principal | None, now: datetime) -> None:
+    """Append one record to the audit trail (call inside the write's transaction)."""
+    sql.insert(AuditRecord, audit_values(kind, resource_id, from_state, to_state, reason,
+                                         principal, now))
 
 
 def _conflict(kind: Kind, row: Any, target: str) -> ApiError:
@@ -192,11 +200,12 @@ def transition(
         if target in TERMINAL_STATES:
             values["completed_at"] = now
         model = kind.model
-        with write_transaction():
+        record = audit_values(kind, row.id, row.state, target, reason, principal, now)
+        # The change and its audit record: one statement on PostgreSQL.
+        with write_transaction(one_statement=is_postgres()):
             updated = sql.update_where(model, values, (
-                ("id", row.id), ("revision", row.revision), ("state", row.state)))
-            if updated:
-                audit(kind, row.id, row.state, target, reason, principal, now)
+                ("id", row.id), ("revision", row.revision), ("state", row.state)),
+                then_insert=(AuditRecord, record))
         if updated:
             if on_change is not None:
                 on_change()

@@ -7,7 +7,6 @@ of a resource's document is one JSON text column, read and written whole.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from peewee import (
     TextField,
 )
 
+from . import jsoncodec
 from .db import database
 
 #: States in which an application or enrollment is still in progress.
@@ -36,10 +36,10 @@ class JSONField(TextField):
     """A JSON document stored as text (portable across SQLite and PostgreSQL)."""
 
     def db_value(self, value: Any) -> str | None:
-        return None if value is None else json.dumps(value, separators=(",", ":"))
+        return None if value is None else jsoncodec.dumps(value, strict=True)
 
     def python_value(self, value: str | None) -> Any:
-        return None if value is None else json.loads(value)
+        return None if value is None else jsoncodec.loads(value)
 
 
 class BaseModel(Model):

@@ -19,7 +19,7 @@ from typing import Any
 
 from peewee import AutoField, Field, Model
 
-from .db import database, execute_later
+from .db import database, execute_later, is_postgres
 
 #: (statement, model, column names..., database class) -> SQL text.
 _SQL: dict[tuple[Any, ...], str] = {}
@@ -40,8 +40,8 @@ def _sql(key: tuple[Any, ...], build: Any) -> str:
     return sql
 
 
-def insert(model: type[Model], values: Mapping[str, Any]) -> None:
-    """``INSERT`` one row of ``values`` (field or column names), with peewee's defaults."""
+def _insert_parts(model: type[Model], values: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """The ``INSERT INTO t (columns)`` head and its values, with peewee's defaults."""
     row = dict(values)
     for field in model._meta.sorted_fields:
         if field.name not in row and field.column_name not in row and not isinstance(
@@ -50,15 +50,24 @@ def insert(model: type[Model], values: Mapping[str, Any]) -> None:
     fields = [_field(model, name) for name in row]
     names = tuple(field.column_name for field in fields)
 
-    def build(quote: str, param: str) -> str:
+    def build(quote: str, _param: str) -> str:
         columns = ", ".join(f"{quote[0]}{name}{quote[1]}" for name in names)
         # Identifiers come from the models' metadata, never from a request.
-        return (f"INSERT INTO {quote[0]}{model._meta.table_name}{quote[1]} ({columns}) "  # noqa: S608
-                f"VALUES ({', '.join([param] * len(names))})")
+        return f"INSERT INTO {quote[0]}{model._meta.table_name}{quote[1]} ({columns})"
 
-    sql = _sql(("insert", model, *names), build)
-    params = [field.db_value(value) for field, value in zip(fields, row.values(), strict=True)]
-    execute_later(sql, params)  # nothing reads an INSERT's result: it may wait for the COMMIT
+    head = _sql(("insert", model, *names), build)
+    return head, [field.db_value(value) for field, value in zip(fields, row.values(), strict=True)]
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join([database.obj.param] * count)
+
+
+def insert(model: type[Model], values: Mapping[str, Any]) -> None:
+    """``INSERT`` one row of ``values`` (field or column names), with peewee's defaults."""
+    head, params = _insert_parts(model, values)
+    # Nothing reads an INSERT's result: it may wait for the COMMIT.
+    execute_later(f"{head} VALUES ({_placeholders(len(params))})", params)
 
 
 def as_updated(row: Model, values: Mapping[str, Any]) -> Model:
@@ -71,8 +80,17 @@ def as_updated(row: Model, values: Mapping[str, Any]) -> Model:
 
 
 def update_where(model: type[Model], values: Mapping[str, Any],
-                 where: Sequence[tuple[str, Any]]) -> int:
-    """``UPDATE … SET values WHERE`` each (field, value) of ``where`` holds; the row count."""
+                 where: Sequence[tuple[str, Any]], *,
+                 then_insert: tuple[type[Model], Mapping[str, Any]] | None = None) -> int:
+    """``UPDATE … SET values WHERE`` each (field, value) of ``where`` holds; the row count.
+
+    ``then_insert=(model, values)``: insert that row too, if and only if a row
+    was updated (a state change and its audit record). On PostgreSQL both are
+    one statement (the ``UPDATE`` in a ``WITH``, the ``INSERT`` selecting from
+    it), so an action is one round trip, atomic without ``BEGIN``/``COMMIT``;
+    SQLite cannot write in a ``WITH`` and runs the two in the caller's
+    transaction.
+    """
     fields = [_field(model, name) for name in values]
     conditions = [(_field(model, name), value) for name, value in where]
     names = tuple(field.column_name for field in fields)
@@ -89,7 +107,18 @@ def update_where(model: type[Model], values: Mapping[str, Any],
     sql = _sql(("update", model, names, keys), build)
     params = [field.db_value(value) for field, value in zip(fields, values.values(), strict=True)]
     params += [field.db_value(value) for field, value in conditions]
-    return database.execute_sql(sql, params).rowcount
+    if then_insert is None:
+        return database.execute_sql(sql, params).rowcount
+    head, inserted = _insert_parts(*then_insert)
+    if is_postgres():
+        # The INSERT's row count is the UPDATE's: one row selected per row changed.
+        both = (f"WITH changed AS ({sql} RETURNING 1) "  # noqa: S608 (our metadata only)
+                f"{head} SELECT {_placeholders(len(inserted))} FROM changed")
+        return database.execute_sql(both, [*params, *inserted]).rowcount
+    updated = database.execute_sql(sql, params).rowcount
+    if updated:
+        database.execute_sql(f"{head} VALUES ({_placeholders(len(inserted))})", inserted)
+    return updated
 
 
 def first_row(model: type[Model], sql: str, params: Sequence[Any]) -> Model | None:

@@ -34,7 +34,7 @@ from typing import Any
 
 from flask import has_request_context, request
 
-from . import lifecycle, store
+from . import jsoncodec, lifecycle, store
 from .errors import ApiError, field_error, validation_error
 from .lifecycle import Kind
 from .models import utcnow
@@ -137,8 +137,9 @@ def snapshot(product: Any) -> dict[str, Any]:
     definition = product.workflow
     cached = _SNAPSHOTS.get(product.id)
     if cached is None or cached[0] is not definition:
-        cached = _SNAPSHOTS[product.id] = (definition, json.dumps(_snapshot(product)))
-    return json.loads(cached[1])
+        cached = _SNAPSHOTS[product.id] = (definition,
+                                           jsoncodec.dumps(_snapshot(product), strict=True))
+    return jsoncodec.loads(cached[1])
 
 
 def _snapshot(product: Any) -> dict[str, Any]:

@@ -38,8 +38,11 @@ def main() -> None:
     parser.add_argument("--html", help="also write an HTML report here")
     parser.add_argument("--time", action="store_true",
                         help="only time the requests (no profiler overhead)")
+    parser.add_argument("--database-url",
+                        help="a PostgreSQL database to seed and use (its tables are dropped!); "
+                             "default: the SQLite file under bench/results")
     args = parser.parse_args()
-    url = f"sqlite:///{RESULTS / f'bench-{args.rows}.db'}"
+    url = args.database_url or f"sqlite:///{RESULTS / f'bench-{args.rows}.db'}"
     info = seeded(url, args.rows, reuse=True)
     app = create_app({"ACCOUNTAPPS_DATABASE_URL": url, "ACCOUNTAPPS_API_KEYS": API_KEY,
                       "ACCOUNTAPPS_JWT_SECRET": SECRET, "ACCOUNTAPPS_LOG_LEVEL": "WARNING",

@@ -44,14 +44,25 @@ def test_a_create_is_one_round_trip(pool, user, create_body, sent):
     assert statement.endswith("; COMMIT")
 
 
-def test_an_action_sends_its_audit_record_with_the_commit(pool, user, application, sent):
+def test_an_action_and_its_audit_record_are_one_statement(pool, user, application, sent):
     response = user.post(f"/canceledApplications?application={application.json['_id']}")
     assert response.status_code == 200
-    writes = [sql for sql in sent if not sql.startswith("SELECT") and "EXECUTE" not in sql]
-    assert writes[0].startswith("BEGIN; UPDATE")  # its row count decides what follows
-    assert writes[1].startswith("INSERT INTO \"audit_record\"")
-    assert writes[1].endswith("; COMMIT")
-    assert len(writes) == 2
+    writes = [sql for sql in sent if not sql.startswith(("SELECT", "PREPARE", "EXECUTE"))]
+    assert len(writes) == 1
+    assert writes[0].startswith('WITH changed AS (UPDATE "application"')
+    assert 'INSERT INTO "audit_record"' in writes[0]
+    assert pool.connection().get_transaction_status() == 0  # committed by the server as it ran
+
+
+def test_an_action_records_who_did_what_in_its_one_statement(pool, app, user, application):
+    app_id = application.json["_id"]
+    assert user.post(f"/canceledApplications?application={app_id}").status_code == 200
+    with app.app_context():
+        record = (AuditRecord.select().where(AuditRecord.resource_id == app_id)
+                  .order_by(AuditRecord.id.desc()).first())
+    assert (record.from_state, record.to_state) == ("running", "canceled")
+    assert record.user_id == "user-1"
+    assert record.occurred_at is not None
 
 
 def test_a_refused_create_leaves_nothing_behind(pool, app, user, application, create_body):

@@ -46,6 +46,35 @@ def test_insert_leaves_an_auto_id_to_the_database():
     assert len({r.id for r in AuditRecord.select().where(AuditRecord.resource_id == "a")}) == 2
 
 
+def cancel_record(app_id: str = "app-1") -> dict:
+    return {"resource_type": "application", "resource_id": app_id, "occurred_at": WHEN,
+            "user_id": "u", "from_state": "running", "to_state": "canceled"}
+
+
+@pytest.mark.usefixtures("db")
+def test_update_where_then_insert_adds_the_row_when_it_updated():
+    sql.insert(Application, new_application())
+    changed = sql.update_where(Application, {"state": "canceled", "revision": 2},
+                               (("id", "app-1"), ("revision", 1)),
+                               then_insert=(AuditRecord, cancel_record()))
+    assert changed == 1
+    (record,) = AuditRecord.select().where(AuditRecord.resource_id == "app-1")
+    assert (record.occurred_at, record.user_id, record.from_state, record.to_state,
+            record.reason) == (WHEN, "u", "running", "canceled", None)
+    assert Application.get_by_id("app-1").state == "canceled"
+
+
+@pytest.mark.usefixtures("db")
+def test_update_where_then_insert_adds_nothing_when_no_row_matched():
+    sql.insert(Application, new_application())
+    changed = sql.update_where(Application, {"state": "canceled", "revision": 3},
+                               (("id", "app-1"), ("revision", 2)),  # a revision already gone
+                               then_insert=(AuditRecord, cancel_record()))
+    assert changed == 0
+    assert AuditRecord.select().where(AuditRecord.resource_id == "app-1").count() == 0
+    assert Application.get_by_id("app-1").state == "running"
+
+
 @pytest.mark.usefixtures("db")
 def test_update_where_changes_only_rows_matching_every_condition():
     sql.insert(Application, new_application())
