@@ -25,15 +25,14 @@ from peewee import (
     IntegerField,
     ModelSelect,
     NodeList,
-    Select,
     TextField,
-    fn,
 )
 
 from . import filter_expr, row_counts
-from .db import is_postgres, prepared
+from .db import is_postgres
 from .errors import ApiError
 from .filter_expr import BoolOp, Comparison, FilterSyntaxError, Node, NullTest, Search
+from .query_shapes import count_sql, select_sql
 
 DEFAULT_LIMIT = 100
 
@@ -284,7 +283,7 @@ def records(query: ModelSelect) -> list[Any]:
     convert = [(index, column.python_value) for index, column in enumerate(selected)
                if type(column) not in _AS_STORED]
     result = []
-    for raw in query.model._meta.database.execute_sql(*prepared(*query.sql())):
+    for raw in query.model._meta.database.execute_sql(*select_sql(query)):
         if convert:
             raw = list(raw)
             for index, python_value in convert:
@@ -330,10 +329,7 @@ def _only_states(conditions: Sequence[Expression]) -> list[str] | None:
 
 def count_of(query: ModelSelect) -> int:
     """How many rows ``query`` matches, as peewee's ``count()`` asks, prepared where that pays."""
-    database = query.model._meta.database
-    wrapped = query.order_by().select(SQL("1")).alias("_wrapped")
-    counting = Select([wrapped], [fn.COUNT(SQL("1"))]).bind(database)
-    return database.execute_sql(*prepared(*counting.sql())).fetchone()[0]
+    return query.model._meta.database.execute_sql(*count_sql(query)).fetchone()[0]
 
 
 def query_page(
