@@ -17,7 +17,7 @@ builds. Anything the walk does not know (a join, a subquery, a function, a
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from peewee import (
@@ -39,6 +39,7 @@ from .db import database, prepared
 _SQL: dict[Hashable, str | None] = {}
 #: Clients' filters have many shapes: at most this many are kept.
 MAX_SHAPES = 512
+_MISSING: Any = object()
 
 _SIMPLE = (str, int, float, bool)
 
@@ -114,7 +115,9 @@ def _select_shape(query: ModelSelect, values: list[Any], *, ordered: bool = True
             type(database.obj).__name__)
 
 
-def _cached(key: Hashable, values: list[Any], build: Any) -> tuple[str, list[Any]]:
+def _cached(key: Hashable, values: list[Any], build: Callable[[], Select]
+            ) -> tuple[str, list[Any]]:
+    """The kept SQL of ``key`` with ``values``; else peewee's, kept if the values match."""
     sql = _SQL.get(key, _MISSING)
     if isinstance(sql, str):
         return sql, values
@@ -123,8 +126,6 @@ def _cached(key: Hashable, values: list[Any], build: Any) -> tuple[str, list[Any
         _SQL[key] = built_sql if list(built_params) == values else None
     return built_sql, list(built_params)
 
-
-_MISSING: Any = object()
 
 
 def select_sql(query: ModelSelect) -> tuple[str, list[Any]]:

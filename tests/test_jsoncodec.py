@@ -63,7 +63,7 @@ def test_int_keys_become_strings_as_in_the_standard_library():
 def test_a_stored_document_reads_back_equal(app, document):
     field = JSONField()
     with app.app_context(), database.connection_context():
-        stored = database.execute_sql("SELECT %s" if database.param == "%s" else "SELECT ?",
+        stored = database.execute_sql(f"SELECT {database.param}",
                                       [field.db_value(document)]).fetchone()[0]
     assert field.python_value(stored) == document
 
