@@ -1,8 +1,17 @@
-"""Request and response rules shared by every route: media types, headers, CORS."""
+"""Request and response rules shared by every route: bodies, media types, headers, CORS."""
 
 from __future__ import annotations
 
+import json
+import math
+from typing import Any
+
 from flask import Flask, Response, current_app, request
+from flask.json.provider import DefaultJSONProvider
+from flask_smorest import Blueprint as SmorestBlueprint
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import BadRequest
 
 from .errors import ApiError
 
@@ -23,6 +32,59 @@ CORS_ALLOW_HEADERS = "API-Key, Authorization, Content-Type, If-Match, If-None-Ma
 CORS_EXPOSE_HEADERS = "ETag, Location, X-Request-ID, Retry-After, WWW-Authenticate"
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE"
 CORS_MAX_AGE = "600"
+
+
+def _not_json(constant: str) -> float:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: too large for a float, read as infinity
+        raise ValueError(f"{text[:32]} is out of range")
+    return value
+
+
+class RequestJSON(DefaultJSONProvider):
+    """Flask's JSON provider, reading request bodies as JSON (RFC 8259) only.
+
+    The standard library also reads ``NaN``, ``Infinity`` and numbers too large
+    for a float (as infinity). None of them is JSON: a client's library could
+    not read them back, and a stored document would hold ``null`` in their
+    place. A body with one is refused (``400``) like any other malformed body.
+    """
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """``json.loads`` that refuses non-finite numbers."""
+        kwargs.setdefault("parse_constant", _not_json)
+        kwargs.setdefault("parse_float", _finite)
+        return super().loads(s, **kwargs)
+
+
+class BodyParser(FlaskParser):
+    """webargs' parser, reading the body Flask has already parsed.
+
+    webargs parses a JSON body itself with the standard library: a second
+    parse of every body, and one that would accept what :class:`RequestJSON`
+    refuses. Here it takes ``request.get_json()`` (parsed once, by
+    ``_media_type``) and reports a malformed body through webargs' own path.
+    """
+
+    def _raw_load_json(self, req: Any) -> Any:
+        if not webargs_core.is_json(req.mimetype):
+            return webargs_core.missing
+        try:
+            return req.get_json()
+        except BadRequest as exc:
+            # webargs reads an empty ``doc`` as "no body" (``missing``).
+            body = req.get_data(cache=True).decode("utf-8", "replace")
+            raise json.JSONDecodeError("Invalid JSON body.", body, 0) from exc
+
+
+class Blueprint(SmorestBlueprint):
+    """flask-smorest's blueprint with :class:`BodyParser`: every resource module uses it."""
+
+    ARGUMENTS_PARSER = BodyParser()
 
 
 def allowed_origin(origin: str | None) -> str | None:
@@ -71,7 +133,7 @@ def _cors_headers(response: Response) -> None:
 
 def init_app(app: Flask) -> None:
     """Answer CORS preflights, refuse non-JSON bodies (``415``), add security headers."""
-
+    app.json = RequestJSON(app)
     app.before_request(_preflight)
 
     @app.before_request

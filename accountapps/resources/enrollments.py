@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, current_app, request
-from flask_smorest import Blueprint
 from marshmallow import fields
 
 from .. import enrollments as service
 from .. import hal, store
 from ..collection_query import alternatives, query_page
+from ..http import Blueprint
 from ..models import Enrollment
 from ..preconditions import if_match
 from ..representations.audit import AuditRecordsSchema

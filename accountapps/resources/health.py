@@ -19,12 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-from flask_smorest import Blueprint
 from peewee import DatabaseError, InterfaceError, fn
 
 from .. import hal, migrations
 from ..db import database, without_database
 from ..errors import ApiError
+from ..http import Blueprint
 from ..models import SchemaVersion
 from ..representations.common import ErrorResponseSchema
 from ..security import UNAUTHENTICATED, requires

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import Response, request
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from .. import apidoc, hal
+from ..http import Blueprint
 from ..representations.common import ErrorResponseSchema, links_field
 from ..security import PUBLIC, requires
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-from flask_smorest import Blueprint
 
 from .. import hal, store, workflow
+from ..http import Blueprint
 from ..preconditions import if_match
 from ..representations.application import ApplicationSchema
 from ..representations.common import ErrorResponseSchema

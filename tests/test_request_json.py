@@ -1,0 +1,95 @@
+"""Request bodies are JSON (RFC 8259), read once: non-finite numbers are refused.
+
+Python's JSON reader also reads ``NaN``, ``Infinity`` and numbers too large
+for a float (as infinity). None of them is JSON; stored, such a value would
+come back as ``null``. A body holding one is refused like any malformed body.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from enrollment_support import create, enrollment_body
+from test_errors import assert_error_response, embedded_names
+from webargs import core as webargs_core
+
+from accountapps.http import RequestJSON
+
+NOT_JSON = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"]
+
+
+def send(api, method: str, path: str, text: str, **headers: str):
+    return api.call(method, path, data=text,
+                    headers={"Content-Type": "application/json", **headers})
+
+
+def with_embedded_number(body: dict, literal: str) -> str:
+    """``body`` as JSON text, its applicant's free-form ``_embedded`` holding ``literal``."""
+    body["applicant"]["_embedded"] = {"score": 12345.5}
+    text = json.dumps(body)
+    assert text.count("12345.5") == 1
+    return text.replace("12345.5", literal)
+
+
+@pytest.mark.parametrize("literal", NOT_JSON)
+def test_a_create_with_a_non_finite_number_is_400_and_creates_nothing(user, literal):
+    response = send(user, "POST", "/enrollments", with_embedded_number(enrollment_body(), literal))
+    error = assert_error_response(response, 400)
+    assert embedded_names(error) == ["body"]
+    assert user.get("/enrollments").json["count"] == 0
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+@pytest.mark.parametrize("literal", NOT_JSON)
+def test_an_update_with_a_non_finite_number_is_400_and_changes_nothing(user, method, literal):
+    created = create(user)
+    href = created.headers["Location"]
+    body = enrollment_body() if method == "PUT" else {"applicant": {}}
+    if method == "PATCH":
+        body["applicant"]["contact"] = {"occupation": "management"}
+    text = with_embedded_number(body, literal)
+    response = send(user, method, href, text, **{"If-Match": created.headers["ETag"]})
+    assert_error_response(response, 400)
+    after = user.get(href)
+    assert after.headers["ETag"] == created.headers["ETag"]
+    assert after.json["applicant"]["contact"]["occupation"] != "management"
+
+
+def test_an_application_create_with_nan_is_400(user, create_body):
+    text = json.dumps(create_body(accountName="x")).replace('"x"', "NaN")
+    error = assert_error_response(send(user, "POST", "/applications", text), 400)
+    assert embedded_names(error) == ["body"]
+    assert user.get("/applications").json["count"] == 0
+
+
+@pytest.mark.parametrize("literal", ["1e308", "-0.0", "12345678901234567890123456789"])
+def test_large_finite_numbers_are_stored_exactly(user, literal):
+    response = send(user, "POST", "/enrollments", with_embedded_number(enrollment_body(), literal))
+    assert response.status_code == 201, response.json
+    score = user.get(response.headers["Location"]).json["applicant"]["_embedded"]["score"]
+    expected = json.loads(literal)
+    assert (score, type(score), math.copysign(1, score)) == (
+        expected, type(expected), math.copysign(1, expected))
+
+
+def test_an_empty_post_body_is_still_an_action_without_a_body(user, application):
+    href = f"/canceledApplications?application={application.json['_id']}"
+    assert user.call("POST", href, data=b"",
+                     headers={"Content-Type": "application/json"}).status_code == 200
+
+
+def test_a_body_is_parsed_once(user, create_body, monkeypatch):
+    calls: list[int] = []
+    original = RequestJSON.loads
+
+    def counting(self, s, **kwargs):
+        calls.append(1)
+        return original(self, s, **kwargs)
+
+    monkeypatch.setattr(RequestJSON, "loads", counting)
+    monkeypatch.setattr(webargs_core, "parse_json", lambda *_a, **_k: pytest.fail("parsed again"))
+    response = user.post("/applications", create_body())
+    assert response.status_code == 201, response.json
+    assert len(calls) == 1
