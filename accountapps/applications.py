@@ -43,7 +43,7 @@ APPROVAL_TYPE = {
 }
 
 def _on_transition(row: Application, target: str, now: datetime) -> dict[str, Any]:
-    doc = copy.deepcopy(row.document)
+    doc = jsoncodec.copy_document(row.document)
     approval = doc.get("accountApproval")
     if approval and target in lifecycle.TERMINAL_STATES:
         approval["state"] = {"approved": "approved", "rejected": "rejected"}.get(
@@ -329,7 +329,8 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def _writable(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: copy.deepcopy(doc[key]) for key in WRITABLE if doc.get(key) is not None}
+    return jsoncodec.copy_document(
+        {key: doc[key] for key in WRITABLE if doc.get(key) is not None})
 
 
 #: One instance for every request: a new schema deep-copies its fields and those

@@ -26,7 +26,7 @@ from typing import Any
 from marshmallow import ValidationError
 from peewee import IntegrityError
 
-from . import lifecycle, store
+from . import jsoncodec, lifecycle, store
 from .applications import merge_patch, stamp_consents
 from .collection_query import CollectionSpec, FieldSpec
 from .db import write_transaction
@@ -304,7 +304,7 @@ def create(principal: Principal, data: dict[str, Any]) -> Enrollment:
 
 def client_view(row: Enrollment) -> dict[str, Any]:
     """The writable fields as stored (what a PATCH merges into)."""
-    view = {key: copy.deepcopy(value) for key, value in row.document.items()}
+    view = jsoncodec.copy_document(row.document)
     view["flaggedForReview"] = bool(row.flagged_for_review)
     return view
 

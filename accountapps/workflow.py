@@ -541,7 +541,7 @@ def _write(kind: Kind, row: Any, if_match: IfMatch | None, change: Any, cause: s
     """Apply ``change(doc, row) -> None`` by compare-and-set, then settle the state."""
 
     def compute(current: Any) -> dict[str, Any]:
-        doc = copy.deepcopy(current.document)
+        doc = jsoncodec.copy_document(current.document)
         change(doc, current)
         return {"document": doc, "workflow_state": workflow_state(doc, current.state)}
 

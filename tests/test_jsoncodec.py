@@ -71,3 +71,34 @@ def test_a_stored_document_reads_back_equal(app, document):
 def test_text_holding_a_raw_lone_surrogate_loads_as_the_standard_library_reads_it():
     text = '{"name": "a\ud800b"}'
     assert jsoncodec.loads(text) == json.loads(text)
+
+
+# --- copy_document ----------------------------------------------------------------
+
+def test_copy_document_is_an_equal_independent_copy():
+    copied = jsoncodec.copy_document(DOCUMENT)
+    assert copied == DOCUMENT
+    assert list(copied) == list(DOCUMENT)  # key order kept
+    copied["nested"]["a"][0]["b"] = "changed"
+    assert DOCUMENT["nested"]["a"][0]["b"] == "c"
+
+
+@pytest.mark.parametrize("value", [
+    {"n": HUGE},  # beyond 64 bits
+    {1: "non-string key"},
+    {"when": datetime(2026, 11, 22, 5, 0)},
+    {"s": "lone \ud800 surrogate"},
+], ids=["huge", "int-key", "datetime", "surrogate"])
+def test_copy_document_copies_what_is_not_plain_json_as_deepcopy_does(value):
+    copied = jsoncodec.copy_document(value)
+    assert copied == value
+    assert [type(k) for k in copied] == [type(k) for k in value]
+    assert [type(v) for v in copied.values()] == [type(v) for v in value.values()]
+
+
+def test_copy_document_keeps_a_subclass():
+    class Tagged(dict):
+        pass
+
+    copied = jsoncodec.copy_document({"part": Tagged(a=1)})
+    assert type(copied["part"]) is Tagged and copied["part"] == {"a": 1}

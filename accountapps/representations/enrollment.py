@@ -13,7 +13,6 @@ which only an administrator's request may change.
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import re
 from datetime import date, datetime
@@ -21,7 +20,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
-from .. import hal, lifecycle
+from .. import hal, jsoncodec, lifecycle
 from ..security import Principal
 from . import places, validators
 from .application import CONSENT_TYPES, timestamp
@@ -589,7 +588,7 @@ def mask_applicant(applicant: dict[str, Any]) -> None:
 
 def render_enrollment(row: Any, principal: Principal, kind: lifecycle.Kind) -> dict[str, Any]:
     """The full HAL representation of an enrollment, as ``principal`` may see it."""
-    doc = copy.deepcopy(row.document)
+    doc = jsoncodec.copy_document(row.document)
     applicant = doc.get("applicant")
     applicants = doc.get("applicants") or []
     if not principal.can_read_pii:
