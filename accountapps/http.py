@@ -11,7 +11,7 @@ from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, NotFound
 
 from .errors import ApiError
 
@@ -87,6 +87,36 @@ class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = BodyParser()
 
 
+def _nul_refused(where: str) -> ApiError:
+    return ApiError(400, "invalidCharacter",
+                    f"{where} contains the NUL character (U+0000), which no text may hold.",
+                    remediation="Remove the NUL character.")
+
+
+def _holds_nul(value: Any) -> bool:
+    """True if any string in ``value`` (a parsed JSON body, keys included) holds U+0000."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def _refuse_nul_in_url() -> None:
+    """``404`` for a NUL character in the path, ``400`` in the query (``%00``).
+
+    PostgreSQL's text cannot hold U+0000 (the driver refuses the statement)
+    while SQLite's can: answering at the door gives one answer on both. No
+    resource's URL holds one, hence the ``404``.
+    """
+    if "\x00" in request.path:
+        raise NotFound()
+    if b"%00" in request.query_string:
+        raise _nul_refused("The query")
+
+
 def allowed_origin(origin: str | None) -> str | None:
     """The ``Access-Control-Allow-Origin`` value for ``origin``, or ``None`` if not allowed.
 
@@ -135,6 +165,7 @@ def init_app(app: Flask) -> None:
     """Answer CORS preflights, refuse non-JSON bodies (``415``), add security headers."""
     app.json = RequestJSON(app)
     app.before_request(_preflight)
+    app.before_request(_refuse_nul_in_url)
 
     @app.before_request
     def _media_type() -> None:
@@ -153,10 +184,13 @@ def init_app(app: Flask) -> None:
         # Parse once here (Flask caches it for the views): JSON nested deeper than
         # the interpreter's recursion limit would otherwise crash the parser (500).
         try:
-            request.get_json(silent=True)
+            body = request.get_json(silent=True)
         except RecursionError as exc:
             raise ApiError(400, "invalidJson", "The request body is nested too deeply.",
                            remediation="Send a JSON object of the documented shape.") from exc
+        # JSON can carry U+0000 only escaped: look for it only when the escape is there.
+        if b"\\u0000" in request.get_data(cache=True) and _holds_nul(body):
+            raise _nul_refused("The request body")
 
     @app.after_request
     def _headers(response: Response) -> Response:

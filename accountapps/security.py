@@ -296,9 +296,10 @@ def authenticate() -> None:
     claims = decode_token(token.strip())
     scope_claim = claims.get("scope", "")
     subject = claims.get("sub")
-    # A user id longer than the owner column could never own anything: refuse it.
+    # A user id longer than the owner column, or holding U+0000 (which PostgreSQL's
+    # text cannot), could never own anything: refuse it.
     if not isinstance(scope_claim, str) or not isinstance(subject, str) or not (
-            0 < len(subject) <= 255):
+            0 < len(subject) <= 255) or "\x00" in subject:
         raise _unauthorized("The access token is missing, invalid or expired.")
     g.principal = Principal(claims["sub"], frozenset(scope_claim.split()), client)
     if required is None or not g.principal.has(required):

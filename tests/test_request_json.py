@@ -93,3 +93,50 @@ def test_a_body_is_parsed_once(user, create_body, monkeypatch):
     response = user.post("/applications", create_body())
     assert response.status_code == 201, response.json
     assert len(calls) == 1
+
+
+# --- U+0000: PostgreSQL's text cannot hold it, so no database is asked to ----------
+
+def test_a_body_string_with_nul_is_400_and_creates_nothing(user, create_body):
+    error = assert_error_response(user.post("/applications", create_body(accountName="a\0b")),
+                                  400)
+    assert error["type"] == "invalidCharacter"
+    assert user.get("/applications").json["count"] == 0
+
+
+def test_a_body_key_with_nul_is_400(user):
+    body = enrollment_body()
+    body["applicant"]["_embedded"] = {"a\0b": 1}
+    assert assert_error_response(user.post("/enrollments", body), 400)["type"] == (
+        "invalidCharacter")
+
+
+def test_an_escaped_backslash_before_u0000_is_ordinary_text(user, create_body):
+    response = user.post("/applications", create_body(accountName="C:\\u0000"))
+    assert response.status_code == 201, response.json
+    assert response.json["accountName"] == "C:\\u0000"
+
+
+def test_an_update_with_nul_is_400_and_changes_nothing(user, application):
+    href = f"/applications/{application.json['_id']}"
+    response = user.patch(href, {"accountName": "a\0b"},
+                          headers={"If-Match": application.headers["ETag"]})
+    assert assert_error_response(response, 400)["type"] == "invalidCharacter"
+    assert user.get(href).headers["ETag"] == application.headers["ETag"]
+
+
+@pytest.mark.parametrize("path", ["/applications/a%00b", "/enrollments/x%00"])
+def test_a_path_with_nul_names_nothing_404(user, path):
+    assert assert_error_response(user.get(path), 404)["type"] == "notFound"
+
+
+@pytest.mark.parametrize("query", [
+    "name=a%00b", "filter=eq(accountName,a%00b)", "sortBy=a%00b", "start=%00"])
+def test_a_query_with_nul_is_400(user, query):
+    response = user.get(f"/applications?{query}")
+    assert assert_error_response(response, 400)["type"] == "invalidCharacter"
+
+
+def test_an_action_target_with_nul_is_400(user):
+    response = user.post("/canceledApplications?application=a%00b")
+    assert assert_error_response(response, 400)["type"] == "invalidCharacter"

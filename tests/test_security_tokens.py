@@ -282,8 +282,9 @@ def test_the_api_root_needs_only_the_api_key(client):
     assert_unauthorized(client.get(f"{BASE}/"))
 
 
-def test_a_subject_longer_than_a_user_id_can_be_is_401(client):
-    bearer = jwt.encode({"sub": "u" * 256, "scope": "banking/read", "exp": int(time.time()) + 60},
+@pytest.mark.parametrize("subject", ["u" * 256, "user\x00one"], ids=["too-long", "nul"])
+def test_a_subject_no_user_id_can_be_is_401(client, subject):
+    bearer = jwt.encode({"sub": subject, "scope": "banking/read", "exp": int(time.time()) + 60},
                         SECRET, algorithm="HS256")
     response = client.get(f"{BASE}/applications",
                           headers={"API-Key": API_KEY, "Authorization": f"Bearer {bearer}"})
