@@ -118,7 +118,10 @@ def parse_datetime(text: str) -> tuple[datetime, bool]:
     except ValueError as exc:
         raise ValueError("expected an RFC 3339 date or date-time") from exc
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError as exc:  # 9999-12-31T23:00-05:00 is in the year 10000 in UTC
+            raise ValueError("the moment in UTC is outside years 1 to 9999") from exc
     return parsed, False
 
 
@@ -141,6 +144,15 @@ def _comparison(spec: FieldSpec, name: str, op: str, values: Sequence[str]) -> E
             return column.in_([moment for moment, _ in parsed])
         moment, whole_day = parsed[0]
         if whole_day:  # a bare date means the whole UTC day
+            if moment.date() == date.max:  # 9999-12-31: no next day ends it
+                last = datetime.max
+                day = {
+                    "eq": (column >= moment) & (column <= last),
+                    "ne": (column < moment) | (column > last),
+                    "lt": column < moment, "le": column <= last,
+                    "gt": column > last, "ge": column >= moment,
+                }
+                return day[op]
             end = moment + timedelta(days=1)
             day = {
                 "eq": (column >= moment) & (column < end),

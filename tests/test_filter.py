@@ -184,6 +184,24 @@ def test_date_time_with_offset_is_converted_to_utc(admin, seeded):
     assert matching(admin, f"lt(createdAt,'{moment}')") == set(NAMES)
 
 
+@pytest.mark.parametrize(("expression", "all_match"), [
+    ("eq(createdAt,9999-12-31)", False), ("ne(createdAt,9999-12-31)", True),
+    ("lt(createdAt,9999-12-31)", True), ("le(createdAt,9999-12-31)", True),
+    ("gt(createdAt,9999-12-31)", False), ("ge(createdAt,9999-12-31)", False),
+    ("lt(createdAt,0001-01-01)", False), ("ge(createdAt,0001-01-01)", True),
+])
+def test_the_calendars_first_and_last_days_are_whole_days_too(admin, seeded, expression,
+                                                               all_match):
+    assert matching(admin, expression) == (set(NAMES) if all_match else set())
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00"])
+def test_a_moment_beyond_the_calendar_in_utc_is_422(admin, moment):
+    status, error = error_of(admin, f"eq(createdAt,'{moment}')")
+    assert status == 422
+    assert error["type"] == "invalidFilterValue"
+
+
 def test_completed_at_is_null_until_the_application_ends(admin, seeded):
     # Rejection ends an application whatever its checklist (approval needs it complete).
     ended = admin.post(f"/rejectedApplications?application={seeded['beta']}")
