@@ -4,6 +4,9 @@
 #
 #   conformance/run.sh            a few examples per operation, every phase
 #   MAX_EXAMPLES=200 conformance/run.sh    longer run (`make conformance`)
+#   CONFORMANCE_DATABASE_URL=postgresql://... conformance/run.sh
+#                                 the same against PostgreSQL, in a schema of its
+#                                 own that is dropped afterwards
 #
 # Extra arguments go to `schemathesis run`. Against a deployment, run
 # schemathesis yourself: see docs/openapi.md.
@@ -13,9 +16,33 @@ BIN=${BIN:-.venv/bin}
 MAX_EXAMPLES=${MAX_EXAMPLES:-5}
 PORT=${PORT:-$("$BIN/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 WORK=$(mktemp -d)
-trap 'kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PID=
+SCHEMA=
+cleanup() {
+    if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+    if [ -n "$SCHEMA" ]; then
+        "$BIN/python" -m conformance.pg_schema drop "$CONFORMANCE_DATABASE_URL" "$SCHEMA" || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
 
-export ACCOUNTAPPS_DATABASE_URL="sqlite:///$WORK/conformance.db"
+if [ -n "${CONFORMANCE_DATABASE_URL:-}" ]; then
+    # A schema of its own: prints it, or exits 3 if the server cannot be reached.
+    status=0
+    SCHEMA=$("$BIN/python" -m conformance.pg_schema create "$CONFORMANCE_DATABASE_URL") || status=$?
+    if [ "$status" = 3 ] && [ "${ACCOUNTAPPS_TEST_REQUIRE_POSTGRES:-}" != 1 ]; then
+        echo "conformance: SKIPPED on PostgreSQL: no server at the URL given" >&2
+        exit 0
+    elif [ "$status" != 0 ]; then
+        exit "$status"
+    fi
+    ACCOUNTAPPS_DATABASE_URL=$("$BIN/python" -m conformance.pg_schema url "$CONFORMANCE_DATABASE_URL" "$SCHEMA")
+    export ACCOUNTAPPS_DATABASE_URL
+    echo "conformance: PostgreSQL, schema $SCHEMA" >&2
+else
+    export ACCOUNTAPPS_DATABASE_URL="sqlite:///$WORK/conformance.db"
+fi
 export ACCOUNTAPPS_API_KEYS="conformance-api-key-0123456789"
 export ACCOUNTAPPS_JWT_SECRET="conformance-secret-0123456789-0123456789-0123456789"
 export ACCOUNTAPPS_LOG_LEVEL=WARNING
