@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from flask import Flask, Response, current_app, request
@@ -93,14 +94,23 @@ def _nul_refused(where: str) -> ApiError:
                     remediation="Remove the NUL character.")
 
 
-def _holds_nul(value: Any) -> bool:
-    """True if any string in ``value`` (a parsed JSON body, keys included) holds U+0000."""
+#: What no stored text can hold: U+0000 (PostgreSQL's text cannot) and a lone
+#: UTF-16 surrogate (not a character: no UTF-8 encodes it, for either database).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: The JSON escapes that can bring one in (JSON text itself cannot: it is UTF-8).
+_UNSTORABLE_ESCAPES = (b"\\u0000", b"\\ud", b"\\uD")
+
+
+def _holds_unstorable(value: Any) -> bool:
+    """True if any string in ``value`` (a parsed JSON body, keys included) holds
+    U+0000 or a lone surrogate (a surrogate pair is read as one character)."""
     if isinstance(value, str):
-        return "\x00" in value
+        return _UNSTORABLE.search(value) is not None
     if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+        return any(_holds_unstorable(key) or _holds_unstorable(item)
+                   for key, item in value.items())
     if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
+        return any(_holds_unstorable(item) for item in value)
     return False
 
 
@@ -188,9 +198,13 @@ def init_app(app: Flask) -> None:
         except RecursionError as exc:
             raise ApiError(400, "invalidJson", "The request body is nested too deeply.",
                            remediation="Send a JSON object of the documented shape.") from exc
-        # JSON can carry U+0000 only escaped: look for it only when the escape is there.
-        if b"\\u0000" in request.get_data(cache=True) and _holds_nul(body):
-            raise _nul_refused("The request body")
+        # JSON brings these only escaped: look for them only when an escape is there.
+        data = request.get_data(cache=True)
+        if any(escape in data for escape in _UNSTORABLE_ESCAPES) and _holds_unstorable(body):
+            raise ApiError(
+                400, "invalidCharacter", "The request body contains the NUL character "
+                "(U+0000) or a lone surrogate (\\ud800-\\udfff), which no text may hold.",
+                remediation="Remove it; a character beyond U+FFFF is a surrogate pair.")
 
     @app.after_request
     def _headers(response: Response) -> Response:

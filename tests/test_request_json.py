@@ -95,7 +95,7 @@ def test_a_body_is_parsed_once(user, create_body, monkeypatch):
     assert len(calls) == 1
 
 
-# --- U+0000: PostgreSQL's text cannot hold it, so no database is asked to ----------
+# --- U+0000 (PostgreSQL's text cannot hold it) and lone surrogates (no UTF-8 can) ---
 
 def test_a_body_string_with_nul_is_400_and_creates_nothing(user, create_body):
     error = assert_error_response(user.post("/applications", create_body(accountName="a\0b")),
@@ -109,6 +109,22 @@ def test_a_body_key_with_nul_is_400(user):
     body["applicant"]["_embedded"] = {"a\0b": 1}
     assert assert_error_response(user.post("/enrollments", body), 400)["type"] == (
         "invalidCharacter")
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\uDFFF", "\\ude00\\ud83d"])
+def test_a_body_string_with_a_lone_surrogate_is_400_and_creates_nothing(user, create_body,
+                                                                         escape):
+    text = json.dumps(create_body(accountName="ab")).replace('"ab"', f'"a{escape}b"')
+    error = assert_error_response(send(user, "POST", "/applications", text), 400)
+    assert error["type"] == "invalidCharacter"
+    assert user.get("/applications").json["count"] == 0
+
+
+def test_a_surrogate_pair_is_one_character_and_stored_exactly(user, create_body):
+    text = json.dumps(create_body(accountName="ab")).replace('"ab"', '"a\\ud83d\\ude00b"')
+    response = send(user, "POST", "/applications", text)
+    assert response.status_code == 201, response.json
+    assert user.get(response.headers["Location"]).json["accountName"] == "a\U0001F600b"
 
 
 def test_an_escaped_backslash_before_u0000_is_ordinary_text(user, create_body):
