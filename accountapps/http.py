@@ -67,8 +67,9 @@ class BodyParser(FlaskParser):
 
     webargs parses a JSON body itself with the standard library: a second
     parse of every body, and one that would accept what :class:`RequestJSON`
-    refuses. Here it takes ``request.get_json()`` (parsed once, by
-    ``_media_type``) and reports a malformed body through webargs' own path.
+    refuses. Here it takes ``request.get_json()``, parsed once by
+    ``_media_type``, which has refused a body that does not parse; what is
+    left to fail here is an action's absent body, webargs' ``missing``.
     """
 
     def _raw_load_json(self, req: Any) -> Any:
@@ -86,6 +87,23 @@ class Blueprint(SmorestBlueprint):
     """flask-smorest's blueprint with :class:`BodyParser`: every resource module uses it."""
 
     ARGUMENTS_PARSER = BodyParser()
+
+
+_SEND_JSON = "Send a JSON object of the documented shape."
+
+
+def _unreadable(data: bytes) -> ApiError:
+    """``400 invalidJson`` for a body that did not parse, saying why (one answer for
+    every operation, whether webargs or the view reads the body)."""
+    if not data.strip():
+        return ApiError(400, "invalidJson", "The request body is empty.", remediation=_SEND_JSON)
+    try:
+        current_app.json.loads(data)
+        reason = "it could not be read"  # not reached: it failed a moment ago
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        reason = str(exc)[:200]
+    return ApiError(400, "invalidJson", f"The request body is not valid JSON: {reason}.",
+                    remediation=_SEND_JSON)
 
 
 def _nul_refused(where: str) -> ApiError:
@@ -197,9 +215,11 @@ def init_app(app: Flask) -> None:
             body = request.get_json(silent=True)
         except RecursionError as exc:
             raise ApiError(400, "invalidJson", "The request body is nested too deeply.",
-                           remediation="Send a JSON object of the documented shape.") from exc
-        # JSON brings these only escaped: look for them only when an escape is there.
+                           remediation=_SEND_JSON) from exc
         data = request.get_data(cache=True)
+        if body is None and data.strip() != b"null":
+            raise _unreadable(data)
+        # JSON brings these only escaped: look for them only when an escape is there.
         if any(escape in data for escape in _UNSTORABLE_ESCAPES) and _holds_unstorable(body):
             raise ApiError(
                 400, "invalidCharacter", "The request body contains the NUL character "

@@ -12,7 +12,7 @@ import math
 
 import pytest
 from enrollment_support import create, enrollment_body
-from test_errors import assert_error_response, embedded_names
+from test_errors import assert_error_response
 from webargs import core as webargs_core
 
 from accountapps.http import RequestJSON
@@ -37,7 +37,7 @@ def with_embedded_number(body: dict, literal: str) -> str:
 def test_a_create_with_a_non_finite_number_is_400_and_creates_nothing(user, literal):
     response = send(user, "POST", "/enrollments", with_embedded_number(enrollment_body(), literal))
     error = assert_error_response(response, 400)
-    assert embedded_names(error) == ["body"]
+    assert error["type"] == "invalidJson"
     assert user.get("/enrollments").json["count"] == 0
 
 
@@ -60,7 +60,8 @@ def test_an_update_with_a_non_finite_number_is_400_and_changes_nothing(user, met
 def test_an_application_create_with_nan_is_400(user, create_body):
     text = json.dumps(create_body(accountName="x")).replace('"x"', "NaN")
     error = assert_error_response(send(user, "POST", "/applications", text), 400)
-    assert embedded_names(error) == ["body"]
+    assert error["type"] == "invalidJson"
+    assert "NaN" in error["message"]
     assert user.get("/applications").json["count"] == 0
 
 
@@ -72,6 +73,41 @@ def test_large_finite_numbers_are_stored_exactly(user, literal):
     expected = json.loads(literal)
     assert (score, type(score), math.copysign(1, score)) == (
         expected, type(expected), math.copysign(1, expected))
+
+
+MALFORMED = ['{"accountName": ', "\x00", "c@", "\xff\xfe{", "[1,]", '{"a": 1} trailing']
+
+
+@pytest.mark.parametrize("text", MALFORMED)
+@pytest.mark.parametrize("operation", ["create-application", "put-application",
+                                       "create-enrollment", "put-enrollment",
+                                       "patch-enrollment"])
+def test_a_body_that_is_not_json_is_400_invalid_json_for_every_operation(user, application,
+                                                                        operation, text):
+    enrollment = create(user)
+    method, path, tag = {
+        "create-application": ("POST", "/applications", None),
+        "put-application": ("PUT", application.headers["Location"], application.headers["ETag"]),
+        "create-enrollment": ("POST", "/enrollments", None),
+        "put-enrollment": ("PUT", enrollment.headers["Location"], enrollment.headers["ETag"]),
+        "patch-enrollment": ("PATCH", enrollment.headers["Location"],
+                             enrollment.headers["ETag"]),
+    }[operation]
+    headers = {"If-Match": tag} if tag else {}
+    response = user.call(method, path, data=text.encode("latin-1"),
+                         headers={"Content-Type": "application/json", **headers})
+    error = assert_error_response(response, 400)
+    assert error["type"] == "invalidJson"
+    assert error["message"].startswith("The request body is not valid JSON: ")
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+def test_an_empty_update_body_is_400_invalid_json(user, application, method):
+    response = user.call(method, application.headers["Location"], data=b"",
+                         headers={"Content-Type": "application/json",
+                                  "If-Match": application.headers["ETag"]})
+    error = assert_error_response(response, 400)
+    assert (error["type"], error["message"]) == ("invalidJson", "The request body is empty.")
 
 
 def test_an_empty_post_body_is_still_an_action_without_a_body(user, application):
