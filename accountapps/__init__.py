@@ -7,13 +7,16 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import apidoc, cli, db, errors, http, limits, logs, migrations, security
+from . import apidoc, bodies, cli, db, errors, http, limits, logs, migrations, security
 from .config import load_settings
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """The WSGI application, configured from ``ACCOUNTAPPS_*`` variables and ``overrides``."""
     app = Flask(__name__, static_folder=None, instance_relative_config=True)
+    # A path with "//" names nothing (404), rather than a redirect to the merged
+    # path (werkzeug's redirects are HTML pages; see http._no_redirects).
+    app.url_map.merge_slashes = False
     app.config.update(load_settings(app.instance_path, overrides=overrides))
     app.config.update(
         MAX_CONTENT_LENGTH=app.config["ACCOUNTAPPS_MAX_BODY_BYTES"],
@@ -26,10 +29,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # Order matters: request id first, then the database, then limits, then the caller.
     logs.init_app(app)
     db.init_app(app)
-    # Body size and rate limits first: before the body is parsed (http) and
+    # Body size and rate limits first: before the body is parsed (bodies) and
     # before the caller check, so that failed key guesses count too.
     limits.init_app(app)
     http.init_app(app)
+    bodies.init_app(app)
     security.init_app(app)
 
     api = apidoc.create_api(app)

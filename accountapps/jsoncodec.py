@@ -79,7 +79,7 @@ def copy_document(value: Any) -> Any:
     against ~33). Anything that is not plain JSON (integers beyond 64 bits,
     non-string keys, subclasses, lone surrogates) goes to ``copy.deepcopy``.
     A non-finite float would become ``null``, as storing it does: documents
-    hold none (request bodies with one are refused, ``http.RequestJSON``).
+    hold none (request bodies with one are refused, ``bodies.RequestJSON``).
     """
     try:
         return orjson.loads(orjson.dumps(value, option=_COPY))

@@ -70,7 +70,9 @@ def if_match(resource_id: str, *, required: bool) -> IfMatch | None:
     for tag in tags:
         if tag.startswith('"') and tag.endswith(suffix):
             number = tag[1 : -len(suffix)]
-            if number.isdigit():
+            # ASCII digits only ("²".isdigit() is true, int() refuses it), and no
+            # more than a revision can have (int() refuses 4,300 digits and more).
+            if number.isascii() and number.isdigit() and len(number) <= 18:
                 revisions.add(int(number))
     return IfMatch(any=False, revisions=frozenset(revisions))
 

@@ -26,6 +26,7 @@ import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from flask import Flask, current_app, g, request
 
+from .bodies import unstorable
 from .errors import ApiError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -214,7 +215,9 @@ def decode_token(token: str) -> dict[str, Any]:
             # One C-level call each: safe without a lock under threads.
             cache.pop(next(iter(cache), None), None)
         leeway = current_app.config["ACCOUNTAPPS_JWT_LEEWAY"]
-        cache[token] = (min(claims["exp"] + leeway, now + TOKEN_CACHE_SECONDS), claims)
+        latest, exp = now + TOKEN_CACHE_SECONDS, claims["exp"]
+        # Compared first: a huge integer exp plus a float leeway overflows a float.
+        cache[token] = (latest if exp >= latest else min(exp + leeway, latest), claims)
     return claims
 
 
@@ -296,10 +299,10 @@ def authenticate() -> None:
     claims = decode_token(token.strip())
     scope_claim = claims.get("scope", "")
     subject = claims.get("sub")
-    # A user id longer than the owner column, or holding U+0000 (which PostgreSQL's
-    # text cannot), could never own anything: refuse it.
+    # A user id longer than the owner column, or holding text no database here
+    # stores (U+0000, a lone surrogate), could never own anything: refuse it.
     if not isinstance(scope_claim, str) or not isinstance(subject, str) or not (
-            0 < len(subject) <= 255) or "\x00" in subject:
+            0 < len(subject) <= 255) or unstorable(subject):
         raise _unauthorized("The access token is missing, invalid or expired.")
     g.principal = Principal(claims["sub"], frozenset(scope_claim.split()), client)
     if required is None or not g.principal.has(required):

@@ -36,6 +36,37 @@ def test_unknown_path_outside_the_api_is_404_error_response(client):
     assert_error_response(client.get("/index.html"), 404)
 
 
+def test_the_root_without_its_slash_is_404_naming_the_root(client, user_headers):
+    response = client.get(BASE, headers=user_headers)
+    error = assert_error_response(response, 404)
+    assert error["attributes"]["location"] == f"http://localhost{BASE}/"
+    assert "Location" not in response.headers
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "//applications"), ("POST", "//applications"), ("GET", "/applications//x"),
+])
+def test_a_path_with_a_double_slash_is_404_not_a_redirect(user, method, path):
+    assert_error_response(user.call(method, path, json={}), 404)
+
+
+@pytest.mark.parametrize("host", ["a b", "a/b?c#d", "user@evil.com", "\u00e9xample.com",
+                                  "a:99999", "[::1", "a:0"])
+def test_a_host_header_that_is_not_a_host_is_400(client, user_headers, host):
+    response = client.get(f"{BASE}/applications",
+                          headers={**user_headers, "Host": host.encode().decode("latin-1")})
+    error = assert_error_response(response, 400)
+    assert error["type"] == "invalidHost"
+
+
+@pytest.mark.parametrize("host", ["api.example.com", "api.example.com:8443", "10.0.0.7:8000",
+                                  "[::1]:8000"])
+def test_links_are_built_on_a_valid_host(client, user_headers, host):
+    response = client.get(f"{BASE}/applications", headers={**user_headers, "Host": host})
+    assert response.status_code == 200
+    assert response.json["_links"]["self"]["href"].startswith(f"http://{host}{BASE}/")
+
+
 def test_wrong_method_is_405_with_allow(user):
     response = user.delete("/applications")
     assert_error_response(response, 405)

@@ -156,6 +156,8 @@ def test_application_may_be_named_by_its_path(admin, approvable):
     "not an id!",
     "../../etc/passwd",
     "x" * 300,
+    "http://[::1",
+    "http://[invalid]/accountApplications/applications/{id}",
 ])
 def test_application_naming_no_application_is_400(admin, application, value):
     response = act(admin, "approved", value.replace("{id}", application.json["_id"]))

@@ -94,6 +94,16 @@ def test_garbage_if_match_is_412(user, url):
                       ).status_code == 412
 
 
+@pytest.mark.parametrize("number", ["\u00b2", "\u00b9\u00b2", "1" * 4301, "1" * 19],
+                         ids=["superscript", "superscripts", "4301-digits", "19-digits"])
+def test_a_tag_whose_revision_no_resource_can_have_is_412(user, url, etag, number):
+    tag = '"' + number + etag[etag.index("."):]
+    response = user.call("PATCH", url, json={"accountName": "x"},
+                         headers={"If-Match": tag.encode("utf-8").decode("latin-1")})
+    assert response.status_code == 412
+    assert user.get(url).headers["ETag"] == etag
+
+
 def test_every_change_gives_a_new_etag(user, admin, url, etag, application):
     seen = {etag}
     patched = user.patch(url, {"accountName": "a"}, headers={"If-Match": etag})

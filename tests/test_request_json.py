@@ -15,7 +15,7 @@ from enrollment_support import create, enrollment_body
 from test_errors import assert_error_response
 from webargs import core as webargs_core
 
-from accountapps.http import RequestJSON
+from accountapps.bodies import MAX_DEPTH, RequestJSON
 
 NOT_JSON = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"]
 
@@ -192,3 +192,49 @@ def test_a_query_with_nul_is_400(user, query):
 def test_an_action_target_with_nul_is_400(user):
     response = user.post("/canceledApplications?application=a%00b")
     assert assert_error_response(response, 400)["type"] == "invalidCharacter"
+
+
+# --- depth and raw surrogate bytes ----------------------------------------------------
+
+def nested(levels: int, leaf: object) -> object:
+    for _ in range(levels):
+        leaf = {"a": leaf}
+    return leaf
+
+
+def test_a_body_nested_deeper_than_the_limit_is_400_invalid_json(user):
+    body = enrollment_body()
+    body["applicant"]["_embedded"] = nested(MAX_DEPTH, 1)
+    error = assert_error_response(user.post("/enrollments", body), 400)
+    assert error["type"] == "invalidJson" and "nested too deeply" in error["message"]
+    assert user.get("/enrollments").json["count"] == 0
+
+
+def test_a_body_at_the_depth_limit_is_accepted(user):
+    body = enrollment_body()
+    body["applicant"]["_embedded"] = nested(MAX_DEPTH - 3, 1)  # body > applicant > _embedded
+    assert user.post("/enrollments", body).status_code == 201
+
+
+def test_a_deep_body_with_a_surrogate_pair_is_400_before_authentication(client):
+    text = "[" * 400 + '"\\ud83d\\ude00"' + "]" * 400
+    response = client.post("/accountApplications/applications", data=text,
+                           content_type="application/json")
+    assert response.status_code in (400, 401)
+    assert response.json["_error"]["statusCode"] == response.status_code
+
+
+@pytest.mark.parametrize("raw", [b"\xed\xa0\x80", b"\xed\xb0\x80"], ids=["high", "low"])
+def test_raw_surrogate_bytes_in_a_body_are_400_and_change_nothing(user, application, raw):
+    href = application.headers["Location"]
+    response = user.call("PATCH", href, data=b'{"accountName": "a' + raw + b'b"}',
+                         headers={"Content-Type": "application/json",
+                                  "If-Match": application.headers["ETag"]})
+    assert assert_error_response(response, 400)["type"] == "invalidCharacter"
+    assert user.get(href).headers["ETag"] == application.headers["ETag"]
+
+
+def test_korean_text_is_stored(user, create_body):
+    response = user.post("/applications", create_body(accountName="\ud55c\uad6d \uc800\ucd95"))
+    assert response.status_code == 201, response.json
+    assert response.json["accountName"] == "\ud55c\uad6d \uc800\ucd95"

@@ -25,7 +25,7 @@ from ..security import PUBLIC, UNAUTHENTICATED
 JSON = "application/json"
 ERROR_REF = {"$ref": "#/components/schemas/errorResponse"}
 
-#: Media types accepted for request bodies (besides hal+json); see http.py.
+#: Media types accepted for request bodies (besides hal+json); see bodies.py.
 REQUEST_MEDIA_TYPES = (hal.MEDIA_TYPE, JSON)
 
 ETAG_HEADER = {

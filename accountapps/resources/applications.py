@@ -9,8 +9,8 @@ from marshmallow import fields
 
 from .. import applications as service
 from .. import hal, store
+from ..bodies import Blueprint
 from ..collection_query import alternatives, query_page
-from ..http import Blueprint
 from ..models import Application, ApplicationApplicant
 from ..preconditions import if_match
 from ..representations.application import (

@@ -48,7 +48,10 @@ def target_id(kind: Kind) -> str:
         )
     candidate = raw
     if "/" in raw:
-        path = urlparse(raw).path.rstrip("/")
+        try:
+            path = urlparse(raw).path.rstrip("/")
+        except ValueError:  # http://[::1 and the like: not a URI at all
+            path = ""
         prefix = f"{hal.BASE_PATH}{kind.path}/"
         candidate = path[len(prefix):] if path.startswith(prefix) else ""
     if not _ID.match(candidate):

@@ -9,8 +9,8 @@ from marshmallow import fields
 
 from .. import enrollments as service
 from .. import hal, store
+from ..bodies import Blueprint
 from ..collection_query import alternatives, query_page
-from ..http import Blueprint
 from ..models import Enrollment
 from ..preconditions import if_match
 from ..representations.audit import AuditRecordsSchema

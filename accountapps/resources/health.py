@@ -22,9 +22,9 @@ from flask import Response
 from peewee import DatabaseError, InterfaceError, fn
 
 from .. import hal, migrations
+from ..bodies import Blueprint
 from ..db import database, without_database
 from ..errors import ApiError
-from ..http import Blueprint
 from ..models import SchemaVersion
 from ..representations.common import ErrorResponseSchema
 from ..security import UNAUTHENTICATED, requires

@@ -6,7 +6,7 @@ from flask import Response, request
 from marshmallow import Schema, fields
 
 from .. import apidoc, hal
-from ..http import Blueprint
+from ..bodies import Blueprint
 from ..representations.common import ErrorResponseSchema, links_field
 from ..security import PUBLIC, requires
 

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Response
 
 from .. import hal, store, workflow
-from ..http import Blueprint
+from ..bodies import Blueprint
 from ..preconditions import if_match
 from ..representations.application import ApplicationSchema
 from ..representations.common import ErrorResponseSchema

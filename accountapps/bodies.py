@@ -1,0 +1,193 @@
+"""Request bodies: JSON (RFC 8259) only, parsed once, of bounded depth, storable text.
+
+Every ``POST``, ``PUT`` and ``PATCH`` body passes :func:`check_body` before its
+view runs, so each operation refuses a bad body with the same error:
+
+- ``415`` for a media type other than JSON;
+- ``400 invalidJson`` for a body that does not parse (saying why), an empty
+  ``PUT``/``PATCH`` body, ``NaN``/``Infinity``/numbers too large for a float
+  (:class:`RequestJSON`), and nesting deeper than :data:`MAX_DEPTH`;
+- ``400 invalidCharacter`` for a string (or key) holding U+0000 or a lone
+  surrogate: PostgreSQL's text cannot store U+0000 and no UTF-8 encodes a lone
+  surrogate, so neither database could store it.
+
+The views then read the parsed body: webargs through :class:`BodyParser`
+(every resource module's :class:`Blueprint`), the others ``request.get_json()``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from flask import Flask, current_app, request
+from flask.json.provider import DefaultJSONProvider
+from flask_smorest import Blueprint as SmorestBlueprint
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import BadRequest
+
+from .errors import ApiError
+
+JSON_TYPES = {"application/json", "application/hal+json", "application/merge-patch+json"}
+
+#: Deepest nesting of objects and arrays a body may have. The documented
+#: representations nest about eight levels; the bound keeps every later walk
+#: of a body or of a stored document (copies, merges, validation) far from the
+#: interpreter's recursion limit.
+MAX_DEPTH = 32
+
+_SEND_JSON = "Send a JSON object of the documented shape."
+
+#: What no stored text can hold: U+0000 and a lone UTF-16 surrogate.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: How one can arrive in a UTF-8 body: escaped, or as raw surrogate bytes
+#: (ED A0-BF: the standard library decodes them with "surrogatepass").
+_UNSTORABLE_BYTES = re.compile(rb"\\u0000|\\u[dD][89abAB]|\\u[dD][c-fC-F]|\xed[\xa0-\xbf]")
+
+
+def unstorable(text: str) -> bool:
+    """True if ``text`` holds U+0000 or a lone surrogate, which no database here stores."""
+    return _UNSTORABLE.search(text) is not None
+
+
+def _not_json(constant: str) -> float:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: too large for a float, read as infinity
+        raise ValueError(f"{text[:32]} is out of range")
+    return value
+
+
+class RequestJSON(DefaultJSONProvider):
+    """Flask's JSON provider, reading request bodies as JSON (RFC 8259) only.
+
+    The standard library also reads ``NaN``, ``Infinity`` and numbers too large
+    for a float (as infinity). None of them is JSON: a client's library could
+    not read them back, and a stored document would hold ``null`` in their
+    place. A body with one is refused (``400``) like any other malformed body.
+    """
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """``json.loads`` that refuses non-finite numbers."""
+        kwargs.setdefault("parse_constant", _not_json)
+        kwargs.setdefault("parse_float", _finite)
+        return super().loads(s, **kwargs)
+
+
+class BodyParser(FlaskParser):
+    """webargs' parser, reading the body Flask has already parsed.
+
+    webargs parses a JSON body itself with the standard library: a second
+    parse of every body, and one that would accept what :class:`RequestJSON`
+    refuses. Here it takes ``request.get_json()``, parsed once by
+    :func:`check_body`, which has refused a body that does not parse; what is
+    left to fail here is an action's absent body, webargs' ``missing``.
+    """
+
+    def _raw_load_json(self, req: Any) -> Any:
+        if not webargs_core.is_json(req.mimetype):
+            return webargs_core.missing
+        try:
+            return req.get_json()
+        except BadRequest as exc:
+            # webargs reads an empty ``doc`` as "no body" (``missing``).
+            body = req.get_data(cache=True).decode("utf-8", "replace")
+            raise json.JSONDecodeError("Invalid JSON body.", body, 0) from exc
+
+
+class Blueprint(SmorestBlueprint):
+    """flask-smorest's blueprint with :class:`BodyParser`: every resource module uses it."""
+
+    ARGUMENTS_PARSER = BodyParser()
+
+
+def _unreadable(data: bytes) -> ApiError:
+    """``400 invalidJson`` for a body that did not parse, saying why."""
+    if not data.strip():
+        return ApiError(400, "invalidJson", "The request body is empty.", remediation=_SEND_JSON)
+    try:
+        current_app.json.loads(data)
+        reason = "it could not be read"  # not reached: it failed a moment ago
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        reason = str(exc)[:200]
+    return ApiError(400, "invalidJson", f"The request body is not valid JSON: {reason}.",
+                    remediation=_SEND_JSON)
+
+
+def _too_deep() -> ApiError:
+    return ApiError(400, "invalidJson",
+                    f"The request body is nested too deeply (more than {MAX_DEPTH} levels).",
+                    remediation=_SEND_JSON)
+
+
+def _inspect(body: Any) -> ApiError | None:
+    """The error for ``body`` if it nests too deeply or holds unstorable text.
+
+    Iterative, so that no body can exhaust the interpreter's stack here.
+    """
+    stack: list[tuple[Any, int]] = [(body, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if unstorable(value):
+                return ApiError(
+                    400, "invalidCharacter", "The request body contains the NUL character "
+                    "(U+0000) or a lone surrogate (\\ud800-\\udfff), which no text may hold.",
+                    remediation="Remove it; a character beyond U+FFFF is a surrogate pair.")
+        elif isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                return _too_deep()
+            if isinstance(value, dict):
+                stack.extend((key, depth) for key in value)
+                stack.extend((item, depth + 1) for item in value.values())
+            else:
+                stack.extend((item, depth + 1) for item in value)
+    return None
+
+
+def _may_need_inspection(data: bytes) -> bool:
+    """Cheap tests on the raw body (C-speed scans) that rule out both problems."""
+    return (data.count(b"{") + data.count(b"[") > MAX_DEPTH
+            or _UNSTORABLE_BYTES.search(data) is not None
+            or json.detect_encoding(data) != "utf-8")
+
+
+def check_body() -> None:
+    """``before_request``: refuse a write's body that no view should see (see module)."""
+    if request.method not in ("POST", "PUT", "PATCH") or request.routing_exception:
+        return  # no body expected, or routing answers 404/405 first
+    has_body = bool(request.content_length) or "chunked" in request.headers.get(
+        "Transfer-Encoding", "")
+    if not has_body and request.method == "POST":
+        return  # an action without a body
+    if request.mimetype not in JSON_TYPES:
+        raise ApiError(
+            415, "unsupportedMediaType",
+            "Request bodies must be application/hal+json or application/json.",
+            attributes={"contentType": request.mimetype or None},
+        )
+    # Parse once here (Flask caches it for the views). JSON nested deeper than
+    # the interpreter's recursion limit would otherwise crash the parser (500).
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError as exc:
+        raise _too_deep() from exc
+    data = request.get_data(cache=True)
+    if body is None and data.strip() != b"null":
+        raise _unreadable(data)
+    if _may_need_inspection(data):
+        error = _inspect(body)
+        if error is not None:
+            raise error
+
+
+def init_app(app: Flask) -> None:
+    """Read bodies with :class:`RequestJSON` and check each with :func:`check_body`."""
+    app.json = RequestJSON(app)
+    app.before_request(check_body)
