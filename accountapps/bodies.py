@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, current_app, request
@@ -126,36 +127,49 @@ def _too_deep() -> ApiError:
                     remediation=_SEND_JSON)
 
 
-def _inspect(body: Any) -> ApiError | None:
-    """The error for ``body`` if it nests too deeply or holds unstorable text.
+def _nests_deeper(value: dict | list, levels: int) -> bool:
+    """True if containers nest more than ``levels`` below ``value``.
 
-    Iterative, so that no body can exhaust the interpreter's stack here.
+    Recursive, but never deeper than ``levels``: no body can exhaust the stack.
     """
-    stack: list[tuple[Any, int]] = [(body, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, str):
-            if unstorable(value):
-                return ApiError(
-                    400, "invalidCharacter", "The request body contains the NUL character "
-                    "(U+0000) or a lone surrogate (\\ud800-\\udfff), which no text may hold.",
-                    remediation="Remove it; a character beyond U+FFFF is a surrogate pair.")
-        elif isinstance(value, dict | list):
-            if depth >= MAX_DEPTH:
-                return _too_deep()
-            if isinstance(value, dict):
-                stack.extend((key, depth) for key in value)
-                stack.extend((item, depth + 1) for item in value.values())
-            else:
-                stack.extend((item, depth + 1) for item in value)
+    if levels < 0:
+        return True
+    for child in value.values() if isinstance(value, dict) else value:
+        if isinstance(child, dict | list) and _nests_deeper(child, levels - 1):
+            return True
+    return False
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string of a parsed body, keys included (its depth is bounded by now)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _inspect(body: Any, data: bytes) -> ApiError | None:
+    """The error for ``body`` (parsed from ``data``) if it nests too deeply or holds
+    unstorable text. C-speed scans of ``data`` spare most bodies either walk: fewer
+    brackets than the limit cannot nest deeper than it, and unstorable text needs an
+    escape or surrogate bytes (or an encoding other than UTF-8) to arrive."""
+    if (data.count(b"{") + data.count(b"[") > MAX_DEPTH and isinstance(body, dict | list)
+            and _nests_deeper(body, MAX_DEPTH - 1)):
+        return _too_deep()
+    suspect = ((b"\\u" in data or b"\xed" in data)  # two quick finds before the regex
+               and _UNSTORABLE_BYTES.search(data) is not None)
+    if ((suspect or json.detect_encoding(data) != "utf-8")
+            and any(unstorable(text) for text in _strings(body))):
+        return ApiError(
+            400, "invalidCharacter", "The request body contains the NUL character "
+            "(U+0000) or a lone surrogate (\\ud800-\\udfff), which no text may hold.",
+            remediation="Remove it; a character beyond U+FFFF is a surrogate pair.")
     return None
-
-
-def _may_need_inspection(data: bytes) -> bool:
-    """Cheap tests on the raw body (C-speed scans) that rule out both problems."""
-    return (data.count(b"{") + data.count(b"[") > MAX_DEPTH
-            or _UNSTORABLE_BYTES.search(data) is not None
-            or json.detect_encoding(data) != "utf-8")
 
 
 def check_body() -> None:
@@ -181,10 +195,9 @@ def check_body() -> None:
     data = request.get_data(cache=True)
     if body is None and data.strip() != b"null":
         raise _unreadable(data)
-    if _may_need_inspection(data):
-        error = _inspect(body)
-        if error is not None:
-            raise error
+    error = _inspect(body, data)
+    if error is not None:
+        raise error
 
 
 def init_app(app: Flask) -> None:
