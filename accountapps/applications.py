@@ -28,7 +28,7 @@ from .lifecycle import ADMIN, OWNER, Action, Kind
 from .models import Application, ApplicationApplicant, utcnow
 from .preconditions import IfMatch, precondition_failed
 from .representations.application import ApplicationUpdateSchema, timestamp
-from .representations.validators import is_masked
+from .representations.validators import is_mask_of, is_masked
 from .security import Principal
 
 #: The fields a client writes (everything else in the representation is ours).
@@ -213,14 +213,19 @@ def _identify_applicants(doc: dict[str, Any], previous: Mapping[str, Any]) -> No
 
 
 def _keep_masked(incoming: dict[str, Any], stored: Mapping[str, Any]) -> None:
-    """A masked value sent back (``*****3210``) keeps the stored one."""
+    """A masked value sent back as it was shown (``******3210``) keeps the stored one.
+
+    Only the stored value's own mask stands for it: any other masked-looking
+    value is left as sent, for :func:`_refuse_masked` to refuse.
+    """
     numbers = ((incoming.get("fundingAccount") or {}).get("accountNumbers") or {})
     old_numbers = ((stored.get("fundingAccount") or {}).get("accountNumbers") or {})
-    if is_masked(numbers.get("full")) and old_numbers.get("full"):
+    if is_mask_of(numbers.get("full"), old_numbers.get("full")):
         numbers["full"] = old_numbers["full"]
     organization = incoming.get("organization") or {}
-    if is_masked(organization.get("taxId")) and (stored.get("organization") or {}).get("taxId"):
-        organization["taxId"] = stored["organization"]["taxId"]
+    old_tax_id = (stored.get("organization") or {}).get("taxId")
+    if is_mask_of(organization.get("taxId"), old_tax_id):
+        organization["taxId"] = old_tax_id
 
 
 def _refuse_masked(doc: Mapping[str, Any]) -> None:

@@ -35,7 +35,7 @@ from .ids import new_id
 from .lifecycle import ADMIN, Action, Kind
 from .models import Enrollment, utcnow
 from .preconditions import IfMatch, precondition_failed
-from .representations.enrollment import SERVER_OWNED, EnrollmentWriteSchema
+from .representations.enrollment import SERVER_OWNED, EnrollmentWriteSchema, mask_applicant
 from .representations.validators import restore_masked
 from .security import Principal
 from .workflow import WORKFLOW_STATE_BY_STATE as WORKFLOW_STATE
@@ -309,6 +309,16 @@ def client_view(row: Enrollment) -> dict[str, Any]:
     return view
 
 
+def masked_view(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """``stored`` as the representation shows it to a reader without profiles/readPii."""
+    shown = jsoncodec.copy_document(stored)
+    # The same applicants, masked by the same function, as ``render_enrollment``.
+    applicant = shown.get("applicant")
+    for item in ([applicant] if applicant else []) + (shown.get("applicants") or []):
+        mask_applicant(item)
+    return shown
+
+
 def update(principal: Principal, row: Enrollment, body: Any, if_match: IfMatch, *,
            partial: bool) -> Enrollment:
     """updateEnrollment (``partial=False``, a replacement) or patchEnrollment (a merge patch)."""
@@ -317,7 +327,7 @@ def update(principal: Principal, row: Enrollment, body: Any, if_match: IfMatch, 
         stored = client_view(current)
         incoming = merge_patch(stored, body) if partial else copy.deepcopy(body)
         if isinstance(incoming, dict):
-            restore_masked(incoming, stored)
+            restore_masked(incoming, stored, masked_view(stored))
         data = _validated(incoming)
         doc = _document(data, current.document, principal, current.owner, utcnow())
         flagged = _flagged(body, doc, current.document, principal,

@@ -162,3 +162,73 @@ def test_completed_application_cannot_be_updated(user, admin, approvable):
                           headers={"If-Match": approved.headers["ETag"]})
     assert response.status_code == 409
     assert response.json["_error"]["attributes"]["state"] == "approved"
+
+
+# --- masked values sent back ----------------------------------------------------
+
+ORGANIZATION = {"name": "Acme", "taxId": "12-3456789"}  # shown as ******6789
+
+
+@pytest.fixture
+def organization(user, create_body):
+    """A running application of ``user-1`` with an organization's tax id (the response)."""
+    response = user.post("/applications", create_body(organization=ORGANIZATION, **FUNDING))
+    assert response.status_code == 201, response.json
+    return response
+
+
+def test_a_masked_tax_id_sent_back_keeps_the_stored_one(user, admin, organization):
+    fetched = organization.json
+    assert fetched["organization"]["taxId"] == "******6789"
+    response = user.put(fetched["_links"]["self"]["href"], fetched,
+                        headers={"If-Match": organization.headers["ETag"]})
+    assert response.status_code == 200, response.json
+    stored = admin.get(fetched["_links"]["self"]["href"]).json["organization"]["taxId"]
+    assert stored == ORGANIZATION["taxId"]
+
+
+@pytest.mark.parametrize("tax_id", ["*****0000", "******6788", "*******6789", "*6789"])
+def test_a_masked_tax_id_that_is_not_the_one_shown_is_400(user, admin, organization, tax_id):
+    url = organization.json["_links"]["self"]["href"]
+    response = user.patch(url, {"organization": {"taxId": tax_id}},
+                          headers={"If-Match": organization.headers["ETag"]})
+    assert response.status_code == 400, response.json
+    names = [e["attributes"]["name"] for e in response.json["_error"]["_embedded"]["errors"]]
+    assert names == ["organization.taxId"]
+    assert user.get(url).headers["ETag"] == organization.headers["ETag"]
+
+
+@pytest.mark.parametrize("full", ["******1111", "*****3210", "*******3210"])
+def test_a_masked_account_number_that_is_not_the_one_shown_is_400(user, url, tag, application,
+                                                                 full):
+    account = copy.deepcopy(application.json["fundingAccount"])
+    assert account["accountNumbers"]["full"] == "******3210"
+    account["accountNumbers"]["full"] = full
+    response = user.put(url, {**application.json, "fundingAccount": account}, headers=tag)
+    assert response.status_code == 400, response.json
+    names = [e["attributes"]["name"] for e in response.json["_error"]["_embedded"]["errors"]]
+    assert names == ["fundingAccount.accountNumbers.full"]
+    assert user.get(url).headers["ETag"] == application.headers["ETag"]
+
+
+def test_a_masked_value_that_replaces_nothing_stored_is_400(user, create_body):
+    created = user.post("/applications", create_body())
+    response = user.patch(created.json["_links"]["self"]["href"],
+                          {"organization": {"name": "Acme", "taxId": "*****6789"}},
+                          headers={"If-Match": created.headers["ETag"]})
+    assert response.status_code == 400, response.json
+
+
+@pytest.mark.parametrize("patch, read", [
+    ({"accountName": "*Star"}, lambda body: body["accountName"]),
+    ({"organization": {"name": "**Asterisk"}}, lambda body: body["organization"]["name"]),
+    ({"fundingAccount": {"title": "*****"}}, lambda body: body["fundingAccount"]["title"]),
+])
+def test_a_name_beginning_with_an_asterisk_is_stored(user, admin, organization, patch, read):
+    url = organization.json["_links"]["self"]["href"]
+    response = user.patch(url, patch, headers={"If-Match": organization.headers["ETag"]})
+    assert response.status_code == 200, response.json
+    sent = read(patch)
+    assert read(response.json) == sent
+    assert read(admin.get(url).json) == sent
+

@@ -103,8 +103,17 @@ def mask(value: str | None, visible: int = 4) -> str | None:
 
 
 def is_masked(value: object) -> bool:
-    """True for a value the service produced by :func:`mask`."""
+    """True for a value that looks masked (begins with ``*``), as :func:`mask` renders one.
+
+    Where only a stored value may be masked (an account number, a tax id), such
+    a value is not data: it is refused unless it is the stored value's mask.
+    """
     return isinstance(value, str) and value.startswith("*")
+
+
+def is_mask_of(value: object, stored: object) -> bool:
+    """True when ``value`` is exactly what :func:`mask` shows for ``stored``."""
+    return isinstance(stored, str) and bool(stored) and value == mask(stored)
 
 
 #: What a fully hidden value looks like (an address line, a birthdate).
@@ -119,26 +128,50 @@ def mask_email(value: str | None) -> str | None:
     return f"{REDACTED}@{domain}" if at else REDACTED
 
 
-def restore_masked(incoming: Any, stored: Any) -> Any:
-    """Replace each masked value of ``incoming`` by the stored value at the same place.
+def restore_masked(incoming: Any, stored: Any, shown: Any) -> Any:
+    """Put back the stored value wherever ``incoming`` holds exactly what is shown for it.
 
-    A client without PII access sends back what it fetched; its masked values
-    (``*****3333``) mean "unchanged". List items are matched by ``_id`` when
-    they have one, else by position. Masked values with no stored counterpart
-    are left for validation to reject.
+    ``shown`` is ``stored`` as the representation renders it to a reader without
+    PII access. Such a client sends back what it fetched: a value equal to the
+    masked rendering at the same place (``*****3333``) means "unchanged". Any
+    other value is the client's, stored and validated like any value: a place
+    the representation does not mask (a name) shows the stored value itself, so
+    ``*Star`` there is a name, and a masked-looking value that is not the stored
+    value's mask is left for validation to refuse.
+
+    List items are matched by their ``_id`` when it is a string naming a stored
+    item, else by position; an ``_id`` that is not a string names nothing and is
+    left for validation to report.
     """
-    if isinstance(incoming, dict) and isinstance(stored, dict):
+    if isinstance(incoming, dict) and isinstance(stored, dict) and isinstance(shown, dict):
         for key, value in incoming.items():
-            if is_masked(value) and isinstance(stored.get(key), str):
+            if _sent_back_masked(value, stored.get(key), shown.get(key)):
                 incoming[key] = stored[key]
             else:
-                restore_masked(value, stored.get(key))
-    elif isinstance(incoming, list) and isinstance(stored, list):
-        by_id = {item.get("_id"): item for item in stored
-                 if isinstance(item, dict) and item.get("_id") is not None}
-        for index, item in enumerate(incoming):
-            match = by_id.get(item.get("_id")) if isinstance(item, dict) else None
-            if match is None and index < len(stored):
-                match = stored[index]
-            restore_masked(item, match)
+                restore_masked(value, stored.get(key), shown.get(key))
+    elif isinstance(incoming, list) and isinstance(stored, list) and isinstance(shown, list):
+        by_id = {item["_id"]: index for index, item in enumerate(stored)
+                 if isinstance(item, dict) and isinstance(item.get("_id"), str)}
+        for position, item in enumerate(incoming):
+            index = _stored_index(item, position, by_id, len(stored))
+            if index is not None and index < len(shown):
+                restore_masked(item, stored[index], shown[index])
     return incoming
+
+
+def _sent_back_masked(value: Any, stored: Any, shown: Any) -> bool:
+    """True when ``value`` is the masked rendering (``shown``) of a stored string."""
+    # Where the stored value is shown as it is, the place is not masked: the
+    # value sent is data even if it begins with ``*``.
+    return isinstance(stored, str) and shown != stored and value == shown
+
+
+def _stored_index(item: Any, position: int, by_id: dict[str, int], count: int) -> int | None:
+    """The index of the stored list item that ``item``, at ``position``, stands for."""
+    item_id = item.get("_id") if isinstance(item, dict) else None
+    # Only a string names a stored item (anything else is unhashable, or no id):
+    # such an ``_id`` is the schema's to report, and the item, matched by its
+    # position, keeps its masked values so that the ``_id`` is the only error.
+    if isinstance(item_id, str) and item_id in by_id:
+        return by_id[item_id]
+    return position if position < count else None
