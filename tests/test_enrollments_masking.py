@@ -101,6 +101,7 @@ def test_a_name_beginning_with_an_asterisk_is_stored_by_put(user, admin, mine):
     ("identification", 0, "value", "*******2222"),  # shown: *******1111
     ("phones", 0, "number", "**********0000"),  # shown: **********5555
     ("phones", 1, "number", "*****"),
+    ("emailAddresses", 0, "value", "*****@other.com"),  # shown: *****@apiture.com
 ])
 def test_a_masked_value_that_is_not_the_one_shown_is_400(user, mine, field, index, key, value):
     fetched = user.get(mine.headers["Location"])

@@ -228,7 +228,7 @@ class IdentificationSchema(Part):
 
 
 class EmailAddressSchema(Part):
-    value = fields.Email(required=True, validate=validate.Length(max=254))
+    value = fields.Email(required=True, validate=[validate.Length(max=254), not_masked])
     type = _one_of(EMAIL_TYPES)
     state = _one_of(CHANNEL_STATES)
 
