@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlencode
 
 from peewee import (
     OP,
     SQL,
     AutoField,
     CharField,
+    ColumnBase,
     Expression,
     Field,
     IntegerField,
@@ -31,7 +33,15 @@ from peewee import (
 from . import filter_expr, row_counts
 from .db import is_postgres
 from .errors import ApiError
-from .filter_expr import BoolOp, Comparison, FilterSyntaxError, Node, NullTest, Search
+from .filter_expr import (
+    BoolOp,
+    Comparison,
+    FilterSyntaxError,
+    Node,
+    NullTest,
+    Search,
+    TooManySearchTerms,
+)
 from .query_shapes import count_sql, select_sql
 
 DEFAULT_LIMIT = 100
@@ -75,6 +85,24 @@ def _bad_param(name: str, message: str) -> ApiError:
         400, "invalidQueryParameter", f"The query parameter {name!r} is not valid: {message}",
         attributes={"name": name},
     )
+
+
+#: A page's links repeat its query, and a link's href is at most 2048 characters
+#: (the ``link`` schema): the query, percent-encoded, may take this much of it.
+MAX_QUERY_LENGTH = 1800
+
+
+def _refuse_long_query(params: Mapping[str, str]) -> None:
+    """``400`` for a query whose page links would outgrow an href."""
+    length = len(urlencode(params, safe=",|()"))
+    if length > MAX_QUERY_LENGTH:
+        raise ApiError(
+            400, "queryTooLong",
+            f"The query is too long: {length} characters percent-encoded, at most "
+            f"{MAX_QUERY_LENGTH} (the page's links repeat it).",
+            attributes={"length": length, "maximum": MAX_QUERY_LENGTH},
+            remediation="Shorten the filter or the search, or split the query.",
+        )
 
 
 def parse_int(args: Mapping[str, str], name: str, default: int, maximum: int | None) -> int:
@@ -185,22 +213,49 @@ def _compare(column: Field, op: str, value: Any) -> Expression:
     }[op]
 
 
+def combine(op: str, parts: Sequence[ColumnBase]) -> ColumnBase:
+    """``parts`` joined by ``op`` (``"and"`` or ``"or"``) as a balanced tree, in their order.
+
+    Every fold of a client's list of expressions (the terms of ``q=`` and
+    ``search()``, the arguments of ``and()``/``or()``) goes through here; the
+    query's few fixed conditions are left to ``where()``. peewee puts each
+    binary operation in its own parentheses, so a left-deep chain of n terms
+    nests n deep: SQLite's parser overflowed past about 80 levels, and peewee's
+    (and :mod:`query_shapes`') recursive walks hit Python's recursion limit past
+    a few hundred. Pairing neighbours level by level nests only log2(n) deep;
+    AND and OR are associative, so the result is the same.
+    """
+    if op not in ("and", "or"):
+        raise ValueError(f"cannot combine with {op!r}")
+    if not parts:
+        raise ValueError("nothing to combine")
+    level = list(parts)
+    while len(level) > 1:
+        paired = [_join(op, level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])  # the odd one out joins at a higher level, still last
+        level = paired
+    return level[0]
+
+
+def _join(op: str, left: ColumnBase, right: ColumnBase) -> ColumnBase:
+    return (left & right) if op == "and" else (left | right)
+
+
 def search_expression(spec: CollectionSpec, text: str) -> Expression | None:
-    """``q`` semantics: any word of a group, every ``and``-ed group, in any name field."""
+    """``q`` semantics: any word of a group, every ``and``-ed group, in any name field.
+
+    Raises :class:`TooManySearchTerms` past ``filter_expr.MAX_SEARCH_TERMS``.
+    """
     groups = filter_expr.search_groups(text)
     if not groups:
         return None
     columns = [spec.fields[name].column for name in spec.search_fields]
-    result = None
-    for group in groups:
-        any_term = None
-        for term in group:
-            pattern = f"%{escape_like(term)}%"
-            for column in columns:
-                clause = ilike(column, pattern)
-                any_term = clause if any_term is None else (any_term | clause)
-        result = any_term if result is None else (result & any_term)
-    return result
+    return combine("and", [
+        combine("or", [ilike(column, f"%{escape_like(term)}%")
+                       for term in group for column in columns])
+        for group in groups
+    ])
 
 
 def translate(spec: CollectionSpec, node: Node) -> Expression:
@@ -209,10 +264,7 @@ def translate(spec: CollectionSpec, node: Node) -> Expression:
         parts = [translate(spec, child) for child in node.children]
         if node.op == "not":
             return ~parts[0]
-        combined = parts[0]
-        for part in parts[1:]:
-            combined = (combined & part) if node.op == "and" else (combined | part)
-        return combined
+        return combine(node.op, parts)
     if isinstance(node, Search):
         return search_expression(spec, node.text) or SQL("1 = 1")
     field_spec = spec.fields.get(node.field)
@@ -353,6 +405,12 @@ def query_page(
     where: Sequence[Expression] = (),
 ) -> Page:
     """Apply paging, sorting, ``filter`` and ``q`` (plus ``where``) and run the query."""
+    params = {
+        name: args[name]
+        for name in ("sortBy", "filter", "q", *spec.extra_params)
+        if args.get(name)
+    }
+    _refuse_long_query(params)
     start = parse_int(args, "start", 0, None)
     limit = parse_int(args, "limit", DEFAULT_LIMIT, max_limit)
     conditions = list(where)
@@ -367,7 +425,10 @@ def query_page(
             ) from exc
         conditions.append(translate(spec, tree))
     if args.get("q"):
-        searched = search_expression(spec, args["q"])
+        try:
+            searched = search_expression(spec, args["q"])
+        except TooManySearchTerms as exc:
+            raise _bad_param("q", str(exc)) from exc
         if searched is not None:
             conditions.append(searched)
     ordering = order_by(spec, args.get("sortBy"))
@@ -378,9 +439,4 @@ def query_page(
         count = count_of(query)
     rows = records(query.order_by(*ordering).offset(start).limit(limit)) if (
         limit and start < count) else []
-    params = {
-        name: args[name]
-        for name in ("sortBy", "filter", "q", *spec.extra_params)
-        if args.get(name)
-    }
     return Page(rows=rows, start=start, limit=limit, count=count, params=params)

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 MAX_LENGTH = 4000
 MAX_DEPTH = 32
+#: Terms (words and quoted phrases, not the keyword ``and``) of one ``q=`` or
+#: ``search()``: each becomes a LIKE per name field, so this bounds the SQL.
+MAX_SEARCH_TERMS = 32
 
 COMPARISONS = {"eq", "ne", "lt", "le", "gt", "ge", "startsWith", "endsWith", "contains"}
 NULL_TESTS = {"isNull", "isNotNull"}
@@ -30,6 +33,15 @@ class FilterSyntaxError(ValueError):
     def __init__(self, message: str, position: int) -> None:
         super().__init__(message)
         self.position = position
+
+
+class TooManySearchTerms(ValueError):
+    """A search of more than :data:`MAX_SEARCH_TERMS` terms (answered ``400``)."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(
+            f"a search may have at most {MAX_SEARCH_TERMS} terms (this one has {count})")
+        self.count = count
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,11 @@ class _Parser:
         if op == "search":
             if len(args) != 1:
                 raise self.error("search() takes exactly one string", start)
+            try:
+                search_groups(args[0].text)  # checked here, so that the error has a position
+            except TooManySearchTerms as exc:
+                raise self.error(f"search() takes at most {MAX_SEARCH_TERMS} terms, not "
+                                 f"{exc.count}", start) from exc
             return Search(args[0].text)
         field = args[0]
         if field.quoted or not field.text or not all(
@@ -188,7 +205,8 @@ def search_groups(text: str) -> list[list[str]]:
     """Split a ``q`` search into AND-ed groups of OR-ed terms.
 
     Words match if any appears; ``"a phrase"`` is one term; the keyword ``and``
-    between terms requires both sides (Apiture searching conventions).
+    between terms requires both sides (Apiture searching conventions). More
+    than :data:`MAX_SEARCH_TERMS` terms raise :class:`TooManySearchTerms`.
     """
     terms: list[str] = []
     i = 0
@@ -214,4 +232,7 @@ def search_groups(text: str) -> list[list[str]]:
                 groups.append([])
         else:
             groups[-1].append(term)
+    count = sum(len(group) for group in groups)
+    if count > MAX_SEARCH_TERMS:
+        raise TooManySearchTerms(count)
     return [group for group in groups if group]

@@ -1,10 +1,16 @@
 """Collections: paging, sorting, simple filters, ``q``; the state-restricted views."""
 
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlencode, urlparse
 
 import pytest
 from conftest import BASE, REFERENCE_CREATE_BODY, USER_SCOPES, Api, headers_for
 from db_helpers import force_state
+from test_filter import nesting
+
+from accountapps import applications, enrollments
+from accountapps.collection_query import MAX_QUERY_LENGTH, search_expression
+from accountapps.filter_expr import MAX_SEARCH_TERMS
+from accountapps.models import Application
 
 
 def create(client, owner: str, account_name: str, **changes) -> str:
@@ -254,6 +260,67 @@ def test_q_treats_like_wildcards_literally(client, admin):
     create(client, "s1", "100% interest")
     create(client, "s2", "100 interest")
     assert names(admin.get("/applications?q=100%25")) == ["100% interest"]
+
+
+def words(count: int, glue: str = " ") -> str:
+    """``count`` distinct search words, ``word0`` ... joined by ``glue``."""
+    return glue.join(f"word{index}" for index in range(count))
+
+
+@pytest.mark.parametrize("glue", [" ", " and "])
+def test_a_search_of_many_words_is_one_shallow_query(app, client, admin, glue):
+    # a chain of one OR/AND per word overflowed SQLite's parser at 20 words
+    # and Python's recursion limit at about 115
+    text = words(MAX_SEARCH_TERMS, glue)  # with " and ": the keyword is no term
+    wanted = create(client, "s1", words(MAX_SEARCH_TERMS))  # every word: every group matches
+    create(client, "s2", "other")
+    assert ids(admin.get(f"/applications?q={quote(text)}")) == [wanted]
+    assert admin.get(f"/enrollments?q={quote(text)}").status_code == 200
+    with app.app_context():
+        for spec in (applications.COLLECTION, enrollments.COLLECTION):
+            sql, _params = Application.select().where(search_expression(spec, text)).sql()
+            assert nesting(sql) <= 10, spec.name
+
+
+@pytest.mark.parametrize("path", ["/applications", "/enrollments"])
+@pytest.mark.parametrize("text", [words(MAX_SEARCH_TERMS + 1),
+                                  words(MAX_SEARCH_TERMS + 1, " and ")])
+def test_more_search_words_than_the_limit_is_400(admin, path, text):
+    response = admin.get(f"{path}?q={quote(text)}")
+    assert response.status_code == 400
+    error = response.json["_error"]
+    assert error["type"] == "invalidQueryParameter"
+    assert error["attributes"]["name"] == "q"
+    assert f"at most {MAX_SEARCH_TERMS} terms" in error["message"]
+
+
+
+@pytest.mark.parametrize("query", [
+    "q=" + quote(words(500)),
+    "filter=" + quote("in(accountName," + ",".join(f"name{i}" for i in range(300)) + ")"),
+])
+@pytest.mark.parametrize("path", ["/applications", "/enrollments"])
+def test_a_query_longer_than_a_link_can_repeat_is_400(admin, path, query):
+    response = admin.get(f"{path}?{query}")
+    assert response.status_code == 400
+    error = response.json["_error"]
+    assert error["type"] == "queryTooLong"
+    assert error["attributes"]["maximum"] == MAX_QUERY_LENGTH
+
+
+def test_the_longest_query_allowed_has_links_within_the_href_limit(admin, application):
+    names = [f"name{i:04d}" for i in range(400)]
+
+    def query() -> str:
+        return urlencode({"sortBy": "-createdAt",
+                          "filter": "in(accountName," + ",".join(names) + ")"}, safe=",|()")
+
+    while len(query()) > MAX_QUERY_LENGTH:
+        names.pop()
+    assert len(query()) > MAX_QUERY_LENGTH - 20
+    response = admin.get(f"/applications?{query()}")
+    assert response.status_code == 200, response.json
+    assert all(len(link["href"]) <= 2048 for link in response.json["_links"].values())
 
 
 def test_missing_values_sort_last_in_both_directions(client, admin):

@@ -1,10 +1,17 @@
 """``filter=``: every operator, quoting, dates, and the error cases."""
 
 from datetime import UTC, datetime, timedelta
+from math import ceil, log2
 from urllib.parse import quote
 
 import pytest
 from conftest import REFERENCE_CREATE_BODY, USER_SCOPES, Api, headers_for
+
+from accountapps import collection_query, filter_expr
+from accountapps.applications import COLLECTION
+from accountapps.collection_query import combine, query_page
+from accountapps.db import database
+from accountapps.models import Application
 
 NAMES = ["alpha", "beta", "gamma", "O'Brien", 'say "hi"', "50% off", "a_b", "axb",
          "a,b (c)", "c:\\dir"]
@@ -123,6 +130,52 @@ def test_search_inside_a_filter(admin, seeded):
 def test_filter_combines_with_simple_filters(admin, seeded):
     assert admin.get("/applications?state=approved&filter=eq(accountName,beta)").json[
         "count"] == 0
+
+
+def nesting(sql: str) -> int:
+    """How deeply the parentheses of ``sql`` nest."""
+    depth = deepest = 0
+    for char in sql:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 8, 81, 500])
+def test_combined_terms_nest_log2_deep_in_their_order(app, count):
+    values = [f"v{index}" for index in range(count)]
+    with app.app_context():
+        where = combine("or", [Application.account_name == value for value in values])
+        sql, params = Application.select(Application.id).where(where).sql()
+    assert params == values
+    assert nesting(sql) <= ceil(log2(count)) + 1  # + the parentheses of one comparison
+
+
+@pytest.mark.parametrize(("op", "test", "last", "expected"), [
+    ("or", "eq", "eq(accountName,gamma)", {"gamma"}),
+    ("and", "ne", "ne(accountName,gamma)", set(NAMES) - {"gamma"}),
+])
+def test_or_of_500_terms_works(app, seeded, monkeypatch, op, test, last, expected):
+    # more than a request's filter may hold (its page links would outgrow the
+    # document's limit too), so the page is asked for directly: the SQL is tested
+    monkeypatch.setattr(filter_expr, "MAX_LENGTH", 100_000)
+    monkeypatch.setattr(collection_query, "MAX_QUERY_LENGTH", 100_000)
+    terms = [f"{test}(accountName,other{index})" for index in range(499)]
+    args = {"filter": f"{op}({','.join([*terms, last])})", "limit": "1000"}
+    with app.app_context(), database.connection_context():
+        query = Application.select(Application.id, Application.account_name)
+        page = query_page(COLLECTION, query, args, max_limit=1000)
+    assert {row.account_name for row in page.rows} == expected
+    assert page.count == len(expected)
+
+
+def test_search_of_more_words_than_the_limit_is_400(admin, seeded):
+    many = " ".join(f"word{index}" for index in range(filter_expr.MAX_SEARCH_TERMS + 1))
+    status, error = error_of(admin, f"and(eq(state,running),search('{many}'))")
+    assert status == 400
+    assert error["type"] == "malformedFilter"
+    assert error["attributes"]["position"] == len("and(eq(state,running),")
+    assert f"at most {filter_expr.MAX_SEARCH_TERMS} terms" in error["message"]
 
 
 # --- quoting -----------------------------------------------------------------

@@ -139,6 +139,17 @@ def test_a_date_and_a_datetime_are_different_shapes():
 
 
 @pytest.mark.usefixtures("db")
+@pytest.mark.parametrize("op", ["or", "and"])
+def test_a_filter_of_500_terms_is_walked_and_kept(op):
+    terms = tuple(filter_expr.Comparison("eq", "accountName", (f"v{index}",))
+                  for index in range(500))
+    query = Application.select(Application.id).where(
+        translate(COLLECTION, filter_expr.BoolOp(op, terms)))
+    assert query_shapes.select_sql(query) == peewees(query)
+    assert len(query_shapes._SQL) == 1 and None not in query_shapes._SQL.values()
+
+
+@pytest.mark.usefixtures("db")
 def test_no_more_than_max_shapes_are_kept(monkeypatch):
     monkeypatch.setattr(query_shapes, "MAX_SHAPES", 3)
     for count in range(1, 7):
