@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -42,6 +43,23 @@ _BOOLS = {"ACCOUNTAPPS_DATABASE_PREPARE", "ACCOUNTAPPS_BEHIND_PROXY", "ACCOUNTAP
           "ACCOUNTAPPS_ACCESS_LOG"}
 
 
+#: Bounds that keep every date computed from a setting within the calendar
+#: (``timedelta`` overflows past ~2.7 million days, NaN compares false).
+MAX_EXPIRY_DAYS = 36_500.0
+MAX_LEEWAY_SECONDS = 3_600.0
+
+
+def _check_range(settings: dict[str, Any], key: str, low: float, high: float, *,
+                 low_included: bool = True) -> None:
+    """Refuse (at start-up) a setting that is not a finite number in its range."""
+    value = settings[key]
+    ok = (isinstance(value, int | float) and math.isfinite(value)
+          and (low <= value if low_included else low < value) and value <= high)
+    if not ok:
+        bracket = "[" if low_included else "("
+        raise ValueError(f"{key} must be a number in {bracket}{low:g}, {high:g}], not {value!r}")
+
+
 def _coerce(key: str, value: Any) -> Any:
     if value is None or not isinstance(value, str):
         return value
@@ -66,8 +84,8 @@ def load_settings(
             settings[key] = _coerce(key, environ[key])
     for key, value in (overrides or {}).items():
         settings[key] = _coerce(key, value)
-    if settings["ACCOUNTAPPS_EXPIRY_DAYS"] <= 0:
-        raise ValueError("ACCOUNTAPPS_EXPIRY_DAYS must be positive")
+    _check_range(settings, "ACCOUNTAPPS_EXPIRY_DAYS", 0, MAX_EXPIRY_DAYS, low_included=False)
+    _check_range(settings, "ACCOUNTAPPS_JWT_LEEWAY", 0, MAX_LEEWAY_SECONDS)
     if not settings["ACCOUNTAPPS_DATABASE_URL"]:
         settings["ACCOUNTAPPS_DATABASE_URL"] = (
             f"sqlite:///{Path(instance_path, 'accountapps.db')}"

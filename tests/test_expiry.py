@@ -12,6 +12,7 @@ import pytest
 from conftest import API_KEY, REFERENCE_CREATE_BODY, SECRET, USER_SCOPES, Api, headers_for
 from db_helpers import age, audit_records, force_state, row
 
+from accountapps import create_app
 from accountapps.applications import KIND
 from accountapps.db import database
 from accountapps.models import utcnow
@@ -244,3 +245,20 @@ class TestShortPeriod:
         created = api.post("/applications", REFERENCE_CREATE_BODY)
         time.sleep(0.4)
         assert api.get(created.headers["Location"]).json["state"] == "expired"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e9", "999999", "0", "-1"])
+def test_an_expiry_period_outside_the_calendar_is_refused_at_start_up(app_settings, value):
+    with pytest.raises(ValueError, match="ACCOUNTAPPS_EXPIRY_DAYS"):
+        create_app({**app_settings, "ACCOUNTAPPS_EXPIRY_DAYS": value})
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "1e9"])
+def test_a_token_leeway_outside_its_range_is_refused_at_start_up(app_settings, value):
+    with pytest.raises(ValueError, match="ACCOUNTAPPS_JWT_LEEWAY"):
+        create_app({**app_settings, "ACCOUNTAPPS_JWT_LEEWAY": value})
+
+
+def test_a_century_is_the_longest_expiry_period(app_settings):
+    assert create_app({**app_settings, "ACCOUNTAPPS_EXPIRY_DAYS": "36500"}).config[
+        "ACCOUNTAPPS_EXPIRY_DAYS"] == 36500
