@@ -458,6 +458,7 @@ def delete(principal: Principal, row: Application, if_match: IfMatch) -> None:
         )
     if not if_match.accepts(row.revision):
         raise precondition_failed()
+    now = utcnow()
     with write_transaction():
         deleted = Application.delete().where(
             (Application.id == row.id) & (Application.revision == row.revision)
@@ -465,5 +466,8 @@ def delete(principal: Principal, row: Application, if_match: IfMatch) -> None:
         if deleted:
             ApplicationApplicant.delete().where(
                 ApplicationApplicant.application_id == row.id).execute()
+            # The trail outlives the application and says who removed it (as for enrollments).
+            lifecycle.audit(KIND, row.id, row.state, "deleted", "Application deleted.",
+                            principal, now)
     if not deleted:
         raise precondition_failed()

@@ -114,11 +114,16 @@ def fetch(kind: Kind, resource_id: str) -> Any:
     return _by_id(kind.model, resource_id, None)
 
 
-def load_visible(kind: Kind, resource_id: str, principal: Principal) -> Any:
-    """The row ``principal`` may see, expired first if it is overdue; else ``404``."""
+def load_visible(kind: Kind, resource_id: str, principal: Principal, *,
+                 any_owner: bool = False) -> Any:
+    """The row ``principal`` may see, expired first if it is overdue; else ``404``.
+
+    ``any_owner``: whoever owns it (the caller has been checked for a right that
+    spans every owner, such as reading audit trails).
+    """
     if len(resource_id) > 64:
         raise not_found(kind, resource_id[:64])
-    row = _by_id(kind.model, resource_id, principal)
+    row = _by_id(kind.model, resource_id, None if any_owner else principal)
     if row is None:
         raise not_found(kind, resource_id)
     if lifecycle.is_due(row):

@@ -76,7 +76,25 @@ def test_records_outlive_a_deleted_application(app, admin, application):
     app_id = application.json["_id"]
     admin.post(f"/expiredApplications?application={app_id}")
     assert admin.delete(f"/applications/{app_id}", headers={"If-Match": "*"}).status_code == 204
-    assert [r.to_state for r in audit_records(app, app_id)] == ["running", "expired"]
+    assert [r.to_state for r in audit_records(app, app_id)] == ["running", "expired", "deleted"]
+
+
+def test_a_deletion_is_recorded_with_who_deleted(app, admin, application):
+    app_id = application.json["_id"]
+    admin.post(f"/expiredApplications?application={app_id}")
+    admin.delete(f"/applications/{app_id}", headers={"If-Match": "*"})
+    record = audit_records(app, app_id)[-1]
+    assert (record.from_state, record.to_state, record.user_id) == ("expired", "deleted",
+                                                                     "admin-1")
+
+
+def test_an_applicant_deleting_a_pending_application_is_recorded(app, user, application):
+    app_id = application.json["_id"]
+    force_state(app, app_id, "pending")
+    assert user.delete(f"/applications/{app_id}", headers={"If-Match": "*"}).status_code == 204
+    record = audit_records(app, app_id)[-1]
+    assert (record.from_state, record.to_state, record.user_id) == ("pending", "deleted",
+                                                                     "user-1")
 
 
 # --- reaching it over the API ------------------------------------------------
@@ -115,6 +133,18 @@ def test_admin_read_scope_has_the_audit_trail_link_and_may_follow_it(client):
     response = auditor.get(href)
     assert response.status_code == 200
     assert [item["to"] for item in response.json["_embedded"]["items"]] == ["running"]
+
+
+def test_an_auditor_reads_the_trail_of_any_owners_application(client, application):
+    auditor = Api(client, headers_for("auditor-2", "banking/read admin/read"))
+    response = auditor.get(f"{application.headers['Location']}/auditRecords")
+    assert response.status_code == 200
+    assert [item["to"] for item in response.json["_embedded"]["items"]] == ["running"]
+
+
+def test_an_auditor_still_cannot_read_another_owners_application(client, application):
+    auditor = Api(client, headers_for("auditor-2", "banking/read admin/read"))
+    assert auditor.get(application.headers["Location"]).status_code == 404
 
 
 def test_applicant_cannot_read_the_trail(user, application):

@@ -122,7 +122,8 @@ def audit_trail_response(kind: Kind, resource_id: str) -> Response:
     principal = current_principal()
     if not principal.can_read_audit:
         raise store.not_found(kind, resource_id)
-    row = store.load_visible(kind, resource_id, principal)
+    # An auditor (admin/read) reads any owner's trail, as the institution does.
+    row = store.load_visible(kind, resource_id, principal, any_owner=True)
     return hal.response(render_audit_trail(kind.name, row.id, f"{kind.path}/{row.id}"))
 
 
