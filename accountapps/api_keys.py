@@ -32,6 +32,10 @@ def create(client: str) -> IssuedKey:
     client = client.strip()
     if not client or len(client) > 255:
         raise ValueError("the client name must be 1 to 255 characters")
+    # Printable only: the name is shown in tab-separated listings and logs, and
+    # PostgreSQL cannot store U+0000 (SQLite can: both refuse it here alike).
+    if not client.isprintable():
+        raise ValueError("the client name must be printable (no tabs, newlines or NUL)")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with write_transaction():
         row = ApiKey.create(client=client, key_hash=hash_key(key), prefix=key[:10],
@@ -46,6 +50,8 @@ def all_keys() -> list[ApiKey]:
 
 def revoke(key_id: int) -> bool:
     """Revoke a key (idempotent); ``False`` when there is no such key."""
+    if not 0 < key_id < 2**63:  # ids are positive 64-bit integers (SQLite overflows past)
+        return False
     with write_transaction():
         row = ApiKey.get_or_none(ApiKey.id == key_id)
         if row is None:

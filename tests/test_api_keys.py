@@ -87,8 +87,25 @@ def test_revoking_an_unknown_key_fails(app):
     assert "999" in result.output
 
 
+@pytest.mark.parametrize("key_id", ["9223372036854775808", "0", "-1"])
+def test_revoking_an_id_no_key_can_have_fails_cleanly(app, key_id):
+    result = run(app, "api-keys", "revoke", "--", key_id)
+    assert result.exit_code == 1, result.output
+    assert f"no API key with id {key_id}" in result.output
+
+
 def test_a_client_name_is_required(app):
     assert run(app, "api-keys", "create", "--client", "  ").exit_code != 0
+
+
+@pytest.mark.parametrize("name", ["web\x00x", "web\tbanking", "web\nbanking"],
+                         ids=["nul", "tab", "newline"])
+def test_a_client_name_must_be_printable(app, name):
+    result = run(app, "api-keys", "create", "--client", name)
+    assert result.exit_code == 2, result.output
+    assert "printable" in result.output
+    with app.app_context():
+        assert api_keys.all_keys() == []
 
 
 def test_a_wrong_key_with_the_issued_prefix_is_refused(app, client):
