@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError, missing
-from peewee import IntegrityError
 
 from . import catalog, jsoncodec, lifecycle, sql, store, workflow
 from .collection_query import CollectionSpec, FieldSpec
@@ -284,31 +283,23 @@ def create(principal: Principal, data: dict[str, Any]) -> Application:
         "type": APPROVAL_TYPE,
         "createdAt": timestamp(now),
     }
-    for attempt in range(2):
-        try:
-            values = dict(
-                id=app_id, owner=principal.user_id, client_id=principal.client_id,
-                product_id=product.id, state="running",
-                workflow_state=workflow.workflow_state(doc, "running"),
-                created_at=now, active_at=now, revision=1, document=doc, **columns,
-            )
-            with write_transaction():
-                sql.insert(Application, values)
-                _save_contacts(app_id, doc, replace=False)
-                lifecycle.audit(KIND, app_id, None, "running", "Application created.",
-                                principal, now)
-        except IntegrityError as exc:
-            # The partial unique index: this user already has an application in
-            # progress. One that is overdue has in truth expired: expire it, retry.
-            if attempt == 0 and store.expire_due(KIND, owner=principal.user_id):
-                continue
-            raise store.in_progress_conflict(
-                KIND, principal, "finish or cancel it first.") from exc
-        # Outside the try: only the insert's IntegrityError means "one in progress".
-        # The row as inserted (nothing in the database adds to it): no need to read it back.
-        return workflow.settle(KIND, app_id, "Application created.",
-                               row=Application(**values))
-    raise AssertionError("unreachable")
+    values = dict(
+        id=app_id, owner=principal.user_id, client_id=principal.client_id,
+        product_id=product.id, state="running",
+        workflow_state=workflow.workflow_state(doc, "running"),
+        created_at=now, active_at=now, revision=1, document=doc, **columns,
+    )
+
+    def insert() -> None:
+        with write_transaction():
+            sql.insert(Application, values)
+            _save_contacts(app_id, doc, replace=False)
+            lifecycle.audit(KIND, app_id, None, "running", "Application created.",
+                            principal, now)
+
+    store.create_in_progress(KIND, principal, insert, "finish or cancel it first.")
+    # The row as inserted (nothing in the database adds to it): no need to read it back.
+    return workflow.settle(KIND, app_id, "Application created.", row=Application(**values))
 
 
 

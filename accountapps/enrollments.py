@@ -24,7 +24,6 @@ from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from peewee import IntegrityError
 
 from . import jsoncodec, lifecycle, store
 from .applications import merge_patch, stamp_consents
@@ -46,6 +45,9 @@ REQUIRED_CONSENTS = ("digitalBankingTermsOfUse", "privacyPolicy")
 #: A non-administrator's change to any of these invalidates the identity verification.
 IDENTITY_FIELDS = ("firstName", "middleName", "lastName", "identification", "birthdate")
 
+#: The parts of an applicant that describe the person, each with its identity fields.
+PERSON_PARTS = ("contact", "user")
+
 #: Fraud report outcomes that flag an enrollment for review when they are recorded.
 FLAGGING_FRAUD_STATES = ("passedWithRiskFactors", "failed")
 
@@ -60,7 +62,7 @@ def primary_applicant(doc: Mapping[str, Any]) -> dict[str, Any]:
 def identity_verified(applicant: Mapping[str, Any]) -> bool:
     """True when the institution recorded a verified identity and no failed verification."""
     results = [(applicant.get(part) or {}).get("identityVerification") or {}
-               for part in ("contact", "user")]
+               for part in PERSON_PARTS]
     verifications = (applicant.get("verification") or {}).get("verifications") or []
     return (any(result.get("state") == "verified" for result in results)
             and not any(result.get("state") == "failed" for result in results)
@@ -172,10 +174,20 @@ def _applicant_key(applicant: Mapping[str, Any], index: int) -> Any:
     return contact.get("_id") or applicant.get("username") or index
 
 
-def _keep_server_owned(incoming: dict[str, Any], stored: Mapping[str, Any] | None) -> None:
-    """A non-administrator's applicant: server-owned fields revert to the stored ones."""
-    stored = stored or {}
-    for part in ("contact", "user"):
+def identity_of(applicant: Mapping[str, Any] | None) -> dict[tuple[str, str], Any]:
+    """What an identity verification vouches for: the identity fields of contact and user.
+
+    Both parts describe the one applicant, and a verification may be recorded on
+    either (:func:`identity_verified` accepts both), so it vouches for both.
+    """
+    applicant = applicant or {}
+    return {(part, key): (applicant.get(part) or {}).get(key)
+            for part in PERSON_PARTS for key in IDENTITY_FIELDS}
+
+
+def _revert_server_owned(incoming: dict[str, Any], stored: Mapping[str, Any]) -> None:
+    """Server-owned fields of ``incoming`` become the stored ones (absent if none)."""
+    for part in PERSON_PARTS:
         new_part = incoming.get(part)
         old_part = stored.get(part) or {}
         if not isinstance(new_part, dict):
@@ -188,15 +200,26 @@ def _keep_server_owned(incoming: dict[str, Any], stored: Mapping[str, Any] | Non
         incoming.pop(key, None)
         if key in stored:
             incoming[key] = copy.deepcopy(stored[key])
-    # A verification vouches for the identity that was verified, not for a new one.
-    old_contact = stored.get("contact") or {}
-    new_contact = incoming.get("contact") or {}
-    if old_contact and any(old_contact.get(key) != new_contact.get(key)
-                           for key in IDENTITY_FIELDS):
-        for part in ("contact", "user"):
-            (incoming.get(part) or {}).pop("identityVerification", None)
-        incoming.pop("verification", None)
-        incoming.pop("verificationToken", None)
+
+
+def _drop_verification(applicant: dict[str, Any]) -> None:
+    """Remove every identity verification result recorded for ``applicant``."""
+    for part in PERSON_PARTS:
+        (applicant.get(part) or {}).pop("identityVerification", None)
+    applicant.pop("verification", None)
+    applicant.pop("verificationToken", None)
+
+
+def _keep_server_owned(incoming: dict[str, Any], stored: Mapping[str, Any] | None) -> None:
+    """A non-administrator's applicant: server-owned fields revert to the stored ones,
+    and the verification is dropped if the verified identity changed."""
+    stored = stored or {}
+    _revert_server_owned(incoming, stored)
+    # A verification vouches for the person who was verified, not for a new one:
+    # a change to the contact's or the user's identity voids it, wherever it is
+    # recorded. Masked values sent back were restored before: they are no change.
+    if identity_of(incoming) != identity_of(stored):
+        _drop_verification(incoming)
 
 
 def _stamp(applicant: dict[str, Any], stored: Mapping[str, Any] | None, user_id: str,
@@ -284,7 +307,7 @@ def create(principal: Principal, data: dict[str, Any]) -> Enrollment:
     now = utcnow()
     doc = _document(data, {}, principal, principal.user_id, now)
     enrollment_id = new_id()
-    try:
+    def insert() -> Enrollment:
         with write_transaction():
             row = Enrollment.create(
                 id=enrollment_id, owner=principal.user_id, client_id=principal.client_id,
@@ -294,11 +317,10 @@ def create(principal: Principal, data: dict[str, Any]) -> Enrollment:
             )
             lifecycle.audit(KIND, enrollment_id, None, "running", "Enrollment created.",
                             principal, now)
-    except IntegrityError as exc:
-        # The partial unique index: this user already has an enrollment in progress.
-        raise store.in_progress_conflict(
-                KIND, principal, "it must be completed or deleted first.") from exc
-    return row
+        return row
+
+    return store.create_in_progress(KIND, principal, insert,
+                                    "it must be completed or deleted first.")
 
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from peewee import Expression, Model, ModelSelect
+from peewee import Expression, IntegrityError, Model, ModelSelect
 
 from . import lifecycle, sql
 from .db import database, prepared, write_transaction
@@ -23,6 +23,8 @@ from .lifecycle import Kind
 from .models import utcnow
 from .preconditions import IfMatch, precondition_failed
 from .security import Principal
+
+T = TypeVar("T")
 
 EXPIRY_REASON = "No activity within the configured expiry period."
 
@@ -91,6 +93,25 @@ def _by_id(model: type[Model], resource_id: str, principal: Principal | None) ->
     text, params = _compiled(("by_id", model, scope), build, {
         _ID: resource_id, _USER: principal.user_id if scope else None})
     return sql.first_row(model, text, params)
+
+
+def create_in_progress(kind: Kind, principal: Principal, insert: Callable[[], T],
+                       remedy: str) -> T:
+    """Run ``insert``, the write that creates ``principal``'s new resource in progress.
+
+    The partial unique index allows one in progress per user and refuses the
+    insert (``IntegrityError``) if there is one. One that is overdue has in
+    truth expired: it is expired and the insert tried once more. Otherwise
+    ``409`` naming the one in progress (``remedy`` says what to do).
+    """
+    for attempt in range(2):
+        try:
+            return insert()
+        except IntegrityError as exc:
+            if attempt == 0 and expire_due(kind, owner=principal.user_id):
+                continue
+            raise in_progress_conflict(kind, principal, remedy) from exc
+    raise AssertionError("unreachable")
 
 
 def in_progress_conflict(kind: Kind, principal: Principal, remedy: str) -> ApiError:

@@ -48,6 +48,28 @@ def test_an_expired_enrollment_lets_the_user_enroll_again(app, user, enrollment)
     assert user.post("/enrollments", enrollment_body()).status_code == 201
 
 
+def test_an_overdue_enrollment_does_not_block_a_new_one(app, user, enrollment):
+    age(app, enrollment.json["_id"], 31)
+    # No read first: the POST itself must find the old enrollment expired.
+    response = user.post("/enrollments", enrollment_body())
+    assert response.status_code == 201, response.json
+    assert response.json["_id"] != enrollment.json["_id"]
+    with app.app_context(), database.connection_context():
+        assert Enrollment.get_by_id(enrollment.json["_id"]).state == "expired"
+        expiries = AuditRecord.select().where(
+            (AuditRecord.resource_type == "enrollment")
+            & (AuditRecord.resource_id == enrollment.json["_id"])
+            & (AuditRecord.to_state == "expired")).count()
+    assert expiries == 1
+
+
+def test_a_recent_enrollment_still_blocks_a_new_one(app, user, enrollment):
+    age(app, enrollment.json["_id"], 29)
+    response = user.post("/enrollments", enrollment_body())
+    assert response.status_code == 409
+    assert response.json["_error"]["type"] == "enrollmentInProgress"
+
+
 def test_expire_command_expires_enrollments_and_applications(app, user, enrollment,
                                                             application):
     age(app, enrollment.json["_id"], 31)
