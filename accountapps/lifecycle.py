@@ -79,12 +79,23 @@ def may(action: Action, principal: Principal, row: Any) -> bool:
     return principal.is_admin or row.owner == principal.user_id
 
 
+def scope_allows(action: Action, principal: Principal) -> bool:
+    """True when the token holds the scope the action collection's route requires.
+
+    Read from the route's own ``@requires`` (through the URL map), so a link is
+    never offered that the route would refuse with ``403 insufficientScope``.
+    """
+    return principal.may_call("POST", hal.BASE_PATH + action.collection)
+
+
 def available_actions(kind: Kind, row: Any, principal: Principal) -> list[Action]:
     """The actions ``principal`` can perform on ``row`` now; each would succeed."""
     result = []
     for target in sorted(TRANSITIONS.get(row.state, ())):
         action = kind.actions.get(target)
         if action is None or not may(action, principal, row):
+            continue
+        if not scope_allows(action, principal):
             continue
         if target == "approved" and kind.blockers(row):
             continue

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from flask import Flask, current_app, g, request
+from werkzeug.exceptions import HTTPException
 
 from .bodies import unstorable
 from .errors import ApiError
@@ -78,6 +79,18 @@ class Principal:
         """May see tax ids, full account numbers and other personal data."""
         return self.has("profiles/readPii")
 
+    def may_call(self, method: str, path: str) -> bool:
+        """True when the token passes the scope check of the route at ``method path``.
+
+        The same check :func:`authenticate` makes on that route's declared scope,
+        so a link to the route is shown only if following it clears that check
+        (``path`` as for :func:`route_scope`).
+        """
+        required = route_scope(method, path)
+        if required in (PUBLIC, UNAUTHENTICATED):
+            return True
+        return required is not None and self.has(required)
+
 
 def requires(scope: str) -> Callable[[F], F]:
     """Declare the scope a view needs (``banking/read``, ... or :data:`PUBLIC`)."""
@@ -87,6 +100,37 @@ def requires(scope: str) -> Callable[[F], F]:
         return view
 
     return mark
+
+
+#: ``app.extensions`` key of the per-app table ``(method, path) -> required scope``.
+_ROUTE_SCOPES = "accountapps.route_scopes"
+
+
+def route_scope(method: str, path: str) -> str | None:
+    """The scope the view answering ``method path`` declares with :func:`requires`.
+
+    ``path`` is a path on this app (``/accountApplications/approvedApplications``);
+    a variable segment may be a placeholder such as ``{id}``, which routes like
+    any id. Resolved through the URL map once per app and path, then a dict
+    lookup: links are rendered on every GET. Pass fixed paths or patterns, never
+    one per resource, or the table grows without bound.
+    """
+    scopes: dict[tuple[str, str], str | None] = current_app.extensions.setdefault(
+        _ROUTE_SCOPES, {})
+    key = (method, path)
+    if key not in scopes:
+        scopes[key] = _resolve_scope(current_app, method, path)
+    return scopes[key]
+
+
+def _resolve_scope(app: Flask, method: str, path: str) -> str | None:
+    """The ``required_scope`` of the view ``method path`` routes to (uncached)."""
+    try:
+        endpoint, _arguments = app.url_map.bind("localhost").match(path, method=method)
+    except HTTPException as exc:
+        # A link to a route that does not exist is a bug: fail loudly, not silently hide it.
+        raise LookupError(f"No route answers {method} {path}.") from exc
+    return getattr(app.view_functions[endpoint], "required_scope", None)
 
 
 def current_principal() -> Principal:

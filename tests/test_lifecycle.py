@@ -311,6 +311,69 @@ def test_a_client_following_links_from_the_root_reaches_each_terminal_state(clie
     assert action_rels(finished.json) == set()
 
 
+# --- links reflect the token's scopes ------------------------------------------
+
+#: Tokens without the scope the action collections require (banking/write): the
+#: owner may only read; the administrator acts for the institution but may only read.
+READ_ONLY = {"applicant": "banking/read",
+             "admin": "banking/read admin/full profiles/full"}
+#: The least each caller needs to take its actions.
+LEAST_TO_ACT = {"applicant": "banking/read banking/write",
+                "admin": "banking/read banking/write admin/write"}
+LINKS = {"applicant": APPLICANT_LINKS, "admin": ADMIN_LINKS}
+
+
+def caller_with(app, client, role: str, app_id: str, scopes: str) -> Api:
+    """The application's owner (or an administrator) with a token of ``scopes``."""
+    sub = row(app, app_id).owner if role == "applicant" else "admin-scoped"
+    return Api(client, headers_for(sub, scopes))
+
+
+@pytest.mark.parametrize("role", sorted(READ_ONLY))
+@pytest.mark.parametrize("state", STATES)
+def test_a_token_without_the_actions_scope_sees_no_action_links(app, client, new_application,
+                                                                 role, state):
+    _owner, app_id = new_application(state)
+    caller = caller_with(app, client, role, app_id, READ_ONLY[role])
+    assert action_rels(caller.get(f"/applications/{app_id}").json) == set()
+
+
+@pytest.mark.parametrize("role", sorted(LEAST_TO_ACT))
+@pytest.mark.parametrize("state", STATES)
+def test_a_token_with_the_actions_scope_sees_its_action_links(app, client, new_application,
+                                                              role, state):
+    _owner, app_id = new_application(state)
+    caller = caller_with(app, client, role, app_id, LEAST_TO_ACT[role])
+    assert action_rels(caller.get(f"/applications/{app_id}").json) == LINKS[role][state]
+
+
+@pytest.mark.parametrize("role, state, rel", [
+    (role, state, rel) for role, links in LINKS.items()
+    for state, rels in links.items() for rel in sorted(rels)])
+def test_following_a_link_with_the_least_scope_succeeds(app, client, new_application,
+                                                        role, state, rel):
+    _owner, app_id = new_application(state)
+    caller = caller_with(app, client, role, app_id, LEAST_TO_ACT[role])
+    href = caller.get(f"/applications/{app_id}").json["_links"][rel]["href"]
+    response = caller.post(href)
+    assert response.status_code == 200, response.json
+    assert response.json["state"] == REL_TARGET[rel]
+
+
+@pytest.mark.parametrize("role, rel", sorted({
+    (role, rel) for role, links in LINKS.items() for rels in links.values() for rel in rels}))
+def test_the_hidden_link_would_have_been_refused(app, client, new_application, role, rel):
+    # Why the link is hidden: the same href, followed with the read-only token, is a 403.
+    state = next(s for s in ("running", "blocked", "pending") if rel in LINKS[role][s])
+    _owner, app_id = new_application(state)
+    href = caller_with(app, client, role, app_id, LEAST_TO_ACT[role]).get(
+        f"/applications/{app_id}").json["_links"][rel]["href"]
+    response = caller_with(app, client, role, app_id, READ_ONLY[role]).post(href)
+    assert response.status_code == 403
+    assert response.json["_error"]["type"] == "insufficientScope"
+    assert row(app, app_id).state == state
+
+
 # --- one application in progress per user ------------------------------------
 
 def test_second_application_while_one_is_running_is_409(user, application, create_body):

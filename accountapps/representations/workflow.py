@@ -61,14 +61,24 @@ class WorkflowSchema(Schema):
     _links = fields.Dict(data_key="_links")
 
 
+#: rel -> path (under the API) of the institution's operations on application ``{id}``.
+#: The pattern builds the href and, as is, finds the route whose scope the link needs.
+_INSTITUTION_OPERATIONS = {
+    "apiture:identityVerifications": "/applications/{id}/identityVerifications",
+    "apiture:documentReviews": "/applications/{id}/documentReviews",
+}
+
+
 def _institution_links(row: Any, principal: Principal) -> dict[str, dict]:
-    """The institution's operations: present only for administrators, while in progress."""
+    """The institution's operations: for administrators whose token holds each route's
+    scope, while the application is in progress."""
     if not principal.is_admin or row.state not in lifecycle.INCOMPLETE_STATES:
         return {}
-    return hal.links(
-        apiture_identityVerifications=hal.api_url(f"/applications/{row.id}/identityVerifications"),
-        apiture_documentReviews=hal.api_url(f"/applications/{row.id}/documentReviews"),
-    )
+    return {
+        rel: hal.link(hal.api_url(pattern.format(id=row.id)))
+        for rel, pattern in _INSTITUTION_OPERATIONS.items()
+        if principal.may_call("POST", hal.BASE_PATH + pattern)
+    }
 
 
 def _verifications(doc: dict[str, Any]) -> list[dict[str, Any]]:
