@@ -73,17 +73,34 @@ start() {
     if is_running; then
         PGPORT="$(cat "$PGDIR/port" 2>/dev/null || echo "$PGPORT")"
     else
-        # Another server (someone else's) may hold the port: take the next free one.
-        local tries=0
-        while port_in_use "$PGPORT" && [ "$tries" -lt 20 ]; do
-            log "port $PGPORT is taken; trying $((PGPORT + 1))"
+        # Another server (someone else's) may hold the port, or a client socket
+        # may use it as its local port (it is in Linux's ephemeral range), which
+        # only binding reveals: take the next port, up to 20 times.
+        local tries=0 mark
+        while [ "$tries" -lt 20 ]; do
+            if port_in_use "$PGPORT"; then
+                log "port $PGPORT is taken; trying $((PGPORT + 1))"
+            else
+                log "starting on 127.0.0.1:$PGPORT"
+                mark=$(wc -l < "$PGDIR/server.log" 2>/dev/null || echo 0)
+                if as_owner "$bin/pg_ctl" -D "$DATA" -l "$PGDIR/server.log" -w -t 60 \
+                    -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c max_connections=200" \
+                    start >/dev/null; then
+                    break
+                fi
+                if ! tail -n +"$((mark + 1))" "$PGDIR/server.log" | grep -q "could not bind"; then
+                    log "the server did not start; see $PGDIR/server.log"
+                    return 1
+                fi
+                log "port $PGPORT could not be bound; trying $((PGPORT + 1))"
+            fi
             PGPORT=$((PGPORT + 1))
             tries=$((tries + 1))
         done
-        log "starting on 127.0.0.1:$PGPORT"
-        as_owner "$bin/pg_ctl" -D "$DATA" -l "$PGDIR/server.log" -w -t 60 \
-            -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c max_connections=200" \
-            start >/dev/null
+        if [ "$tries" -ge 20 ]; then
+            log "no free port from ${ACCOUNTAPPS_CI_PGPORT:-55432} on"
+            return 1
+        fi
         echo "$PGPORT" > "$PGDIR/port"
     fi
     URL="postgresql://$ROLE:$ROLE@127.0.0.1:$PGPORT/$ROLE"
