@@ -230,6 +230,7 @@ def cas_update(
     ``also(values)`` names the further writes the change needs (a callable, or
     ``None`` for none); they run inside the same transaction after a successful
     update. A change with none is one statement (one round trip on PostgreSQL).
+    A change that changes nothing is not written: the row comes back as it was.
     """
     model = kind.model
     for _attempt in range(max_attempts):
@@ -242,6 +243,10 @@ def cas_update(
                 f"The {kind.name} is {row.state}; completed {kind.name}s are retained "
                 "unchanged.", attributes={"state": row.state},
             )
+        if all(row.__data__.get(name) == value for name, value in values.items()):
+            # Nothing would change: the same revision (and ETag), no activity
+            # recorded, no write, so other clients' tags stay good.
+            return row
         values.update(revision=row.revision + 1, active_at=utcnow())
         further = also(values) if also is not None else None
         with write_transaction(one_statement=further is None):

@@ -1,6 +1,8 @@
 """ETags and preconditions: 304, 412, 428, If-Match ``*``; the check is in the database."""
 
 import pytest
+from db_helpers import row
+from enrollment_support import create
 
 
 @pytest.fixture
@@ -102,6 +104,32 @@ def test_a_tag_whose_revision_no_resource_can_have_is_412(user, url, etag, numbe
                          headers={"If-Match": tag.encode("utf-8").decode("latin-1")})
     assert response.status_code == 412
     assert user.get(url).headers["ETag"] == etag
+
+
+def test_a_patch_that_changes_nothing_keeps_the_etag(app, user, url, etag, application):
+    before = row(app, application.json["_id"])
+    response = user.patch(url, {"accountName": application.json["accountName"]},
+                          headers={"If-Match": etag})
+    assert response.status_code == 200
+    assert response.headers["ETag"] == etag
+    after = row(app, application.json["_id"])
+    assert (after.revision, after.active_at) == (before.revision, before.active_at)
+
+
+def test_a_patch_that_changes_nothing_still_needs_a_current_tag(user, url, etag, application):
+    user.patch(url, {"accountName": "changed"}, headers={"If-Match": etag})
+    response = user.patch(url, {"accountName": "changed"}, headers={"If-Match": etag})
+    assert response.status_code == 412
+
+
+def test_an_enrollment_patch_that_changes_nothing_keeps_the_etag(user):
+    created = create(user)
+    occupation = created.json["applicant"]["contact"]["occupation"]
+    response = user.patch(created.headers["Location"],
+                          {"applicant": {"contact": {"occupation": occupation}}},
+                          headers={"If-Match": created.headers["ETag"]})
+    assert response.status_code == 200
+    assert response.headers["ETag"] == created.headers["ETag"]
 
 
 def test_every_change_gives_a_new_etag(user, admin, url, etag, application):
