@@ -410,7 +410,9 @@ def update(principal: Principal, row: Application, body: dict[str, Any], if_matc
             data = _load_update(incoming)
         except ValidationError as exc:
             raise validation_error(flatten_messages(exc.messages), 400) from exc
-        doc = {key: data[key] for key in WRITABLE if data.get(key) is not None}
+        # An empty object is an absent one: the representation shows a missing
+        # organization as {}, and a client sending it back changes nothing.
+        doc = {key: data[key] for key in WRITABLE if data.get(key) not in (None, {})}
         _refuse_masked(doc)
         _resolve_products(doc)
         _enrich(doc, stored, principal, utcnow())

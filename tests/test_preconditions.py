@@ -163,3 +163,10 @@ def test_action_with_stale_if_match_is_412_and_changes_nothing(user, admin, url,
                           headers={"If-Match": etag})
     assert response.status_code == 412
     assert user.get(url).json["state"] == "running"
+
+
+def test_a_put_of_the_fetched_representation_keeps_the_etag(user, url, etag):
+    fetched = user.get(url)
+    response = user.put(url, fetched.json, headers={"If-Match": etag})
+    assert response.status_code == 200
+    assert response.headers["ETag"] == etag
