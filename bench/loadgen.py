@@ -251,7 +251,9 @@ def run_process(spec: dict[str, Any], proc: int, barrier: Any, results: Any) -> 
                      "errors": sum(out["errors"] for out in outs.values()),
                      "first_error": next((o["first_error"] for o in outs.values()
                                           if o["first_error"]), None),
-                     "elapsed": max(out["ended"] for out in outs.values()) - warmup_until})
+                     "elapsed": max(out["ended"] for out in outs.values()) - warmup_until,
+                     # perf_counter is CLOCK_MONOTONIC: bench.cpu compares it across processes
+                     "window": [warmup_until, max(out["ended"] for out in outs.values())]})
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -274,6 +276,8 @@ def summarize(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "throughput": round(len(latencies) / elapsed, 1) if elapsed > 0 else 0.0,
         "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "window": [min(part["window"][0] for part in parts),
+                   max(part["window"][1] for part in parts)],
     }
 
 

@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import CpuSampler
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 API_KEY = "bench-api-key-" + "0" * 24
@@ -226,7 +228,7 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
         doc_path.write_text(json.dumps(document, separators=(",", ":")))
         with gunicorn("bench.baseline:app", baseline_port,
                       {"BENCH_BASELINE_DOC": str(doc_path), "PYTHONPATH": str(ROOT)},
-                      args, log):
+                      args, log) as baseline_server:
             wait_ready(baseline_port, "/", {})
             baseline = {"name": "baseline", "kind": "baseline", "port": baseline_port}
             phases = [baseline]
@@ -245,11 +247,23 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
                     "phases": phases}
             spec_path = RESULTS / "loadgen-spec.json"
             spec_path.write_text(json.dumps(spec))
+            cpu = CpuSampler()
+            cpu.watch("server", service.pid)
+            cpu.watch("server", baseline_server.pid)
             with sampled(service.pid, args.py_spy, rows):
-                out = subprocess.run([sys.executable, "-m", "bench.loadgen", str(spec_path)],
-                                     cwd=ROOT, check=True, capture_output=True, text=True,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+                loadgen = subprocess.Popen([sys.executable, "-m", "bench.loadgen", str(spec_path)],
+                                           cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+                cpu.watch("loadgen", loadgen.pid)
+                cpu.start()
+                out, _ = loadgen.communicate()
+                cpu.stop()
+                if loadgen.returncode:
+                    raise RuntimeError(f"the load generator failed ({loadgen.returncode})")
     measured = json.loads(out)
+    for figures in measured.values():
+        figures["cpu_ms_per_request"] = cpu.per_request(*figures.pop("window"),
+                                                        figures["requests"])
     base = {key: (measured["baseline"][key] + measured["baseline_end"][key]) / 2
             for key in ("throughput", "p50_ms", "p99_ms")}
     operations = {}
@@ -284,6 +298,24 @@ def print_table(result: dict[str, Any], database: str) -> None:
               f"{figures['errors']:>6}  {'yes' if figures['ok'] else 'NO'}")
         if figures["first_error"]:
             print(f"    first error: {figures['first_error']}")
+    print_cpu(result)
+
+
+def print_cpu(result: dict[str, Any]) -> None:
+    """Each operation's CPU per request by role: whose time the machine spent."""
+    rows = [("baseline (before)", result["baseline"]["before"]),
+            *((f["label"], f) for f in result["operations"].values()),
+            ("baseline (after)", result["baseline"]["after"])]
+    if not any(f.get("cpu_ms_per_request") for _, f in rows):
+        return
+    print(f"\nCPU ms per request ({'server':>6} = the service or the baseline; idle = the "
+          "cores' idle time)")
+    print(f"{'':<58} {'server':>7} {'database':>8} {'loadgen':>7} {'other':>6} {'idle':>6}")
+    for label, figures in rows:
+        cpu = figures.get("cpu_ms_per_request") or {}
+        print(f"{label:<58} " + " ".join(
+            f"{cpu.get(role, 0.0):>{width}.2f}" for role, width in
+            (("server", 7), ("database", 8), ("loadgen", 7), ("other", 6), ("idle", 6))))
 
 
 def compare_sizes(results: list[dict[str, Any]]) -> dict[str, Any]:

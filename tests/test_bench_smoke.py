@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import run
+from bench import cpu, run
 
 #: The lowest acceptable throughput, as a fraction of the baseline's (the
 #: targets of docs/bench.md are 2-4 times higher; these catch regressions).
@@ -57,3 +57,16 @@ def test_an_operation_keeps_its_share_of_the_baseline(figures, bench_dir, operat
 def test_the_baseline_serves_a_document_the_size_of_an_application(figures):
     assert figures["baseline"]["throughput"] > 0
     assert figures["document_bytes"] > 1000
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not cpu.CpuSampler().enabled, reason="CPU accounting reads Linux's /proc")
+def test_each_operation_says_whose_cpu_its_requests_used(figures):
+    for name, measured in figures["operations"].items():
+        used = measured["cpu_ms_per_request"]
+        # The service did the work and the load generator sent the requests;
+        # SQLite runs inside the service: a PostgreSQL server running on the
+        # machine for other tests may tick over, but does no work for these.
+        assert used["server"] > 0.05, (name, used)
+        assert used["loadgen"] > 0.01, (name, used)
+        assert used.get("database", 0.0) < 0.1 * used["server"], (name, used)
