@@ -15,10 +15,14 @@ from flask import request
 
 from .errors import ApiError
 
+#: Ends the tag of the masked view (a reader without PII access): a strong tag
+#: names one representation, and the masked body differs from the full one.
+MASKED = "m"
 
-def etag(resource_id: str, revision: int) -> str:
-    """The strong entity tag (quoted) of a resource at a revision."""
-    return f'"{revision}.{zlib.crc32(resource_id.encode()):08x}"'
+
+def etag(resource_id: str, revision: int, *, masked: bool = False) -> str:
+    """The strong entity tag (quoted) of a resource at a revision, in its full or masked view."""
+    return f'"{revision}.{zlib.crc32(resource_id.encode()):08x}{MASKED if masked else ""}"'
 
 
 def _tags(header: str) -> list[str]:
@@ -51,7 +55,8 @@ def if_match(resource_id: str, *, required: bool) -> IfMatch | None:
 
     Missing: ``428`` when ``required``, else ``None``. Tags of another resource,
     weak tags (strong comparison applies) and garbage can never match, so they
-    end as ``412`` at the database check.
+    end as ``412`` at the database check. The masked view's tag names the same
+    revision as the full view's.
     """
     header = request.headers.get("If-Match")
     if not header:
@@ -65,15 +70,18 @@ def if_match(resource_id: str, *, required: bool) -> IfMatch | None:
     tags = _tags(header)
     if "*" in tags:
         return IfMatch(any=True, revisions=frozenset())
-    suffix = f".{zlib.crc32(resource_id.encode()):08x}\""
+    expected = f"{zlib.crc32(resource_id.encode()):08x}"
     revisions = set()
     for tag in tags:
-        if tag.startswith('"') and tag.endswith(suffix):
-            number = tag[1 : -len(suffix)]
-            # ASCII digits only ("²".isdigit() is true, int() refuses it), and no
-            # more than a revision can have (int() refuses 4,300 digits and more).
-            if number.isascii() and number.isdigit() and len(number) <= 18:
-                revisions.add(int(number))
+        if len(tag) < 2 or tag[0] != '"' or tag[-1] != '"':
+            continue
+        number, _, rest = tag[1:-1].partition(".")
+        # Either view's tag names the revision: a write needs no more. ASCII
+        # digits only ("²".isdigit() is true, int() refuses it), and no more
+        # than a revision can have (int() refuses 4,300 digits and more).
+        if (rest.removesuffix(MASKED) == expected and number.isascii() and number.isdigit()
+                and len(number) <= 18):
+            revisions.add(int(number))
     return IfMatch(any=False, revisions=frozenset(revisions))
 
 

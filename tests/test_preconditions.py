@@ -1,6 +1,7 @@
 """ETags and preconditions: 304, 412, 428, If-Match ``*``; the check is in the database."""
 
 import pytest
+from conftest import USER_SCOPES, Api, headers_for
 from db_helpers import row
 from enrollment_support import create
 
@@ -170,3 +171,34 @@ def test_a_put_of_the_fetched_representation_keeps_the_etag(user, url, etag):
     response = user.put(url, fetched.json, headers={"If-Match": etag})
     assert response.status_code == 200
     assert response.headers["ETag"] == etag
+
+
+@pytest.fixture
+def pii_reader(client):
+    """``user-1`` (the owner) with ``profiles/readPii``: the unmasked view."""
+    return Api(client, headers_for("user-1", f"{USER_SCOPES} profiles/readPii"))
+
+
+def test_the_masked_and_the_full_view_have_different_etags(user, pii_reader, url, etag):
+    full = pii_reader.get(url)
+    masked = user.get(url)
+    assert full.json["fundingAccount"]["accountNumbers"]["full"] != \
+        masked.json["fundingAccount"]["accountNumbers"]["full"]
+    assert masked.headers["ETag"] == etag
+    assert full.headers["ETag"] != etag
+    assert full.headers["ETag"].startswith('"') and not full.headers["ETag"].startswith("W/")
+
+
+def test_the_other_views_etag_is_no_match_for_if_none_match(user, pii_reader, url, etag):
+    response = pii_reader.get(url, headers={"If-None-Match": etag})
+    assert response.status_code == 200
+    assert response.json["fundingAccount"]["accountNumbers"]["full"]
+
+
+@pytest.mark.parametrize("reader", ["user", "pii_reader"])
+def test_either_views_etag_names_the_revision_for_if_match(request, pii_reader, url, reader):
+    tag = request.getfixturevalue(reader).get(url).headers["ETag"]
+    response = pii_reader.patch(url, {"accountName": "by either tag"}, headers={"If-Match": tag})
+    assert response.status_code == 200
+    stale = pii_reader.patch(url, {"accountName": "again"}, headers={"If-Match": tag})
+    assert stale.status_code == 412

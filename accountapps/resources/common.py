@@ -26,7 +26,7 @@ def resource_response(
     status: int = 200, created: bool = False,
 ) -> Response:
     """One resource with its ``ETag`` (``304`` for a matching ``If-None-Match`` on GET)."""
-    tag = etag(row.id, row.revision)
+    tag = etag(row.id, row.revision, masked=not principal.can_read_pii)
     headers = {"ETag": tag, "Vary": "Authorization"}
     if request.method == "GET" and not_modified(tag):
         response = Response(status=304, headers=headers)
