@@ -137,6 +137,12 @@ def init_app(app: Flask) -> None:
         response.headers.extend([(name, value) for name, value in SECURITY_HEADERS.items()
                                  if name.lower() not in present])
         _cors_headers(response)
+        if (request.method == "OPTIONS" and response.status_code == 200
+                and not response.is_streamed and not response.get_data()):
+            # Flask's automatic answer: only its Allow header says anything.
+            # No Content, rather than an empty body labelled text/html.
+            response.status_code = 204
+            del response.headers["Content-Type"]
         if request.scheme == "https":
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response

@@ -81,5 +81,13 @@ def test_without_configuration_no_origin_is_allowed(client):
 
 def test_a_plain_options_request_lists_the_methods_without_credentials(client):
     response = client.options(f"{BASE}/applications")
-    assert response.status_code == 200
+    assert response.status_code == 204
     assert {"GET", "POST"} <= set(response.headers["Allow"].split(", "))
+
+
+def test_a_plain_options_answer_has_no_body_and_no_html_content_type(client):
+    response = client.options(f"{BASE}/applications/some-id")
+    assert response.status_code == 204
+    assert response.data == b""
+    assert "Content-Type" not in response.headers
+    assert "X-Request-ID" in response.headers
