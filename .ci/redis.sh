@@ -11,7 +11,6 @@ set -euo pipefail
 
 PORT="${ACCOUNTAPPS_CI_REDIS_PORT:-56379}"
 DIR="${ACCOUNTAPPS_CI_REDIS_DIR:-/tmp/accountapps-ci-redis}"
-URL="redis://127.0.0.1:$PORT/0"
 
 log() { echo "redis.sh: $*" >&2; }
 # shellcheck source=.ci/apt.sh
@@ -25,24 +24,44 @@ install_packages() {
 }
 
 is_running() {
-    command -v redis-cli >/dev/null && [ "$(redis-cli -p "$PORT" ping 2>/dev/null)" = PONG ]
+    # Bounded: a program on the port that is not Redis may never answer.
+    command -v redis-cli >/dev/null && [ "$(timeout 2 redis-cli -p "$PORT" ping 2>/dev/null)" = PONG ]
+}
+
+# The port a previous start settled on, if it moved off the default.
+if [ -f "$DIR/port" ] && [ -z "${ACCOUNTAPPS_CI_REDIS_PORT:-}" ]; then
+    PORT="$(cat "$DIR/port")"
+fi
+
+start_on() {  # start on $PORT; fail when it cannot bind (taken, even by a client socket)
+    : > "$DIR/redis.log"
+    redis-server --port "$PORT" --bind 127.0.0.1 --dir "$DIR" --save '' \
+        --appendonly no --daemonize yes --pidfile "$DIR/redis.pid" \
+        --logfile "$DIR/redis.log" >&2 || return 1
+    for _ in $(seq 50); do
+        is_running && return 0
+        grep -qi "could not create server\|address already in use" "$DIR/redis.log" && return 1
+        sleep 0.1
+    done
+    return 1
 }
 
 case "${1:-}" in
     start)
         install_packages
+        mkdir -p "$DIR"
         if ! is_running; then
-            mkdir -p "$DIR"
-            redis-server --port "$PORT" --bind 127.0.0.1 --dir "$DIR" --save '' \
-                --appendonly no --daemonize yes --pidfile "$DIR/redis.pid" \
-                --logfile "$DIR/redis.log" >&2
-            for _ in $(seq 50); do
-                is_running && break
-                sleep 0.1
+            # Our port may be another program's, or a client socket's local port
+            # (it lies in Linux's ephemeral range): take the next, up to 20 times.
+            for _ in $(seq 20); do
+                start_on && break
+                log "port $PORT could not be bound; trying $((PORT + 1))"
+                PORT=$((PORT + 1))
             done
             is_running || { log "the server did not start (see $DIR/redis.log)"; exit 1; }
+            echo "$PORT" > "$DIR/port"
         fi
-        echo "$URL"
+        echo "redis://127.0.0.1:$PORT/0"
         ;;
     status)
         is_running
