@@ -135,6 +135,15 @@ def test_admin_read_scope_has_the_audit_trail_link_and_may_follow_it(client):
     assert [item["to"] for item in response.json["_embedded"]["items"]] == ["running"]
 
 
+def test_no_audit_trail_link_for_a_token_the_trail_would_refuse(client, application):
+    # admin/read is the right to read trails, but the trail's route needs banking/read too.
+    writer = Api(client, headers_for("auditor-3", "admin/read banking/write"))
+    created = writer.post("/applications", REFERENCE_CREATE_BODY)
+    assert created.status_code == 201
+    assert "apiture:auditTrail" not in created.json["_links"]
+    assert writer.get(f"{created.headers['Location']}/auditRecords").status_code == 403
+
+
 def test_an_auditor_reads_the_trail_of_any_owners_application(client, application):
     auditor = Api(client, headers_for("auditor-2", "banking/read admin/read"))
     response = auditor.get(f"{application.headers['Location']}/auditRecords")

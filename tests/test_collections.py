@@ -84,6 +84,24 @@ def test_middle_page_has_prev_and_next(admin, five):
     assert query_of(links["next"]["href"])["start"] == ["4"]
 
 
+def test_prev_of_a_page_starting_nearer_the_front_than_its_limit_stops_before_it(admin, five):
+    links = admin.get("/applications?start=1&limit=3").json["_links"]
+    assert query_of(links["prev"]["href"])["start"] == ["0"]
+    assert query_of(links["prev"]["href"])["limit"] == ["1"]
+
+
+def test_following_prev_links_visits_every_item_once(admin, five):
+    everything = [item["_id"] for item in admin.get("/applications").json["_embedded"]["items"]]
+    seen = []
+    body = admin.get("/applications?start=3&limit=2").json
+    while True:
+        seen[:0] = [item["_id"] for item in body["_embedded"]["items"]]
+        if "prev" not in body["_links"]:
+            break
+        body = admin.get(body["_links"]["prev"]["href"]).json
+    assert seen == everything
+
+
 def test_last_page_is_partial_and_has_no_next(admin, five):
     body = admin.get("/applications?start=4&limit=2").json
     assert len(body["_embedded"]["items"]) == 1

@@ -34,6 +34,25 @@ def test_only_administrators_see_the_institutions_links(user, admin):
     assert set(INSTITUTION_RELS) <= set(fetch(admin, created).json["_links"])
 
 
+def test_no_document_review_link_without_a_document_to_review(user, admin):
+    created = user.post("/applications", complete_personal(PERSONAL_CHECKING))
+    assert created.status_code == 201
+    assert not fetch(admin, created).json.get("documents")
+    links = fetch(admin, created).json["_links"]
+    assert "apiture:documentReviews" not in links
+    assert "apiture:identityVerifications" in links
+
+
+def test_no_identity_verification_link_without_an_applicant(user, admin):
+    body = {**complete_personal(PERSONAL_CHECKING, documents=[document("governmentId")]),
+            "applicants": []}
+    created = user.post("/applications", body)
+    assert created.status_code == 201
+    links = fetch(admin, created).json["_links"]
+    assert "apiture:identityVerifications" not in links
+    assert "apiture:documentReviews" in links
+
+
 def test_an_applicant_cannot_record_an_identity_verification(user):
     created = _with_document(user)
     response = user.post(_url(created, "identityVerifications"), json={

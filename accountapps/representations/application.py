@@ -251,7 +251,7 @@ def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> 
             apiture_organization=stored.get("organization"),
             apiture_approval=(
                 body["accountApproval"]["_links"]["self"]["href"] if approval else None),
-            apiture_auditTrail=audit_trail_href(f"/applications/{row.id}", principal),
+            apiture_auditTrail=audit_trail_href("/applications/{id}", row.id, principal),
         ),
         **lifecycle.action_links(kind, row, principal),
     }

@@ -66,6 +66,14 @@ def render_audit_trail(resource_type: str, resource_id: str, path: str) -> dict[
     }
 
 
-def audit_trail_href(path: str, principal: Principal) -> str | None:
-    """The ``apiture:auditTrail`` link of the resource at ``path``, for those who may read it."""
-    return hal.api_url(f"{path}/auditRecords") if principal.can_read_audit else None
+def audit_trail_href(pattern: str, resource_id: str, principal: Principal) -> str | None:
+    """The ``apiture:auditTrail`` link of a resource, for those whose token the trail answers.
+
+    ``pattern`` is the resource's path with ``{id}`` (``/applications/{id}``):
+    reading audit records is a right of its own, and the trail's route has its
+    scope too; both must hold, or the link would lead to a ``403``.
+    """
+    trail = f"{pattern}/auditRecords"
+    if not (principal.can_read_audit and principal.may_call("GET", hal.BASE_PATH + trail)):
+        return None
+    return hal.api_url(trail.format(id=resource_id))

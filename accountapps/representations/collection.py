@@ -14,14 +14,19 @@ def render_page(
 ) -> dict[str, Any]:
     """A HAL collection: ``start``, ``limit``, ``count``, page links and summaries."""
 
-    def href(start: int) -> str:
-        return hal.api_url(path, {**page.params, "start": start, "limit": page.limit})
+    def href(start: int, limit: int = page.limit) -> str:
+        return hal.api_url(path, {**page.params, "start": start, "limit": limit})
 
     links = {"self": hal.link(href(page.start)), "first": hal.link(href(0))}
     if page.limit and page.start + page.limit < page.count:
         links["next"] = hal.link(href(page.start + page.limit))
     if page.start > 0:
-        links["prev"] = hal.link(href(max(0, min(page.start, page.count) - page.limit)))
+        # The items just before this page (the last page, if it starts past the
+        # end); fewer than ``limit`` when it starts nearer the front than that,
+        # so that walking back by ``prev`` never sees an item twice.
+        end = min(page.start, page.count)
+        start = max(0, end - page.limit)
+        links["prev"] = hal.link(href(start, max(1, end - start) if page.limit else 0))
     links["collection"] = hal.link(hal.api_url(path))
     return {
         "_profile": hal.profile(profile),

@@ -622,7 +622,7 @@ def render_enrollment(row: Any, principal: Principal, kind: lifecycle.Kind) -> d
         **hal.links(
             self=hal.api_url(f"/enrollments/{row.id}"),
             apiture_applicant=contact_href,
-            apiture_auditTrail=audit_trail_href(f"/enrollments/{row.id}", principal),
+            apiture_auditTrail=audit_trail_href("/enrollments/{id}", row.id, principal),
         ),
         **lifecycle.action_links(kind, row, principal),
     }

@@ -61,23 +61,25 @@ class WorkflowSchema(Schema):
     _links = fields.Dict(data_key="_links")
 
 
-#: rel -> path (under the API) of the institution's operations on application ``{id}``.
-#: The pattern builds the href and, as is, finds the route whose scope the link needs.
+#: rel -> (path under the API, the document's list it acts on) of the institution's
+#: operations on application ``{id}``. The pattern builds the href and, as is,
+#: finds the route whose scope the link needs.
 _INSTITUTION_OPERATIONS = {
-    "apiture:identityVerifications": "/applications/{id}/identityVerifications",
-    "apiture:documentReviews": "/applications/{id}/documentReviews",
+    "apiture:identityVerifications": ("/applications/{id}/identityVerifications", "applicants"),
+    "apiture:documentReviews": ("/applications/{id}/documentReviews", "documents"),
 }
 
 
 def _institution_links(row: Any, principal: Principal) -> dict[str, dict]:
     """The institution's operations: for administrators whose token holds each route's
-    scope, while the application is in progress."""
+    scope, while the application is in progress and has an applicant to verify or a
+    document to review (with none, every request would be ``422``)."""
     if not principal.is_admin or row.state not in lifecycle.INCOMPLETE_STATES:
         return {}
     return {
         rel: hal.link(hal.api_url(pattern.format(id=row.id)))
-        for rel, pattern in _INSTITUTION_OPERATIONS.items()
-        if principal.may_call("POST", hal.BASE_PATH + pattern)
+        for rel, (pattern, items) in _INSTITUTION_OPERATIONS.items()
+        if row.document.get(items) and principal.may_call("POST", hal.BASE_PATH + pattern)
     }
 
 
