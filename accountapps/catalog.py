@@ -108,8 +108,3 @@ def resolve(ref: str) -> Product | None:
     """The catalog product a reference names, or ``None``."""
     product_id = product_id_from_ref(ref)
     return products().get(product_id) if product_id else None
-
-
-def product_href(host_url: str, product_id: str) -> str:
-    """The canonical URI of a product in the neighbouring Products API."""
-    return f"{host_url}/products/products/{product_id}"

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 #: Defaults; every key may be overridden by an environment variable of the same
 #: name or by the ``overrides`` passed to :func:`accountapps.create_app`.
@@ -35,6 +36,9 @@ DEFAULTS: dict[str, Any] = {
     # log carries the same request id, user and client (one line per request)
     "ACCOUNTAPPS_ACCESS_LOG": True,
     "ACCOUNTAPPS_CATALOG_FILE": None,  # the institution's products.json (re-read on change)
+    # scheme://host[/prefix] of the neighbouring APIs (Products, Approvals,
+    # Contacts) that links point to; empty: the host this API was called on
+    "ACCOUNTAPPS_PLATFORM_URL": "",
 }
 
 _FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY"}
@@ -58,6 +62,19 @@ def _check_range(settings: dict[str, Any], key: str, low: float, high: float, *,
     if not ok:
         bracket = "[" if low_included else "("
         raise ValueError(f"{key} must be a number in {bracket}{low:g}, {high:g}], not {value!r}")
+
+
+def _platform_url(value: Any) -> str:
+    """The neighbouring APIs' base URL without a trailing slash; refused unless absolute."""
+    text = (value or "").strip().rstrip("/")
+    if not text:
+        return ""
+    parsed = urlsplit(text)
+    if (parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query
+            or parsed.fragment or parsed.username or any(c.isspace() for c in text)):
+        raise ValueError("ACCOUNTAPPS_PLATFORM_URL must be an absolute http(s) URL such as "
+                         f"https://api.bank.example, not {value!r}")
+    return text
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -86,6 +103,7 @@ def load_settings(
         settings[key] = _coerce(key, value)
     _check_range(settings, "ACCOUNTAPPS_EXPIRY_DAYS", 0, MAX_EXPIRY_DAYS, low_included=False)
     _check_range(settings, "ACCOUNTAPPS_JWT_LEEWAY", 0, MAX_LEEWAY_SECONDS)
+    settings["ACCOUNTAPPS_PLATFORM_URL"] = _platform_url(settings["ACCOUNTAPPS_PLATFORM_URL"])
     if not settings["ACCOUNTAPPS_DATABASE_URL"]:
         settings["ACCOUNTAPPS_DATABASE_URL"] = (
             f"sqlite:///{Path(instance_path, 'accountapps.db')}"

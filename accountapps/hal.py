@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from . import jsoncodec
 
@@ -19,6 +19,15 @@ PROFILE_VERSION = "v1.0.0"
 
 
 _HOST_URL = "accountapps.host_url"
+
+
+def platform_url() -> str:
+    """Where the neighbouring APIs live (Products, Approvals, Contacts): links to them.
+
+    ``ACCOUNTAPPS_PLATFORM_URL`` when the institution sets it, else this
+    request's own ``scheme://host`` (the APIs behind one gateway).
+    """
+    return current_app.config.get("ACCOUNTAPPS_PLATFORM_URL") or host_url()
 
 
 def host_url() -> str:

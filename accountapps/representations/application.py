@@ -198,7 +198,7 @@ def _masked_funding_account(account: dict[str, Any], pii: bool) -> dict[str, Any
 
 
 def _render_approval(approval: dict[str, Any]) -> dict[str, Any]:
-    host = hal.host_url()
+    host = hal.platform_url()
     rendered = dict(approval)
     kind = dict(approval.get("type") or {})
     if kind.get("_id"):
@@ -240,7 +240,7 @@ def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> 
         body["accountApproval"] = _render_approval(approval)
     body["consents"] = doc.get("consents") or []
     stored = doc.get("links") or {}
-    host = hal.host_url()
+    host = hal.platform_url()
     body["_links"] = {
         **hal.links(
             self=self_href,

@@ -599,7 +599,7 @@ def render_enrollment(row: Any, principal: Principal, kind: lifecycle.Kind) -> d
         link = ((applicant.get("contact") or {}).get("_links") or {}).get("self") or {}
         contact_href = link.get("href")
         if contact_href and contact_href.startswith("/"):
-            contact_href = hal.host_url() + contact_href  # every href we emit is absolute
+            contact_href = hal.platform_url() + contact_href  # every href we emit is absolute
     body: dict[str, Any] = {
         "_id": row.id,
         "_profile": hal.profile("enrollment"),
