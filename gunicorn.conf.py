@@ -22,7 +22,9 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # Threaded workers: a slow client or an idle keep-alive connection holds a thread,
 # not a whole process. Not gevent: SQLite and psycopg2 calls would block its loop
 # (p99 about 10x worse, see engineering notes).
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+# gunicorn's gthread worker, answering the requests its HTTP parser refuses with
+# the service's errorResponse instead of an HTML page (accountapps.serving).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "accountapps.serving.ThreadWorker")
 workers = _int("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1)
 threads = _int("GUNICORN_THREADS", 4)  # also each worker's most PostgreSQL connections
 

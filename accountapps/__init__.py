@@ -26,15 +26,17 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if app.config["ACCOUNTAPPS_BEHIND_PROXY"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
 
-    # Order matters: request id first, then the database, then limits, then the caller.
+    # Order matters: request id first, then the database, then limits, then the
+    # caller, and only then the body.
     logs.init_app(app)
     db.init_app(app)
-    # Body size and rate limits first: before the body is parsed (bodies) and
-    # before the caller check, so that failed key guesses count too.
+    # A declared body size and the rate limits first: before the caller check,
+    # so that failed key guesses count too.
     limits.init_app(app)
     http.init_app(app)
-    bodies.init_app(app)
     security.init_app(app)
+    # Nobody without credentials makes the service read or parse a body.
+    bodies.init_app(app)
 
     api = apidoc.create_api(app)
     from .resources import applications, enrollments, health, root, workflow

@@ -201,6 +201,10 @@ def check_body() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Read bodies with :class:`RequestJSON` and check each with :func:`check_body`."""
+    """Read bodies whole (:func:`~.limits.read_body`), with :class:`RequestJSON`, and
+    check each with :func:`check_body`. Install after the caller check."""
+    from .limits import read_body  # limits -> security -> bodies: import when installing
+
     app.json = RequestJSON(app)
+    app.before_request(read_body)
     app.before_request(check_body)

@@ -18,7 +18,8 @@ MEDIA_TYPE = "application/hal+json"
 PROFILE_VERSION = "v1.0.0"
 
 
-_HOST_URL = "accountapps.host_url"
+#: The environ key of the request's ``scheme://host`` (see :func:`host_url`).
+HOST_URL_KEY = _HOST_URL = "accountapps.host_url"
 
 
 def platform_url() -> str:

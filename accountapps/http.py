@@ -11,6 +11,7 @@ from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import RequestRedirect
 
+from . import hal
 from .errors import ApiError
 
 SECURITY_HEADERS = {
@@ -43,13 +44,35 @@ _HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])(?::(\d{{
 
 
 def _refuse_invalid_host() -> None:
-    """``400`` for a ``Host`` that is not a host (RFC 9112 §3.2): every href is built on it."""
-    host = request.host
+    """``400`` for a ``Host`` that is not a host, or none in HTTP/1.1 (RFC 9112 §3.2):
+    every href is built on it."""
+    environ = request.environ
+    missing = "HTTP_HOST" not in environ and environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
+    host = "" if missing else request.host
     match = _HOST.fullmatch(host) if len(host) <= 260 else None
     if match is None or (match.group(1) is not None and not 0 < int(match.group(1)) < 65536):
-        raise ApiError(400, "invalidHost", "The Host header does not name a host.",
+        # The error's own links (its _profile) are built on the server's address.
+        environ[hal.HOST_URL_KEY] = (
+            f"{request.scheme}://{environ.get('SERVER_NAME', 'localhost')}"
+            f":{environ.get('SERVER_PORT', '80')}")
+        raise ApiError(400, "invalidHost", "The Host header does not name a host."
+                       if not missing else "An HTTP/1.1 request must have a Host header.",
                        attributes={"host": host[:260]},
                        remediation="Send the host name (and port) the request was sent to.")
+
+
+def _refuse_repeated_parameters() -> None:
+    """``400`` for a query parameter given twice: each takes one value (lists are
+    ``a|b``), and silently using only one would widen what a client asked for."""
+    for name, values in request.args.lists():
+        if len(values) > 1:
+            raise ApiError(
+                400, "invalidQueryParameter",
+                f"The query parameter {name!r} is given {len(values)} times; it takes one "
+                "value (several states or names are one value joined by |, several "
+                "conditions one filter joined by and()).",
+                attributes={"name": name[:64]},
+                remediation="Send each query parameter once.")
 
 
 def _no_redirects() -> None:
@@ -129,6 +152,7 @@ def init_app(app: Flask) -> None:
     app.before_request(_preflight)
     app.before_request(_no_redirects)
     app.before_request(_refuse_nul_in_url)
+    app.before_request(_refuse_repeated_parameters)
 
     @app.after_request
     def _headers(response: Response) -> Response:

@@ -19,6 +19,7 @@ import io
 import math
 import threading
 import time
+from typing import Any
 
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter
@@ -38,29 +39,80 @@ def body_too_large(limit: int) -> ApiError:
     )
 
 
-def _check_body_size() -> None:
-    limit = current_app.config["ACCOUNTAPPS_MAX_BODY_BYTES"]
-    if request.content_length is not None:
-        if request.content_length > limit:
-            raise body_too_large(limit)
-        return
-    if not request.environ.get("wsgi.input_terminated"):
-        return  # no length and no server-terminated stream: werkzeug reads nothing
-    # A chunked body: werkzeug would silently cut it at the limit (and the JSON
-    # would then be "invalid"), so read up to one byte past the limit here and
-    # hand the buffered body on.
-    stream = request.environ["wsgi.input"]
+def incomplete_body(reason: str) -> ApiError:
+    """``400``: the request body could not be read whole (cut short or malformed framing)."""
+    return ApiError(
+        400, "incompleteBody", f"The request body could not be read: {reason}.",
+        remediation="Send the whole body, with a Content-Length equal to its size "
+                    "or valid chunked framing.",
+    )
+
+
+#: What reading a client's body may raise when the client breaks the framing:
+#: gunicorn's ``NoMoreData``, ``InvalidChunkSize`` and ``ChunkMissingTerminator``
+#: are ``OSError``s, a socket timeout too; other servers raise ``ValueError``.
+_READ_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
+try:  # gunicorn's parse errors that are neither (not installed everywhere)
+    from gunicorn.http.errors import ParseException
+    _READ_ERRORS += (ParseException,)
+except ImportError:  # pragma: no cover - gunicorn is a dependency
+    pass
+
+
+def _read_at_most(stream: Any, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``stream``, until it ends (never more than ``limit``)."""
     chunks: list[bytes] = []
     size = 0
-    while size <= limit:
-        chunk = stream.read(min(64 * 1024, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    if size > limit:
+    try:
+        while size < limit:
+            chunk = stream.read(min(64 * 1024, limit - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except _READ_ERRORS as exc:
+        raise incomplete_body("its framing is broken or it ended early") from exc
+    return b"".join(chunks)
+
+
+def _refuse_declared_too_large() -> None:
+    """``before_request``, ahead of everything that reads: a declared size over the limit."""
+    limit = current_app.config["ACCOUNTAPPS_MAX_BODY_BYTES"]
+    if request.content_length is not None and request.content_length > limit:
         raise body_too_large(limit)
-    request.environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
+
+
+def read_body() -> None:
+    """``before_request`` (once the caller is known): read the body whole, or refuse it.
+
+    ``413`` when it is too large, ``400`` when it is cut short. The body is
+    buffered here and handed on, so that nothing downstream ever acts on part
+    of a body: a client that declares more bytes than it sends and closes
+    (gunicorn then reports a short read as the end) gets ``400``, and so does
+    broken chunked framing (which gunicorn raises as errors). It runs after
+    authentication, so that nobody without credentials makes the service
+    read a body at all.
+    """
+    limit = current_app.config["ACCOUNTAPPS_MAX_BODY_BYTES"]
+    environ = request.environ
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise body_too_large(limit)
+        if length == 0:
+            return
+        data = _read_at_most(environ["wsgi.input"], length)
+        if len(data) < length:
+            raise incomplete_body(f"{len(data)} of the {length} bytes declared arrived")
+    elif environ.get("wsgi.input_terminated"):
+        # A chunked body: werkzeug would silently cut it at the limit (and the
+        # JSON would then be "invalid"): read one byte past the limit here.
+        data = _read_at_most(environ["wsgi.input"], limit + 1)
+        if len(data) > limit:
+            raise body_too_large(limit)
+    else:
+        return  # no length and no server-terminated stream: werkzeug reads nothing
+    environ["wsgi.input"] = io.BytesIO(data)
 
 
 def rate_limit_key() -> str:
@@ -127,7 +179,7 @@ class LocalRateLimiter:
 
 def init_app(app: Flask) -> None:
     """Install the body-size check and, when configured, the rate limiter."""
-    app.before_request(_check_body_size)
+    app.before_request(_refuse_declared_too_large)
     rate = (app.config.get("ACCOUNTAPPS_RATE_LIMIT") or "").strip()
     if not rate:
         return

@@ -40,36 +40,56 @@ def not_modified(current: str) -> bool:
 
 @dataclass(frozen=True)
 class IfMatch:
-    """What an ``If-Match`` header accepts: any revision, or a set of them."""
+    """What a write's preconditions accept: ``If-Match`` (any revision, or a set of
+    them) and ``If-None-Match`` (none of a set of revisions, or no existing one)."""
 
     any: bool
     revisions: frozenset[int]
+    none_any: bool = False
+    none_revisions: frozenset[int] = frozenset()
 
     def accepts(self, revision: int) -> bool:
-        """True when the resource at ``revision`` satisfies the precondition."""
-        return self.any or revision in self.revisions
+        """True when the resource at ``revision`` satisfies the preconditions."""
+        return ((self.any or revision in self.revisions)
+                and not self.none_any and revision not in self.none_revisions)
 
 
 def if_match(resource_id: str, *, required: bool) -> IfMatch | None:
-    """Parse ``If-Match`` for ``resource_id``.
+    """Parse a write's ``If-Match`` and ``If-None-Match`` for ``resource_id``.
 
-    Missing: ``428`` when ``required``, else ``None``. Tags of another resource,
+    ``If-Match`` missing: ``428`` when ``required``; with neither header, ``None``.
+    ``If-None-Match`` with ``*`` or a current tag makes the write ``412``. Tags of another resource,
     weak tags (strong comparison applies) and garbage can never match, so they
     end as ``412`` at the database check. The masked view's tag names the same
     revision as the full view's.
     """
     header = request.headers.get("If-Match")
+    if not header and required:
+        raise ApiError(
+            428, "preconditionRequired",
+            "This operation requires an If-Match header with the resource's current ETag.",
+            remediation="GET the resource and send its ETag value in If-Match.",
+        )
+    # If-None-Match on a write (RFC 9110 13.1.2): "*" or a current tag refuses it.
+    unless = request.headers.get("If-None-Match")
+    none_tags = _tags(unless) if unless else []
+    none_any = "*" in none_tags
+    none_revisions = _revisions(resource_id, [t.removeprefix("W/") for t in none_tags])
     if not header:
-        if required:
-            raise ApiError(
-                428, "preconditionRequired",
-                "This operation requires an If-Match header with the resource's current ETag.",
-                remediation="GET the resource and send its ETag value in If-Match.",
-            )
-        return None
+        if not (none_any or none_revisions):
+            return None
+        return IfMatch(any=True, revisions=frozenset(), none_any=none_any,
+                       none_revisions=none_revisions)
     tags = _tags(header)
     if "*" in tags:
-        return IfMatch(any=True, revisions=frozenset())
+        return IfMatch(any=True, revisions=frozenset(), none_any=none_any,
+                       none_revisions=none_revisions)
+    return IfMatch(any=False, revisions=_revisions(resource_id, tags), none_any=none_any,
+                   none_revisions=none_revisions)
+
+
+def _revisions(resource_id: str, tags: list[str]) -> frozenset[int]:
+    """The revisions of ``resource_id`` that ``tags`` name (strong tags of either view)."""
     expected = f"{zlib.crc32(resource_id.encode()):08x}"
     revisions = set()
     for tag in tags:
@@ -79,17 +99,18 @@ def if_match(resource_id: str, *, required: bool) -> IfMatch | None:
         # Either view's tag names the revision: a write needs no more. ASCII
         # digits only ("²".isdigit() is true, int() refuses it), and no more
         # than a revision can have (int() refuses 4,300 digits and more).
+        # Compared as written: "01" is not the tag "1" (strong comparison).
         if (rest.removesuffix(MASKED) == expected and number.isascii() and number.isdigit()
-                and len(number) <= 18):
+                and len(number) <= 18 and not number.startswith("0")):
             revisions.add(int(number))
-    return IfMatch(any=False, revisions=frozenset(revisions))
+    return frozenset(revisions)
 
 
 def precondition_failed() -> ApiError:
     """The ``412`` error for a stale ``If-Match``."""
     return ApiError(
         412, "preconditionFailed",
-        "The If-Match value does not match the resource's current ETag; "
-        "it has changed since you fetched it.",
+        "The If-Match value does not match the resource's current ETag (it has "
+        "changed since you fetched it), or If-None-Match names it.",
         remediation="GET the resource again, reapply your change and retry with the new ETag.",
     )

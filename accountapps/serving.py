@@ -1,4 +1,4 @@
-"""gunicorn integration: JSON lines for gunicorn's own access and error logs.
+"""gunicorn integration: JSON lines for gunicorn's own logs, JSON for its refusals.
 
 ``gunicorn.conf.py`` names :class:`JsonLogger` as ``logger_class``. Every
 access line is one JSON object with the request id the service put in the
@@ -6,19 +6,43 @@ access line is one JSON object with the request id the service put in the
 application's log lines of one request can be joined. It also carries the
 user and client the service identified, so that under gunicorn it is the one
 access log (``gunicorn.conf.py`` turns the application's own line off).
+
+:class:`ThreadWorker` (``gunicorn.conf.py``'s ``worker_class``) is gunicorn's
+gthread worker, except that a request gunicorn's HTTP parser refuses (broken
+framing, an oversized header) is answered with the service's errorResponse
+JSON, a request id and the security headers, never gunicorn's HTML page.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import traceback
+import uuid
 from typing import Any
 
+from gunicorn import util as gunicorn_util
 from gunicorn.glogging import Logger
+from gunicorn.util import write_nonblock
+from gunicorn.workers.gthread import ThreadWorker as GThreadWorker
 
+from . import hal
+from .http import SECURITY_HEADERS
 from .logs import JsonFormatter
+
+
+def _quiet_stalled_clients(record: logging.LogRecord) -> bool:
+    """A client that stopped sending until the read deadline (:class:`ThreadWorker`)
+    is the client's doing, not a server error: one INFO line, no traceback."""
+    error = record.exc_info[1] if record.exc_info else None
+    if isinstance(error, TimeoutError) and record.levelno >= logging.ERROR:
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg, record.args = ("A client sent nothing for %s s mid-request; its "
+                                   "connection was closed.", (READ_TIMEOUT_SECONDS,))
+        record.exc_info = record.exc_text = None
+    return True
 
 
 class JsonLogger(Logger):
@@ -26,6 +50,7 @@ class JsonLogger(Logger):
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
+        self.error_log.addFilter(_quiet_stalled_clients)
         for handler in self.error_log.handlers:
             handler.setFormatter(JsonFormatter())
         for handler in self.access_log.handlers:
@@ -59,3 +84,74 @@ class JsonLogger(Logger):
             self.access_log.info(json.dumps(entry, separators=(",", ":")))
         except Exception:  # a log line must never break a response
             self.error(traceback.format_exc())
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's answer to a request its HTTP parser refused, as an errorResponse.
+
+    Replaces ``gunicorn.util.write_error`` (an HTML page) in workers of the
+    classes below: a malformed request line, broken framing, a header over the
+    size limits. The request never reached the service, so the error carries
+    a request id of its own and a relative ``_profile`` (no ``Host`` could be
+    trusted), with the service's security headers.
+    """
+    request_id = uuid.uuid4().hex
+    body = json.dumps({
+        "_profile": f"{hal.BASE_PATH}/schemas/errorResponse/{hal.PROFILE_VERSION}/profile.json",
+        "_error": {
+            "_id": request_id,
+            "message": mesg or reason,
+            "statusCode": status_int,
+            "type": _ERROR_TYPES.get(status_int, "badRequest"),
+            "occurredAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        },
+    }, separators=(",", ":")).encode()
+    headers = [
+        f"HTTP/1.1 {status_int} {reason}", "Connection: close",
+        f"Content-Type: {hal.MEDIA_TYPE}", f"Content-Length: {len(body)}",
+        f"X-Request-ID: {request_id}",
+        *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items()),
+    ]
+    write_nonblock(sock, ("\r\n".join(headers) + "\r\n\r\n").encode("latin-1") + body)
+
+
+#: gunicorn's refusals, by status, as the service names its own.
+_ERROR_TYPES = {400: "badRequest", 414: "requestUriTooLong", 417: "expectationFailed",
+                431: "requestHeaderFieldsTooLarge", 500: "internalError"}
+
+
+class _JsonErrors:
+    """Mix-in: answer gunicorn's own refusals with :func:`write_json_error`."""
+
+    def init_process(self) -> None:
+        # This process only (a worker): every refusal gunicorn writes is JSON.
+        gunicorn_util.write_error = write_json_error
+        super().init_process()  # type: ignore[misc]
+
+
+#: Longest wait, in seconds, for the next bytes of a request (or for a client to
+#: take the next bytes of its answer) once a worker thread serves it. gunicorn
+#: itself has none: a client that stops sending mid-request held a thread for
+#: good. Each read may wait this long, so it bounds a stalled client, not a
+#: slow one: a buffering proxy in front is still the real defence.
+READ_TIMEOUT_SECONDS = float(os.environ.get("GUNICORN_READ_TIMEOUT", "") or 15)
+
+
+class ThreadWorker(_JsonErrors, GThreadWorker):
+    """gunicorn's ``gthread`` worker, with errorResponse refusals (``gunicorn.conf.py``)
+    and a deadline on each read of a request (:data:`READ_TIMEOUT_SECONDS`)."""
+
+    def handle(self, conn: Any) -> Any:
+        """Serve ``conn`` as gthread does, its socket reads bounded once it is set up."""
+        init = conn.init
+
+        def init_with_deadline() -> None:
+            # gthread makes the socket blocking (no deadline) just before this.
+            init()
+            conn.sock.settimeout(READ_TIMEOUT_SECONDS)
+
+        conn.init = init_with_deadline
+        try:
+            return super().handle(conn)
+        finally:
+            conn.init = init

@@ -71,8 +71,10 @@ class ConformanceError(AssertionError):
 def check_response(response: Any) -> None:
     """Raise :class:`ConformanceError` unless the document allows ``response``."""
     request = response.request
-    if request.method == "OPTIONS":
-        return  # Flask's (or the CORS preflight's) answer: no operation, no body
+    if request.method in ("OPTIONS", "HEAD"):
+        # OPTIONS: Flask's (or the CORS preflight's) answer, no operation, no body;
+        # HEAD: the GET operation's answer without its body.
+        return
     try:
         openapi().validate_response(_Request(request),
                                     WerkzeugOpenAPIResponse(response))

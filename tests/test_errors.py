@@ -1,10 +1,12 @@
 """Every error is the reference's errorResponse: never HTML, never a stack trace."""
 
 import copy
+import json
 
 import pytest
 from conftest import API_KEY, BASE, FUNDING, headers_for
 from peewee import DataError
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from accountapps.security import PUBLIC, requires
 
@@ -57,6 +59,43 @@ def test_a_host_header_that_is_not_a_host_is_400(client, user_headers, host):
                           headers={**user_headers, "Host": host.encode().decode("latin-1")})
     error = assert_error_response(response, 400)
     assert error["type"] == "invalidHost"
+
+
+def test_an_http_1_1_request_without_host_is_400_with_absolute_error_links(app, user_headers):
+    environ = EnvironBuilder(path=f"{BASE}/applications", headers=user_headers,
+                             environ_overrides={"SERVER_PROTOCOL": "HTTP/1.1",
+                                                "SERVER_NAME": "10.0.0.7",
+                                                "SERVER_PORT": "8000"}).get_environ()
+    del environ["HTTP_HOST"]  # the test client always sends one: call the app directly
+    body, status, _headers = run_wsgi_app(app, environ, buffered=True)
+    assert status.startswith("400")
+    error = json.loads(b"".join(body))
+    assert error["_error"]["type"] == "invalidHost"
+    assert error["_profile"].startswith("http://10.0.0.7:8000/")
+
+
+def test_an_empty_host_gets_an_error_whose_links_name_the_server(client, user_headers):
+    response = client.get(f"{BASE}/applications", headers={**user_headers, "Host": ""},
+                          environ_overrides={"SERVER_NAME": "10.0.0.7", "SERVER_PORT": "8000"})
+    assert_error_response(response, 400)
+    assert response.json["_profile"].startswith("http://10.0.0.7:8000/")
+
+
+@pytest.mark.parametrize("query", ["state=running&state=canceled", "limit=1&limit=2",
+                                   "filter=eq(state,running)&filter=eq(state,canceled)",
+                                   "q=a&q=b"])
+def test_a_query_parameter_given_twice_is_400(user, query):
+    response = user.get(f"/applications?{query}")
+    error = assert_error_response(response, 400)
+    assert error["type"] == "invalidQueryParameter"
+    assert error["attributes"]["name"] == query.split("=", 1)[0]
+
+
+def test_an_action_target_given_twice_is_400_and_changes_nothing(user, application):
+    app_id = application.json["_id"]
+    response = user.post(f"/canceledApplications?application={app_id}&application={app_id}")
+    assert_error_response(response, 400)
+    assert user.get(f"/applications/{app_id}").json["state"] == application.json["state"]
 
 
 @pytest.mark.parametrize("host", ["api.example.com", "api.example.com:8443", "10.0.0.7:8000",

@@ -66,6 +66,46 @@ def test_a_chunked_body_within_the_limit_is_read_whole(client, user_headers, cre
     assert response.status_code == 201, response.json
 
 
+class BrokenStream(io.BytesIO):
+    """A chunked body whose framing breaks after ``data`` (gunicorn raises an OSError)."""
+
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        if not data:
+            raise OSError("Invalid chunk size")
+        return data
+
+
+def test_a_body_shorter_than_its_content_length_is_400_and_nothing_is_written(
+        client, user, user_headers, create_body):
+    data = json.dumps(create_body()).encode()
+    response = client.post(f"{BASE}/applications", data=data, headers={
+        **user_headers, "Content-Type": "application/json"},
+        environ_overrides={"CONTENT_LENGTH": str(len(data) + 100),
+                           "wsgi.input": io.BytesIO(data)})
+    assert response.status_code == 400, response.json
+    assert response.json["_error"]["type"] == "incompleteBody"
+    assert user.get("/applications").json["count"] == 0
+
+
+def test_a_chunked_body_with_broken_framing_is_400_not_500(client, user_headers, create_body):
+    response = client.open(f"{BASE}/applications", method="POST", headers={
+        **user_headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True,
+                           "wsgi.input": BrokenStream(b'{"accountName"')})
+    assert response.status_code == 400, response.json
+    assert response.json["_error"]["type"] == "incompleteBody"
+
+
+def test_without_credentials_a_body_is_not_read_at_all(client, create_body):
+    stream = BrokenStream(b"{not json")
+    response = client.open(f"{BASE}/applications", method="POST", headers={
+        "Content-Type": "text/plain", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True, "wsgi.input": stream})
+    assert response.status_code == 401
+    assert stream.tell() == 0
+
+
 def test_a_body_of_exactly_the_limit_is_not_413(client, user_headers, create_body):
     data = json.dumps(create_body()).encode()
     data = data[:-1] + b" " * (MAX_BODY - len(data)) + b"}"

@@ -202,3 +202,37 @@ def test_either_views_etag_names_the_revision_for_if_match(request, pii_reader, 
     assert response.status_code == 200
     stale = pii_reader.patch(url, {"accountName": "again"}, headers={"If-Match": tag})
     assert stale.status_code == 412
+
+
+@pytest.mark.parametrize("unless", ["*", "current"])
+def test_a_patch_with_a_matching_if_none_match_is_412_and_changes_nothing(
+        user, url, etag, unless):
+    headers = {"If-Match": etag, "If-None-Match": etag if unless == "current" else "*"}
+    response = user.patch(url, {"accountName": "not this"}, headers=headers)
+    assert response.status_code == 412
+    assert user.get(url).headers["ETag"] == etag
+
+
+def test_a_patch_whose_if_none_match_names_another_revision_goes_ahead(user, url, etag):
+    stale = etag.replace('"1.', '"7.', 1)
+    response = user.patch(url, {"accountName": "fine"},
+                          headers={"If-Match": etag, "If-None-Match": stale})
+    assert response.status_code == 200
+
+
+def test_an_action_with_if_none_match_star_is_412(user, application):
+    app_id = application.json["_id"]
+    response = user.post(f"/canceledApplications?application={app_id}",
+                         headers={"If-None-Match": "*"})
+    assert response.status_code == 412
+    assert user.get(f"/applications/{app_id}").json["state"] == application.json["state"]
+
+
+def test_head_with_a_matching_if_none_match_is_304(user, url, etag):
+    response = user.call("HEAD", url, headers={"If-None-Match": etag})
+    assert response.status_code == 304
+
+
+def test_a_tag_with_a_leading_zero_is_not_the_tag(user, url, etag):
+    padded = etag.replace('"1.', '"01.', 1)
+    assert user.patch(url, {"accountName": "x"}, headers={"If-Match": padded}).status_code == 412

@@ -216,12 +216,19 @@ def test_a_body_at_the_depth_limit_is_accepted(user):
     assert user.post("/enrollments", body).status_code == 201
 
 
-def test_a_deep_body_with_a_surrogate_pair_is_400_before_authentication(client):
+def test_a_deep_body_with_a_surrogate_pair_is_400_nested_too_deeply(user):
     text = "[" * 400 + '"\\ud83d\\ude00"' + "]" * 400
+    response = user.call("POST", "/applications", data=text,
+                         headers={"Content-Type": "application/json"})
+    error = assert_error_response(response, 400)
+    assert error["type"] == "invalidJson" and "nested too deeply" in error["message"]
+
+
+def test_a_deep_body_without_credentials_is_401_unread(client):
+    text = "[" * 400 + "]" * 400
     response = client.post("/accountApplications/applications", data=text,
                            content_type="application/json")
-    error = assert_error_response(response, 400)  # the body is checked before the caller
-    assert error["type"] == "invalidJson" and "nested too deeply" in error["message"]
+    assert assert_error_response(response, 401)["type"] == "unauthorized"
 
 
 @pytest.mark.parametrize("raw", [b"\xed\xa0\x80", b"\xed\xb0\x80"], ids=["high", "low"])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import timedelta
 from types import SimpleNamespace
 
 from gunicorn.config import Config
 
+from accountapps import serving
 from accountapps.serving import JsonLogger
 
 
@@ -75,3 +77,24 @@ def test_the_service_access_line_can_be_turned_off(app_settings, caplog):
     finally:
         logger.propagate = False
     assert not [r for r in caplog.records if r.name == "accountapps.access"]
+
+
+def test_a_client_stalled_past_the_read_deadline_is_one_info_line_without_traceback():
+    try:
+        raise TimeoutError("timed out")
+    except TimeoutError:
+        record = logging.LogRecord("gunicorn.error", logging.ERROR, __file__, 1,
+                                   "Socket error processing request.", (), sys.exc_info())
+    assert serving._quiet_stalled_clients(record)
+    assert (record.levelno, record.levelname, record.exc_info) == (logging.INFO, "INFO", None)
+    assert "sent nothing" in record.getMessage()
+
+
+def test_other_socket_errors_keep_their_level_and_traceback():
+    try:
+        raise OSError(5, "I/O error")
+    except OSError:
+        record = logging.LogRecord("gunicorn.error", logging.ERROR, __file__, 1,
+                                   "Socket error processing request.", (), sys.exc_info())
+    assert serving._quiet_stalled_clients(record)
+    assert record.levelno == logging.ERROR and record.exc_info is not None

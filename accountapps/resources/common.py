@@ -28,7 +28,7 @@ def resource_response(
     """One resource with its ``ETag`` (``304`` for a matching ``If-None-Match`` on GET)."""
     tag = etag(row.id, row.revision, masked=not principal.can_read_pii)
     headers = {"ETag": tag, "Vary": "Authorization"}
-    if request.method == "GET" and not_modified(tag):
+    if request.method in ("GET", "HEAD") and not_modified(tag):
         response = Response(status=304, headers=headers)
         return response
     body = render(row, principal)
