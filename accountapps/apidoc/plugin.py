@@ -99,6 +99,9 @@ class ConventionsPlugin(BasePlugin):
             operation.setdefault("operationId", camel(short_name))
             self._security(operation, getattr(view, "required_scope", None))
             self._request_body(operation)
+            # Any request may be malformed before a view sees it (http.py): a Host
+            # that names no host, a query parameter given twice or holding NUL.
+            operation["responses"].setdefault(400, "BAD_REQUEST")
             if method in ("post", "put", "patch"):
                 # Size and media type are checked before the view, for any body
                 # (an action may carry one with a reason).
