@@ -110,7 +110,8 @@ def parse_int(args: Mapping[str, str], name: str, default: int, maximum: int | N
     raw = args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or len(raw) > 18:
+    # ASCII only: str.isdigit() is also true of fullwidth and superscript digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise _bad_param(name, "it must be a non-negative integer")
     value = int(raw)
     if maximum is not None and value > maximum:

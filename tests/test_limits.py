@@ -114,6 +114,17 @@ def test_a_body_of_exactly_the_limit_is_not_413(client, user_headers, create_bod
     assert response.status_code == 201, response.json
 
 
+# A fullwidth 1, a superscript 2, an Arabic-Indic 1.
+@pytest.mark.parametrize("value", ["\uff11", "\u00b2", "\u0661"])
+@pytest.mark.parametrize("name", ["limit", "start"])
+def test_a_paging_number_in_other_digits_than_ascii_is_400(user, name, value):
+    response = user.get(f"/applications?{name}={value}")
+    assert response.status_code == 400
+    # marshmallow's Integer refuses some (int() does), the page parser the rest.
+    assert response.json["_error"]["type"] in ("invalidQueryParameter", "invalidFields")
+    assert name in response.get_data(as_text=True)
+
+
 def test_limit_above_the_maximum_is_400(user):
     response = user.get("/applications?limit=1001")
     assert response.status_code == 400

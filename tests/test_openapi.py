@@ -159,6 +159,12 @@ def test_api_doc_serves_yaml_when_accept_asks_for_it(client):
     assert response.get_data(as_text=True) == OPENAPI_FILE.read_text()
 
 
+@pytest.mark.parametrize("accept", ["application/json", "application/yaml"])
+def test_api_doc_says_its_body_varies_with_accept(client, accept):
+    response = client.get(f"{BASE}/apiDoc", headers={"API-Key": API_KEY, "Accept": accept})
+    assert "accept" in {value.strip().lower() for value in response.headers["Vary"].split(",")}
+
+
 def test_api_doc_without_api_key_is_401(client):
     assert client.get(f"{BASE}/apiDoc").status_code == 401
 

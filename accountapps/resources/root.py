@@ -78,5 +78,8 @@ def get_api_doc() -> Response:
     doc = apidoc.document()
     best = request.accept_mimetypes.best_match(API_DOC_TYPES, default="application/json")
     if best and best != "application/json":
-        return Response(apidoc.to_yaml(doc), mimetype="application/yaml")
-    return Response(hal.dumps(doc), mimetype="application/json")
+        response = Response(apidoc.to_yaml(doc), mimetype="application/yaml")
+    else:
+        response = Response(hal.dumps(doc), mimetype="application/json")
+    response.vary.add("Accept")  # the body depends on it: caches must keep both
+    return response
