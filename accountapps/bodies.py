@@ -65,19 +65,34 @@ def _finite(text: str) -> float:
     return value
 
 
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise ValueError(f"the member name {key[:64]!r} appears twice in one object")
+            seen.add(key)
+    return obj
+
+
 class RequestJSON(DefaultJSONProvider):
     """Flask's JSON provider, reading request bodies as JSON (RFC 8259) only.
 
     The standard library also reads ``NaN``, ``Infinity`` and numbers too large
     for a float (as infinity). None of them is JSON: a client's library could
     not read them back, and a stored document would hold ``null`` in their
-    place. A body with one is refused (``400``) like any other malformed body.
+    place. An object naming a member twice is ambiguous (parsers differ on
+    which value wins, so a gateway and this service could read two different
+    requests). A body with any of these is refused (``400``) like any other
+    malformed body.
     """
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        """``json.loads`` that refuses non-finite numbers."""
+        """``json.loads`` that refuses non-finite numbers and repeated member names."""
         kwargs.setdefault("parse_constant", _not_json)
         kwargs.setdefault("parse_float", _finite)
+        kwargs.setdefault("object_pairs_hook", _unique_members)  # ~2.5 µs a create body
         return super().loads(s, **kwargs)
 
 

@@ -65,6 +65,30 @@ def test_an_application_create_with_nan_is_400(user, create_body):
     assert user.get("/applications").json["count"] == 0
 
 
+def test_a_member_named_twice_is_400_and_nothing_is_stored(user, create_body):
+    text = json.dumps(create_body(accountName="First")).replace(
+        '"accountName": "First"', '"accountName": "First", "accountName": "Second"')
+    assert text.count('"accountName"') == 2
+    error = assert_error_response(send(user, "POST", "/applications", text), 400)
+    assert error["type"] == "invalidJson"
+    assert "'accountName' appears twice" in error["message"]
+    assert user.get("/applications").json["count"] == 0
+
+
+def test_a_patch_naming_a_member_twice_changes_nothing(user, application):
+    href = application.headers["Location"]
+    response = send(user, "PATCH", href, '{"accountName": "A", "accountName": "B"}',
+                    **{"If-Match": application.headers["ETag"]})
+    assert assert_error_response(response, 400)["type"] == "invalidJson"
+    assert user.get(href).headers["ETag"] == application.headers["ETag"]
+
+
+def test_the_same_name_in_different_objects_is_fine(user, create_body):
+    body = create_body()
+    assert json.dumps(body).count('"_links"') >= 2  # the body's and an applicant's
+    assert send(user, "POST", "/applications", json.dumps(body)).status_code == 201
+
+
 @pytest.mark.parametrize("literal", ["1e308", "-0.0", "12345678901234567890123456789"])
 def test_large_finite_numbers_are_stored_exactly(user, literal):
     response = send(user, "POST", "/enrollments", with_embedded_number(enrollment_body(), literal))
