@@ -26,10 +26,13 @@ _HTTP_TYPES = {
     409: "conflict",
     412: "preconditionFailed",
     413: "requestBodyTooLarge",
+    414: "requestUriTooLong",
     415: "unsupportedMediaType",
+    417: "expectationFailed",
     422: "unprocessableEntity",
     428: "preconditionRequired",
     429: "tooManyRequests",
+    431: "requestHeaderFieldsTooLarge",
     500: "internalError",
     503: "serviceUnavailable",
 }
@@ -104,10 +107,17 @@ def flatten_messages(messages: Any, prefix: str = "") -> list[dict]:
     return out
 
 
-def error_body(error: ApiError) -> dict[str, Any]:
-    """The ``errorResponse`` document of an error."""
+def http_error_type(status: int) -> str:
+    """The ``_error.type`` of an HTTP status the service answers without a type of its own."""
+    return _HTTP_TYPES.get(status, "httpError")
+
+
+def error_body(error: ApiError, *, request_id: str | None = None,
+               profile: str | None = None) -> dict[str, Any]:
+    """The ``errorResponse`` document of an error (the request's id and profile URI
+    unless given: outside a request, for gunicorn's refusals)."""
     body: dict[str, Any] = {
-        "_id": getattr(g, "request_id", None) or "unknown",
+        "_id": request_id or getattr(g, "request_id", None) or "unknown",
         "message": error.message,
         "statusCode": error.status,
         "type": error.type,
@@ -122,7 +132,7 @@ def error_body(error: ApiError) -> dict[str, Any]:
         body["_embedded"] = {
             "errors": [{"statusCode": error.status, **nested} for nested in error.errors]
         }
-    return {"_profile": hal.profile("errorResponse"), "_error": body}
+    return {"_profile": profile or hal.profile("errorResponse"), "_error": body}
 
 
 def error_response(error: ApiError) -> Response:
@@ -149,7 +159,7 @@ def _from_http(exc: HTTPException) -> ApiError:
     retry_after = getattr(exc, "retry_after", None)
     if retry_after:
         headers["Retry-After"] = str(retry_after)
-    return ApiError(status, _HTTP_TYPES.get(status, "httpError"), description or "Error",
+    return ApiError(status, http_error_type(status), description or "Error",
                     headers=headers)
 
 

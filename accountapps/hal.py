@@ -18,8 +18,7 @@ MEDIA_TYPE = "application/hal+json"
 PROFILE_VERSION = "v1.0.0"
 
 
-#: The environ key of the request's ``scheme://host`` (see :func:`host_url`).
-HOST_URL_KEY = _HOST_URL = "accountapps.host_url"
+_HOST_URL = "accountapps.host_url"
 
 
 def platform_url() -> str:
@@ -29,6 +28,11 @@ def platform_url() -> str:
     request's own ``scheme://host`` (the APIs behind one gateway).
     """
     return current_app.config.get("ACCOUNTAPPS_PLATFORM_URL") or host_url()
+
+
+def use_host_url(url: str) -> None:
+    """Build this request's links on ``url`` instead of its ``Host`` (one that names no host)."""
+    request.environ[_HOST_URL] = url
 
 
 def host_url() -> str:

@@ -52,9 +52,8 @@ def _refuse_invalid_host() -> None:
     match = _HOST.fullmatch(host) if len(host) <= 260 else None
     if match is None or (match.group(1) is not None and not 0 < int(match.group(1)) < 65536):
         # The error's own links (its _profile) are built on the server's address.
-        environ[hal.HOST_URL_KEY] = (
-            f"{request.scheme}://{environ.get('SERVER_NAME', 'localhost')}"
-            f":{environ.get('SERVER_PORT', '80')}")
+        hal.use_host_url(f"{request.scheme}://{environ.get('SERVER_NAME', 'localhost')}"
+                         f":{environ.get('SERVER_PORT', '80')}")
         raise ApiError(400, "invalidHost", "The Host header does not name a host."
                        if not missing else "An HTTP/1.1 request must have a Host header.",
                        attributes={"host": host[:260]},

@@ -24,6 +24,7 @@ from typing import Any
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
+from gunicorn.http.errors import ParseException
 from limits import RateLimitItem, parse_many
 
 from .errors import ApiError, error_response
@@ -50,13 +51,9 @@ def incomplete_body(reason: str) -> ApiError:
 
 #: What reading a client's body may raise when the client breaks the framing:
 #: gunicorn's ``NoMoreData``, ``InvalidChunkSize`` and ``ChunkMissingTerminator``
-#: are ``OSError``s, a socket timeout too; other servers raise ``ValueError``.
-_READ_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
-try:  # gunicorn's parse errors that are neither (not installed everywhere)
-    from gunicorn.http.errors import ParseException
-    _READ_ERRORS += (ParseException,)
-except ImportError:  # pragma: no cover - gunicorn is a dependency
-    pass
+#: are ``OSError``s, a socket timeout too; its other parse errors, and other
+#: servers' errors, ``ParseException`` and ``ValueError``.
+_READ_ERRORS = (OSError, ValueError, ParseException)
 
 
 def _read_at_most(stream: Any, limit: int) -> bytes:
@@ -85,7 +82,8 @@ def _refuse_declared_too_large() -> None:
 def read_body() -> None:
     """``before_request`` (once the caller is known): read the body whole, or refuse it.
 
-    ``413`` when it is too large, ``400`` when it is cut short. The body is
+    ``413`` when a chunked body is too large (a declared size over the limit
+    was refused before the caller check), ``400`` when it is cut short. The body is
     buffered here and handed on, so that nothing downstream ever acts on part
     of a body: a client that declares more bytes than it sends and closes
     (gunicorn then reports a short read as the end) gets ``400``, and so does
@@ -96,9 +94,7 @@ def read_body() -> None:
     limit = current_app.config["ACCOUNTAPPS_MAX_BODY_BYTES"]
     environ = request.environ
     length = request.content_length
-    if length is not None:
-        if length > limit:
-            raise body_too_large(limit)
+    if length is not None:  # at most the limit: _refuse_declared_too_large
         if length == 0:
             return
         data = _read_at_most(environ["wsgi.input"], length)

@@ -58,8 +58,8 @@ def if_match(resource_id: str, *, required: bool) -> IfMatch | None:
     """Parse a write's ``If-Match`` and ``If-None-Match`` for ``resource_id``.
 
     ``If-Match`` missing: ``428`` when ``required``; with neither header, ``None``.
-    ``If-None-Match`` with ``*`` or a current tag makes the write ``412``. Tags of another resource,
-    weak tags (strong comparison applies) and garbage can never match, so they
+    ``If-None-Match`` with ``*`` or a current tag makes the write ``412``. Tags
+    of another resource, weak tags (strong comparison applies) and garbage can never match, so they
     end as ``412`` at the database check. The masked view's tag names the same
     revision as the full view's.
     """
@@ -75,17 +75,13 @@ def if_match(resource_id: str, *, required: bool) -> IfMatch | None:
     none_tags = _tags(unless) if unless else []
     none_any = "*" in none_tags
     none_revisions = _revisions(resource_id, [t.removeprefix("W/") for t in none_tags])
-    if not header:
-        if not (none_any or none_revisions):
-            return None
-        return IfMatch(any=True, revisions=frozenset(), none_any=none_any,
-                       none_revisions=none_revisions)
-    tags = _tags(header)
-    if "*" in tags:
-        return IfMatch(any=True, revisions=frozenset(), none_any=none_any,
-                       none_revisions=none_revisions)
-    return IfMatch(any=False, revisions=_revisions(resource_id, tags), none_any=none_any,
-                   none_revisions=none_revisions)
+    if not header and not (none_any or none_revisions):
+        return None
+    tags = _tags(header) if header else ["*"]  # no If-Match: any revision will do
+    match_any = "*" in tags
+    return IfMatch(any=match_any,
+                   revisions=frozenset() if match_any else _revisions(resource_id, tags),
+                   none_any=none_any, none_revisions=none_revisions)
 
 
 def _revisions(resource_id: str, tags: list[str]) -> frozenset[int]:

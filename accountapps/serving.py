@@ -25,10 +25,10 @@ from typing import Any
 
 from gunicorn import util as gunicorn_util
 from gunicorn.glogging import Logger
-from gunicorn.util import write_nonblock
 from gunicorn.workers.gthread import ThreadWorker as GThreadWorker
 
 from . import hal
+from .errors import ApiError, error_body, http_error_type
 from .http import SECURITY_HEADERS
 from .logs import JsonFormatter
 
@@ -89,35 +89,24 @@ class JsonLogger(Logger):
 def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn's answer to a request its HTTP parser refused, as an errorResponse.
 
-    Replaces ``gunicorn.util.write_error`` (an HTML page) in workers of the
-    classes below: a malformed request line, broken framing, a header over the
-    size limits. The request never reached the service, so the error carries
-    a request id of its own and a relative ``_profile`` (no ``Host`` could be
-    trusted), with the service's security headers.
+    Replaces ``gunicorn.util.write_error`` (an HTML page) in :class:`ThreadWorker`
+    processes: a malformed request line, broken framing, a header over the size
+    limits. The request never reached the service, so the error carries a request
+    id of its own and a relative ``_profile`` (no ``Host`` could be trusted), with
+    the service's security headers.
     """
     request_id = uuid.uuid4().hex
-    body = json.dumps({
-        "_profile": f"{hal.BASE_PATH}/schemas/errorResponse/{hal.PROFILE_VERSION}/profile.json",
-        "_error": {
-            "_id": request_id,
-            "message": mesg or reason,
-            "statusCode": status_int,
-            "type": _ERROR_TYPES.get(status_int, "badRequest"),
-            "occurredAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-        },
-    }, separators=(",", ":")).encode()
+    error = ApiError(status_int, http_error_type(status_int), mesg or reason)
+    body = hal.dumps(error_body(error, request_id=request_id, profile=(
+        f"{hal.BASE_PATH}/schemas/errorResponse/{hal.PROFILE_VERSION}/profile.json")))
     headers = [
         f"HTTP/1.1 {status_int} {reason}", "Connection: close",
         f"Content-Type: {hal.MEDIA_TYPE}", f"Content-Length: {len(body)}",
         f"X-Request-ID: {request_id}",
         *(f"{name}: {value}" for name, value in SECURITY_HEADERS.items()),
     ]
-    write_nonblock(sock, ("\r\n".join(headers) + "\r\n\r\n").encode("latin-1") + body)
-
-
-#: gunicorn's refusals, by status, as the service names its own.
-_ERROR_TYPES = {400: "badRequest", 414: "requestUriTooLong", 417: "expectationFailed",
-                431: "requestHeaderFieldsTooLarge", 500: "internalError"}
+    gunicorn_util.write_nonblock(
+        sock, ("\r\n".join(headers) + "\r\n\r\n").encode("latin-1") + body)
 
 
 class _JsonErrors:
