@@ -125,3 +125,46 @@ def test_m0011_replaces_the_two_owner_indexes_with_one(app):
         indexes = {index.name for index in db.database.get_indexes("application")}
     assert "application_owner_created_at_state" in indexes
     assert not indexes & set(old)
+
+
+def _counting_triggers() -> set[str]:
+    if db.is_postgres():
+        rows = db.database.execute_sql(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'application'::regclass "
+            "AND NOT tgisinternal").fetchall()
+    else:
+        rows = db.database.execute_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'application'"
+        ).fetchall()
+    return {name for (name,) in rows if "count" in name}
+
+
+def test_m0012_keeps_the_counts_with_one_trigger_on_postgresql(app, client, admin_headers,
+                                                               make_applications):
+    from accountapps import row_counts
+    from accountapps.migrations import m0012_one_count_trigger
+
+    with app.app_context(), db.database.connection_context():
+        if db.is_postgres():  # a database from before m0012: 0010's trigger is there
+            db.database.execute_sql(
+                "CREATE OR REPLACE FUNCTION application_state_count() RETURNS trigger AS "
+                "$$ BEGIN RETURN NULL; END; $$ LANGUAGE plpgsql")
+            db.database.execute_sql(
+                "CREATE TRIGGER application_state_count AFTER INSERT ON application "
+                "FOR EACH ROW EXECUTE FUNCTION application_state_count()")
+        m0012_one_count_trigger.upgrade(db.database)
+        m0012_one_count_trigger.upgrade(db.database)  # idempotent
+        row_counts.install(db.database, "application")  # counters as 0009/0010 left them
+        triggers = _counting_triggers()
+    if db.is_postgres():
+        assert triggers == {"application_counts"}
+    else:
+        assert len(triggers) == 5  # SQLite's are unchanged
+    made = make_applications(2)
+    cancel = client.post(f"/accountApplications/canceledApplications?application={made[0]['_id']}",
+                         headers=admin_headers)
+    assert cancel.status_code == 200
+    with app.app_context(), db.database.connection_context():
+        assert row_counts.total("application") == 2
+        assert row_counts.in_states("application", ["running"]) == 1
+        assert row_counts.in_states("application", ["canceled"]) == 1
