@@ -98,3 +98,40 @@ def test_other_socket_errors_keep_their_level_and_traceback():
                                    "Socket error processing request.", (), sys.exc_info())
     assert serving._quiet_stalled_clients(record)
     assert record.levelno == logging.ERROR and record.exc_info is not None
+
+
+def _formatted(**extra) -> dict:
+    from accountapps.logs import JsonFormatter
+
+    record = logging.LogRecord("accountapps.access", logging.INFO, __file__, 1, "request", (),
+                               None)
+    record.__dict__.update(extra)
+    return json.loads(JsonFormatter().format(record))
+
+
+def test_a_service_log_line_is_one_json_object_with_its_fields():
+    entry = _formatted(method="GET", status=200, userId=None)
+    assert (entry["level"], entry["logger"], entry["message"]) == ("INFO", "accountapps.access",
+                                                                   "request")
+    assert (entry["method"], entry["status"], entry["userId"]) == ("GET", 200, None)
+    assert len(entry["time"]) == len("2026-11-22T10:04:08.378")
+
+
+def test_a_service_log_line_holds_values_the_fast_encoder_refuses():
+    entry = _formatted(big=2**70, text="\ud800", thing=object())
+    assert entry["big"] == 2**70 and entry["text"] == "\ud800"
+    assert entry["thing"].startswith("<object object")
+
+
+def test_log_lines_in_the_same_second_keep_their_own_milliseconds():
+    from accountapps.logs import JsonFormatter
+
+    formatter = JsonFormatter()
+    times = []
+    for created, msecs in ((1_700_000_000.001, 1.0), (1_700_000_000.999, 999.0),
+                           (1_700_000_001.5, 500.0)):
+        record = logging.LogRecord("accountapps", logging.INFO, __file__, 1, "m", (), None)
+        record.created, record.msecs = created, msecs
+        times.append(json.loads(formatter.format(record))["time"])
+    assert [t[-4:] for t in times] == [".001", ".999", ".500"]
+    assert times[0][:-4] == times[1][:-4] != times[2][:-4]
