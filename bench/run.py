@@ -174,14 +174,27 @@ def durability(url: str) -> dict[str, str]:
         database.close_all()
 
 
+def _seed_marker(url: str, rows: int | str) -> Path:
+    return RESULTS / f"seed-{zlib.crc32(url.encode()):08x}-{rows}.json"
+
+
 def seeded(url: str, rows: int, reuse: bool) -> dict[str, Any]:
-    """Seed (in a separate process, so this one never holds the database) or reuse."""
-    marker = RESULTS / f"seed-{zlib.crc32(url.encode()):08x}-{rows}.json"
+    """Seed (in a separate process, so this one never holds the database) or reuse.
+
+    ``reuse`` takes the database as the last seeding of this size left it,
+    with the applications later runs created (their number is printed). A
+    database seeded again at another size (one PostgreSQL URL serves every
+    size) is not reused: seeding forgets the other sizes' markers.
+    """
+    marker = _seed_marker(url, rows)
     if reuse and marker.exists():
         info = json.loads(marker.read_text())
         if info.get("url") == url:
-            print(f"reusing the database seeded with {rows} rows", flush=True)
+            print(f"reusing the database seeded with {rows} rows "
+                  f"(now {applications_in(url):,} applications)", flush=True)
             return info
+    for other in RESULTS.glob(_seed_marker(url, "*").name):
+        other.unlink()
     print(f"seeding {rows} applications ...", flush=True)
     out = subprocess.run([sys.executable, "-m", "bench.seed", "--url", url, "--rows", str(rows)],
                          cwd=ROOT, check=True, capture_output=True, text=True).stdout
@@ -190,6 +203,19 @@ def seeded(url: str, rows: int, reuse: bool) -> dict[str, Any]:
     marker.write_text(json.dumps(info))
     print(f"seeded in {info['seconds']} s", flush=True)
     return info
+
+
+def applications_in(url: str) -> int:
+    """How many applications the database holds (the kept count: no scan)."""
+    from accountapps.db import close_all, database, make_database
+    from accountapps.row_counts import total
+
+    database.initialize(make_database(url))
+    try:
+        with database.connection_context():
+            return total("application") or 0
+    finally:
+        close_all()
 
 
 def sample_representation(port: int, info: dict[str, Any], secret: str) -> dict[str, Any]:
