@@ -74,9 +74,12 @@ def _read_at_most(stream: Any, limit: int) -> bytes:
 
 def _refuse_declared_too_large() -> None:
     """``before_request``, ahead of everything that reads: a declared size over the limit."""
+    if "CONTENT_LENGTH" not in request.environ:
+        return  # no declared size (a GET, or a chunked body: read_body bounds it)
     length = request.content_length
-    if length is not None and length > current_app.config["ACCOUNTAPPS_MAX_BODY_BYTES"]:
-        raise body_too_large(current_app.config["ACCOUNTAPPS_MAX_BODY_BYTES"])
+    limit = current_app.config["ACCOUNTAPPS_MAX_BODY_BYTES"]
+    if length is not None and length > limit:
+        raise body_too_large(limit)
 
 
 def read_body() -> None:
