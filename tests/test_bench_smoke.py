@@ -14,7 +14,7 @@ import pytest
 from bench import cpu, run
 
 #: The lowest acceptable throughput, as a fraction of the baseline's (the
-#: targets of docs/bench.md are 2-4 times higher; these catch regressions).
+#: targets in the README's "Performance" are 2-4 times higher; these catch regressions).
 FLOORS = {"get_one": 0.15, "get_304": 0.15, "page": 0.04, "page_admin": 0.04,
           "create": 0.04, "patch": 0.04, "cancel": 0.04}
 

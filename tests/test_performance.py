@@ -1,4 +1,4 @@
-"""The mechanisms that keep requests cheap (see docs/bench.md), and that they change nothing.
+"""The mechanisms that keep requests cheap (README, "Performance"), and that they change nothing.
 
 Verified tokens are cached per app (bounded, until they expire); a page costs
 the same few queries whatever its size; a ``304`` renders nothing; page rows
