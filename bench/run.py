@@ -190,8 +190,9 @@ def seeded(url: str, rows: int, reuse: bool) -> dict[str, Any]:
     if reuse and marker.exists():
         info = json.loads(marker.read_text())
         if info.get("url") == url:
-            print(f"reusing the database seeded with {rows} rows "
-                  f"(now {applications_in(url):,} applications)", flush=True)
+            now = applications_in(url)
+            held = f"now {now:,} applications" if now is not None else "no kept count"
+            print(f"reusing the database seeded with {rows} rows ({held})", flush=True)
             return info
     for other in RESULTS.glob(_seed_marker(url, "*").name):
         other.unlink()
@@ -205,15 +206,15 @@ def seeded(url: str, rows: int, reuse: bool) -> dict[str, Any]:
     return info
 
 
-def applications_in(url: str) -> int:
-    """How many applications the database holds (the kept count: no scan)."""
+def applications_in(url: str) -> int | None:
+    """How many applications the database holds (the kept count: no scan), if kept."""
     from accountapps.db import close_all, database, make_database
     from accountapps.row_counts import total
 
     database.initialize(make_database(url))
     try:
         with database.connection_context():
-            return total("application") or 0
+            return total("application")
     finally:
         close_all()
 
