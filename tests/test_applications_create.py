@@ -4,6 +4,7 @@ import re
 import time
 import uuid
 
+import pytest
 from conftest import BASE, FUNDING, USER_SCOPES, Api, headers_for
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -175,3 +176,14 @@ def test_tax_id_is_masked_without_pii_scope(user, admin, create_body):
         organization={"name": "Acme", "taxId": "112223333"}))
     assert created.json["organization"]["taxId"] == "*****3333"
     assert admin.get(created.headers["Location"]).json["organization"]["taxId"] == "112223333"
+
+
+@pytest.mark.parametrize("templated", [0, 1, "true"])
+def test_a_link_that_is_templated_says_so_with_a_json_boolean(user, create_body, templated):
+    body = create_body()
+    body["_links"]["apiture:fundingAccount"] = {"href": "https://bank.example/accounts/1",
+                                                "templated": templated}
+    response = user.post("/applications", body)
+    assert response.status_code == 400
+    names = [e["attributes"]["name"] for e in response.json["_error"]["_embedded"]["errors"]]
+    assert names == ["_links.apiture:fundingAccount.templated"]

@@ -150,3 +150,17 @@ def test_body_that_is_not_json_is_415(user):
                                 headers={**user.headers, "Content-Type": "text/plain"})
     assert response.status_code == 415
     assert response.json["_error"]["statusCode"] == 415
+
+
+@pytest.mark.parametrize("value", [0, 1, "yes", "true", None])
+def test_a_boolean_is_json_true_or_false_only(user, value):
+    response = user.post("/enrollments", enrollment_body(
+        applicant=contact_with(mailingDifferentAddress=value)))
+    assert bad_fields(response) == ["applicant.contact.mailingDifferentAddress"]
+
+
+def test_a_boolean_true_or_false_is_kept(user):
+    response = user.post("/enrollments", enrollment_body(
+        applicant=contact_with(mailingDifferentAddress=True)))
+    assert response.status_code == 201, response.json
+    assert response.json["applicant"]["contact"]["mailingDifferentAddress"] is True

@@ -63,12 +63,27 @@ class Body(Schema):
         return data
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true`` or ``false``, nothing else.
+
+    marshmallow's ``Boolean`` also takes ``0``, ``1``, ``"yes"``, ``"on"`` and
+    the like, which the published schema (``type: boolean``) does not allow: a
+    client sending them has a bug that should surface as ``400``, not be
+    guessed at and stored.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class LinkSchema(Body):
     href = fields.String(required=True, validate=validate.Length(min=1, max=HREF_MAX))
     title = fields.String(validate=validate.Length(max=255))
     type = fields.String(validate=validate.Length(max=255))
     name = fields.String(validate=validate.Length(max=255))
-    templated = fields.Boolean()
+    templated = StrictBoolean()
     profile = fields.String(validate=validate.Length(max=HREF_MAX))
 
 
@@ -111,7 +126,17 @@ class LinksField(fields.Dict):
                 plain[rel] = loaded
             else:
                 return plain
-        return super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return super()._deserialize(value, attr, data, **kwargs)
+        except ValidationError as error:
+            if not isinstance(error.messages, dict):
+                raise
+            # marshmallow files a link's own errors under "value": name them
+            # after the relation (``_links.self.href``, not ``_links.self.value.href``).
+            raise ValidationError({
+                rel: problems["value"] if isinstance(problems, dict) and list(problems) == [
+                    "value"] else problems
+                for rel, problems in error.messages.items()}) from error
 
 
 def links_field(**kwargs: Any) -> fields.Dict:

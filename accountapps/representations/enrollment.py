@@ -25,7 +25,14 @@ from ..security import Principal
 from . import places, validators
 from .application import CONSENT_TYPES, timestamp
 from .audit import audit_trail_href
-from .common import Body, CollectionSchema, SummarySchema, embedded_items, links_field
+from .common import (
+    Body,
+    CollectionSchema,
+    StrictBoolean,
+    SummarySchema,
+    embedded_items,
+    links_field,
+)
 
 _name = validate.Length(max=255)
 _short = validate.Length(max=64)
@@ -282,14 +289,14 @@ class IdentityVerificationSchema(Part):
 
 
 class KycAnswersSchema(Part):
-    citizen = fields.Boolean()
-    permanentResident = fields.Boolean()
-    w9Withholdings = fields.Boolean()
+    citizen = StrictBoolean()
+    permanentResident = StrictBoolean()
+    w9Withholdings = StrictBoolean()
     employmentStatus = _one_of(EMPLOYMENT_STATUSES)
     occupation = _one_of(OCCUPATIONS)
-    foreignPoliticalFigure = fields.Boolean()
+    foreignPoliticalFigure = StrictBoolean()
     countryPoliticalFigure = fields.String(validate=_short)
-    familyOfPoliticalFigure = fields.Boolean()
+    familyOfPoliticalFigure = StrictBoolean()
     foreignPoliticalFigureCountry = fields.String(validate=places.country_code)
     foreignPoliticalFigureAssociation = _one_of(POLITICAL_ASSOCIATIONS)
 
@@ -337,7 +344,7 @@ class EnrollmentContactSchema(PersonSchema):
     """The applicant's contact (a resource of the Contacts API, embedded)."""
 
     yearsAtAddress = fields.Integer(strict=True, validate=validate.Range(min=0, max=150))
-    mailingDifferentAddress = fields.Boolean()
+    mailingDifferentAddress = StrictBoolean()
     createdAt = _date_time()
     updatedAt = _date_time()
 
@@ -444,7 +451,7 @@ class EnrollmentApplicantSchema(Part):
     """One applicant: who they are, their user, role, verifications and consents."""
 
     read_only = frozenset({"verified"})
-    verified = fields.Boolean(dump_only=True)
+    verified = StrictBoolean(dump_only=True)
     username = fields.String(validate=_name)
     contact = fields.Nested(EnrollmentContactSchema, required=True)
     user = fields.Nested(UserSchema)
@@ -464,7 +471,7 @@ class RequiredDocumentSchema(Part):
     productTarget = _one_of(PRODUCT_TARGETS)
     documentUri = fields.String(validate=_uri)
     category = _one_of(DOCUMENT_CATEGORIES)
-    requireIfVerified = fields.Boolean(load_default=True)
+    requireIfVerified = StrictBoolean(load_default=True)
 
 
 class EnrollmentDocumentSchema(Part):
@@ -505,7 +512,7 @@ class EnrollmentWriteSchema(Body):
     requiredDocuments = _list(RequiredDocumentSchema, 20)
     documents = _list(EnrollmentDocumentSchema, 50)
     approvals = _list(ApprovalSchema, 20)
-    flaggedForReview = fields.Boolean()
+    flaggedForReview = StrictBoolean()
 
     @pre_load
     def _patch_nulls(self, data: Any, partial: Any = None, **_kwargs: Any) -> Any:
@@ -537,7 +544,7 @@ class EnrollmentSchema(EnrollmentWriteSchema):
 class EnrollmentSummarySchema(SummarySchema):
     applicantName = fields.String(allow_none=True)
     username = fields.String(allow_none=True)
-    flaggedForReview = fields.Boolean()
+    flaggedForReview = StrictBoolean()
     createdAt = fields.String()
     completedAt = fields.String(allow_none=True)
 
