@@ -62,9 +62,14 @@ def api_url(path: str = "/", query: dict[str, Any] | None = None) -> str:
     return url
 
 
+def profile_path(name: str) -> str:
+    """The path of a representation's JSON Schema on this server."""
+    return f"{BASE_PATH}/schemas/{name}/{PROFILE_VERSION}/profile.json"
+
+
 def profile(name: str) -> str:
     """The ``_profile`` URI of a representation: its JSON Schema, served by us."""
-    return f"{host_url()}{BASE_PATH}/schemas/{name}/{PROFILE_VERSION}/profile.json"
+    return host_url() + profile_path(name)
 
 
 def link(href: str, **attributes: Any) -> dict[str, Any]:

@@ -48,6 +48,11 @@ def _state_key(table: str, state: str) -> str:
     return f"{table}.state={state}"
 
 
+def _state_key_sql(table: str, state: str) -> str:
+    """:func:`_state_key` as an SQL expression of the ``state`` expression ``state``."""
+    return f"'{table}.state=' || {state}"  # identifiers from our code only (checked)
+
+
 def _marker(table: str) -> str:
     """The counter row whose presence says the per-state counters are kept."""
     return f"{table}.states"
@@ -98,7 +103,7 @@ def _install_postgres(db: Database, table: str) -> None:
 
     def add(state: str, delta: int) -> str:
         # The usual case is one cached UPDATE; the function only for a missing row.
-        key = f"'{table}.state=' || {state}"
+        key = _state_key_sql(table, state)
         return (f"UPDATE row_count SET rows = rows + ({delta}) WHERE \"table\" = {key}; "  # noqa: S608
                 f"IF NOT FOUND THEN PERFORM row_count_add({key}, {delta}); END IF; ")
 
@@ -132,7 +137,6 @@ _SQLITE_TRIGGERS = ("row_count_insert", "row_count_delete", "state_count_insert"
 
 
 def _install_sqlite(db: Database, table: str) -> None:
-    key = f"'{table}.state=' || "  # identifiers from our code only (checked above)
     for event, delta in (("INSERT", "+ 1"), ("DELETE", "- 1")):
         db.execute_sql(
             f"CREATE TRIGGER IF NOT EXISTS {table}_row_count_{event.lower()} "  # noqa: S608
@@ -140,7 +144,8 @@ def _install_sqlite(db: Database, table: str) -> None:
             f"WHERE \"table\" = '{table}'; END")
 
     def add(state: str, delta: int) -> str:
-        return (f"INSERT INTO row_count (\"table\", rows) VALUES ({key}{state}, {delta}) "  # noqa: S608
+        key = _state_key_sql(table, state)
+        return (f"INSERT INTO row_count (\"table\", rows) VALUES ({key}, {delta}) "  # noqa: S608
                 f"ON CONFLICT (\"table\") DO UPDATE SET rows = rows + ({delta});")
 
     for name, event, body in (
@@ -155,7 +160,6 @@ def _install_sqlite(db: Database, table: str) -> None:
 
 def _recount(db: Database, table: str) -> None:
     """Set every counter of ``table`` from a real count (and the per-state marker)."""
-    key = f"'{table}.state=' || "
     # Inside the migration's locked transaction: no write slips between these.
     stale = [name for (name,) in RowCount.select(RowCount.table).tuples()
              if name == table or name.startswith(f"{table}.state")]  # exact: LIKE reads _
@@ -164,7 +168,7 @@ def _recount(db: Database, table: str) -> None:
     db.execute_sql(f"INSERT INTO row_count (\"table\", rows) "  # noqa: S608
                    f"SELECT '{table}', COUNT(*) FROM {table}")
     db.execute_sql(f"INSERT INTO row_count (\"table\", rows) "  # noqa: S608
-                   f"SELECT {key}state, COUNT(*) FROM {table} GROUP BY state")
+                   f"SELECT {_state_key_sql(table, 'state')}, COUNT(*) FROM {table} GROUP BY state")
     RowCount.insert(table=_marker(table), rows=0).execute()
 
 

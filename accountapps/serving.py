@@ -97,8 +97,8 @@ def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None
     """
     request_id = uuid.uuid4().hex
     error = ApiError(status_int, http_error_type(status_int), mesg or reason)
-    body = hal.dumps(error_body(error, request_id=request_id, profile=(
-        f"{hal.BASE_PATH}/schemas/errorResponse/{hal.PROFILE_VERSION}/profile.json")))
+    body = hal.dumps(error_body(error, request_id=request_id,
+                                profile=hal.profile_path("errorResponse")))
     headers = [
         f"HTTP/1.1 {status_int} {reason}", "Connection: close",
         f"Content-Type: {hal.MEDIA_TYPE}", f"Content-Length: {len(body)}",

@@ -263,13 +263,23 @@ def test_a_create_evaluates_its_workflow_once(user, create_body, monkeypatch):
     assert response.json["tasks"]  # the representation still carries the checklist
 
 
-def test_flask_asks_once_whether_a_hook_is_a_coroutine(app):
+def test_flask_asks_once_whether_a_hook_is_a_coroutine(app, monkeypatch):
+    import flask.app
+
+    asked: list[object] = []
+
+    def counting(func: object) -> bool:
+        asked.append(func)
+        return False
+
+    monkeypatch.setattr(flask.app, "iscoroutinefunction", counting)
+
     def hook() -> None:
         return None
 
     assert app.ensure_sync(hook) is hook
     assert app.ensure_sync(hook) is hook
-    assert hook in app._synced
+    assert asked == [hook]
 
 
 def test_functions_made_per_request_do_not_grow_the_coroutine_answers(app, monkeypatch):

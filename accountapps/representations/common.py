@@ -102,7 +102,7 @@ def _plain_link(link: Any) -> dict[str, Any] | None:
             if not isinstance(value, str) or len(value) > limit:
                 return None
         elif key != "templated" or not isinstance(value, bool):
-            return None  # unknown, ignored (_embedded) or a boolean to convert
+            return None  # unknown, ignored (_embedded), or templated not a boolean
     return {key: link[key] for key in _LINK_ORDER if key in link}
 
 
@@ -113,7 +113,7 @@ class LinksField(fields.Dict):
     validation. Links that are plainly valid (known keys only, strings within
     their limits, ``templated`` a real boolean) are taken as they are, in
     LinkSchema's field order; anything else goes through marshmallow, so every
-    error, and every conversion, is marshmallow's own.
+    error is marshmallow's own, named after the link's relation.
     """
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
