@@ -23,8 +23,8 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # not a whole process. Not gevent: SQLite and psycopg2 calls would block its loop
 # (p99 about 10x worse, see engineering notes).
 # gunicorn's gthread worker, answering the requests its HTTP parser refuses with
-# the service's errorResponse instead of an HTML page (accountapps.serving).
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "accountapps.serving.ThreadWorker")
+# the service's errorResponse instead of an HTML page (accountapps.web.serving).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "accountapps.web.serving.ThreadWorker")
 workers = _int("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1)
 threads = _int("GUNICORN_THREADS", 4)  # also each worker's most PostgreSQL connections
 
@@ -53,7 +53,7 @@ limit_request_fields = 100
 
 # JSON lines: access log on stdout, with the X-Request-ID the service sets;
 # gunicorn's own messages on stderr.
-logger_class = "accountapps.serving.JsonLogger"
+logger_class = "accountapps.web.serving.JsonLogger"
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # "" turns it off
 if accesslog:
     # gunicorn's JSON access line has the request id, user and client: the

@@ -8,8 +8,11 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import apidoc, bodies, cli, db, errors, http, limits, logs, migrations, security
-from .config import load_settings
+from accountapps import apidoc, cli
+from accountapps.auth import security
+from accountapps.config import load_settings
+from accountapps.storage import db, migrations
+from accountapps.web import bodies, errors, http, limits, logs
 
 
 class App(Flask):
@@ -63,7 +66,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     bodies.init_app(app)
 
     api = apidoc.create_api(app)
-    from .resources import applications, enrollments, health, root, workflow
+    from accountapps.resources import applications, enrollments, health, root, workflow
 
     api.register_blueprint(root.blp)
     api.register_blueprint(health.blp)

@@ -6,8 +6,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from . import migrations
-from .db import database
+from accountapps.storage import migrations
+from accountapps.storage.db import database
 
 
 def init_app(app: Flask) -> None:
@@ -29,8 +29,8 @@ def init_app(app: Flask) -> None:
 
         For cron; idempotent, and safe to run from several hosts at once.
         """
-        from . import applications, enrollments
-        from .store import expire_due
+        from accountapps.domain import applications, enrollments
+        from accountapps.domain.store import expire_due
 
         for kind in (applications.KIND, enrollments.KIND):
             with database.connection_context():
@@ -49,7 +49,7 @@ def init_app(app: Flask) -> None:
     def token(sub: str, scope: str, expires_in: int, aud: str | None,
               iss: str | None) -> None:
         """Mint an HS256 bearer token with the configured secret (development)."""
-        from .security import mint_token
+        from accountapps.auth.security import mint_token
 
         config = current_app.config
         secret = config.get("ACCOUNTAPPS_JWT_SECRET")
@@ -72,7 +72,7 @@ def api_keys_group() -> None:
 @click.option("--client", required=True, help="The client application's name.")
 def create_key(client: str) -> None:
     """Issue a key; it is printed once and only its SHA-256 is stored."""
-    from . import api_keys
+    from accountapps.auth import api_keys
 
     try:
         with database.connection_context():
@@ -88,7 +88,7 @@ def create_key(client: str) -> None:
 @api_keys_group.command("list")
 def list_keys() -> None:
     """Issued keys: id, client, key prefix, created, revoked (never the key)."""
-    from . import api_keys
+    from accountapps.auth import api_keys
 
     with database.connection_context():
         rows = api_keys.all_keys()
@@ -103,7 +103,7 @@ def list_keys() -> None:
 @click.argument("key_id", type=int)
 def revoke_key(key_id: int) -> None:
     """Revoke a key by id: it is refused from the next request on."""
-    from . import api_keys
+    from accountapps.auth import api_keys
 
     with database.connection_context():
         found = api_keys.revoke(key_id)

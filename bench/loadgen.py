@@ -75,7 +75,7 @@ class Session:
     """Tokens and per-client state of one load-generating process (kept across phases)."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        from accountapps.security import mint_token
+        from accountapps.auth.security import mint_token
 
         self.spec = spec
         self.mint = lambda sub, scopes: mint_token(sub, scopes, secret=spec["secret"],

@@ -27,7 +27,7 @@ def main() -> None:
     from pyinstrument import Profiler
 
     from accountapps import create_app
-    from accountapps.security import mint_token
+    from accountapps.auth.security import mint_token
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000)

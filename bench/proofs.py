@@ -25,7 +25,8 @@ import databases
 import proof_scenarios as proofs
 from live_server import RestartableServer as LiveServer
 
-from accountapps import create_app, db
+from accountapps import create_app
+from accountapps.storage import db
 
 API_KEY = "bench-proofs-api-key-0123456789"
 SECRET = "bench-proofs-secret-that-is-long-enough-for-hs256"  # noqa: S105 (test only)

@@ -163,7 +163,7 @@ def durability(url: str) -> dict[str, str]:
     """
     if not url.startswith("postgres"):
         return {"journal_mode": "wal", "synchronous": "normal"}
-    from accountapps.db import make_database
+    from accountapps.storage.db import make_database
 
     database = make_database(url)
     try:
@@ -208,8 +208,8 @@ def seeded(url: str, rows: int, reuse: bool) -> dict[str, Any]:
 
 def applications_in(url: str) -> int | None:
     """How many applications the database holds (the kept count: no scan), if kept."""
-    from accountapps.db import close_all, database, make_database
-    from accountapps.row_counts import total
+    from accountapps.storage.db import close_all, database, make_database
+    from accountapps.storage.row_counts import total
 
     database.initialize(make_database(url))
     try:
@@ -222,7 +222,7 @@ def applications_in(url: str) -> int | None:
 def sample_representation(port: int, info: dict[str, Any], secret: str) -> dict[str, Any]:
     """One application as the service renders it (the baseline returns a copy)."""
     sys.path.insert(0, str(ROOT))
-    from accountapps.security import mint_token
+    from accountapps.auth.security import mint_token
 
     user, ids = sorted(info["readers"].items())[0]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

@@ -176,8 +176,8 @@ def _plan(rows: int) -> list[tuple[str, str]]:
 
 def seed_applications(rows: int, *, seed: int = 1) -> SeedInfo:
     """Insert the applications, their applicants and creation audit records."""
-    from accountapps.db import database
-    from accountapps.models import Application, ApplicationApplicant, AuditRecord, utcnow
+    from accountapps.storage.db import database
+    from accountapps.storage.models import Application, ApplicationApplicant, AuditRecord, utcnow
 
     started = time.perf_counter()
     rng = random.Random(seed)
@@ -253,8 +253,8 @@ def seed_enrollments(rows: int, rng: random.Random) -> int:
     Tolerant by design: a model this seeder cannot fill is reported and skipped,
     never a failed benchmark.
     """
-    from accountapps import models
-    from accountapps.db import database
+    from accountapps.storage import models
+    from accountapps.storage.db import database
 
     model: type[Model] | None = getattr(models, "Enrollment", None)
     if model is None:
@@ -285,7 +285,7 @@ def reset(database_url: str) -> None:
     A SQLite file is removed instead, so that the new one gets the page size
     the service sets now (``db.SQLITE_PRAGMAS``), not the old file's.
     """
-    from accountapps.db import make_database
+    from accountapps.storage.db import make_database
 
     if database_url.startswith("sqlite:///"):
         path = Path(database_url.removeprefix("sqlite:///"))
@@ -316,8 +316,9 @@ def _checkpoint(database: Any) -> None:
 
 def seed(database_url: str, rows: int) -> SeedInfo:
     """Create a fresh schema at ``database_url`` and seed ``rows`` applications."""
-    from accountapps import create_app, row_counts
-    from accountapps.db import database
+    from accountapps import create_app
+    from accountapps.storage import row_counts
+    from accountapps.storage.db import database
 
     reset(database_url)
     app = create_app({"ACCOUNTAPPS_DATABASE_URL": database_url,
@@ -330,7 +331,7 @@ def seed(database_url: str, rows: int) -> SeedInfo:
             for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -1000000",
                            "temp_store = MEMORY"):
                 database.execute_sql(f"PRAGMA {pragma}")
-        # The kept row counts (accountapps.row_counts): one UPDATE of the same
+        # The kept row counts (accountapps.storage.row_counts): one UPDATE of the same
         # row per insert, a million times in one transaction, is quadratic on
         # PostgreSQL (each finds the newest of its row's versions). Counted once
         # at the end instead, and the triggers put back.

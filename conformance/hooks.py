@@ -20,7 +20,7 @@ from typing import Any
 
 import schemathesis
 
-from accountapps.security import mint_token
+from accountapps.auth.security import mint_token
 
 SCOPES = "banking/full admin/full profiles/full"
 CREATES = {"POST /applications", "POST /enrollments"}

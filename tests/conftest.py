@@ -12,8 +12,8 @@ from live_server import RestartableServer
 from workflow_support import ready_for_approval
 
 from accountapps import create_app
-from accountapps import db as accountapps_db
-from accountapps.security import mint_token
+from accountapps.auth.security import mint_token
+from accountapps.storage import db as accountapps_db
 from tests.openapi_validation import ValidatingClient
 
 API_KEY = "test-api-key-0123456789"

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from accountapps.models import Application, AuditRecord, utcnow
+from accountapps.storage.models import Application, AuditRecord, utcnow
 
 
 def set_columns(app: Flask, application_id: str, **values: Any) -> None:

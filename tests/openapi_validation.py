@@ -27,8 +27,8 @@ from openapi_core.templating.paths.exceptions import (
     ServerNotFound,
 )
 
-from accountapps import hal
 from accountapps.apidoc.profiles import json_schema
+from accountapps.web import hal
 
 OPENAPI_FILE = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
 

@@ -1,6 +1,6 @@
 """The service's operations, discovered from its URL map (for the security tests).
 
-Each operation is classified by the :class:`~accountapps.lifecycle.Kind` it
+Each operation is classified by the :class:`~accountapps.domain.lifecycle.Kind` it
 belongs to: a collection, a create, an item (a path naming one resource) or an
 action collection. New resources and operations are picked up automatically.
 """
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from conftest import SECRET
 
 from accountapps import create_app
-from accountapps.lifecycle import Kind
-from accountapps.security import PUBLIC, UNAUTHENTICATED
+from accountapps.auth.security import PUBLIC, UNAUTHENTICATED
+from accountapps.domain.lifecycle import Kind
 
 
 def kinds() -> list[Kind]:

@@ -23,9 +23,9 @@ from flask import Flask
 from live_server import Reply, flask_command, request
 from live_server import RestartableServer as LiveServer
 
-from accountapps import db
-from accountapps.models import Application, ApplicationApplicant, AuditRecord, utcnow
-from accountapps.security import mint_token
+from accountapps.auth.security import mint_token
+from accountapps.storage import db
+from accountapps.storage.models import Application, ApplicationApplicant, AuditRecord, utcnow
 
 USER_SCOPES = "banking/read banking/write banking/delete"
 ADMIN_SCOPES = "banking/full admin/full profiles/full"

@@ -8,9 +8,10 @@ import re
 import pytest
 from conftest import API_KEY, BASE, token
 
-from accountapps import api_keys, migrations
-from accountapps.db import database
-from accountapps.models import ApiKey
+from accountapps.auth import api_keys
+from accountapps.storage import migrations
+from accountapps.storage.db import database
+from accountapps.storage.models import ApiKey
 
 
 def run(app, *args: str):
@@ -123,13 +124,13 @@ def test_the_issued_key_identifies_its_client_in_the_audit_trail(app, client, cr
     headers = {"API-Key": key, "Authorization": f"Bearer {token('user-9', 'banking/write')}"}
     response = client.post(f"{BASE}/applications", json=create_body(), headers=headers)
     assert response.status_code == 201
-    from accountapps.models import AuditRecord
+    from accountapps.storage.models import AuditRecord
     with database.connection_context():
         assert AuditRecord.get().client_id == "branch-tablet"
 
 
 def test_the_migration_is_idempotent(app):
-    from accountapps.migrations import m0003_api_keys
+    from accountapps.storage.migrations import m0003_api_keys
 
     with database.connection_context():
         m0003_api_keys.upgrade(database)  # the table exists already

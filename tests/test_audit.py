@@ -9,8 +9,8 @@ from conftest import API_KEY, REFERENCE_CREATE_BODY, USER_SCOPES, Api, headers_f
 from db_helpers import audit_records, force_state
 from peewee import DatabaseError
 
-from accountapps.db import database
-from accountapps.models import utcnow
+from accountapps.storage.db import database
+from accountapps.storage.models import utcnow
 
 SECOND_KEY = "second-client-key-0123456789"
 

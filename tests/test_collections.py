@@ -7,10 +7,10 @@ from conftest import BASE, REFERENCE_CREATE_BODY, USER_SCOPES, Api, headers_for
 from db_helpers import force_state
 from test_filter import nesting
 
-from accountapps import applications, enrollments
-from accountapps.collection_query import MAX_QUERY_LENGTH, search_expression
-from accountapps.filter_expr import MAX_SEARCH_TERMS
-from accountapps.models import Application
+from accountapps.domain import applications, enrollments
+from accountapps.domain.collection_query import MAX_QUERY_LENGTH, search_expression
+from accountapps.domain.filter_expr import MAX_SEARCH_TERMS
+from accountapps.storage.models import Application
 
 
 def create(client, owner: str, account_name: str, **changes) -> str:

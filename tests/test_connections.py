@@ -9,7 +9,7 @@ import pytest
 from peewee import InterfaceError, OperationalError
 from playhouse.pool import PooledPostgresqlDatabase
 
-from accountapps import db
+from accountapps.storage import db
 
 
 @pytest.mark.parametrize("error", [OperationalError, InterfaceError])

@@ -12,8 +12,9 @@ import pytest
 from conftest import FUNDING
 from peewee import DatabaseError, IntegrityError
 
-from accountapps import create_app, db, migrations
-from accountapps.models import Application, AuditRecord, SchemaVersion, utcnow
+from accountapps import create_app
+from accountapps.storage import db, migrations
+from accountapps.storage.models import Application, AuditRecord, SchemaVersion, utcnow
 
 
 def names(response) -> list[str]:
@@ -113,7 +114,7 @@ def test_upgrade_on_an_empty_database_applies_every_migration_once(empty_databas
 
 
 def test_m0011_replaces_the_two_owner_indexes_with_one(app):
-    from accountapps.migrations import m0011_one_owner_index
+    from accountapps.storage.migrations import m0011_one_owner_index
 
     old = {"application_owner_created_at": "owner, created_at",
            "application_owner_state_created_at": "owner, state, created_at"}
@@ -141,8 +142,8 @@ def _counting_triggers() -> set[str]:
 
 def test_m0012_keeps_the_counts_with_one_trigger_on_postgresql(app, client, admin_headers,
                                                                make_applications):
-    from accountapps import row_counts
-    from accountapps.migrations import m0012_one_count_trigger
+    from accountapps.storage import row_counts
+    from accountapps.storage.migrations import m0012_one_count_trigger
 
     with app.app_context(), db.database.connection_context():
         if db.is_postgres():  # a database from before m0012: 0010's trigger is there

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from enrollment_support import complete_requirements, create, enrollment_body
 
-from accountapps.db import database
-from accountapps.models import AuditRecord, Enrollment, utcnow
+from accountapps.storage.db import database
+from accountapps.storage.models import AuditRecord, Enrollment, utcnow
 
 
 @pytest.fixture

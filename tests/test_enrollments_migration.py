@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from accountapps import migrations
-from accountapps.db import database
-from accountapps.migrations import m0002_enrollments
+from accountapps.storage import migrations
+from accountapps.storage.db import database
+from accountapps.storage.migrations import m0002_enrollments
 
 
 def test_enrollment_table_and_one_active_index_exist(app):

@@ -8,7 +8,7 @@ from conftest import API_KEY, BASE, FUNDING, headers_for
 from peewee import DataError
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from accountapps.security import PUBLIC, requires
+from accountapps.auth.security import PUBLIC, requires
 
 
 def assert_error_response(response, status: int) -> dict:

@@ -13,10 +13,10 @@ from conftest import API_KEY, REFERENCE_CREATE_BODY, SECRET, USER_SCOPES, Api, h
 from db_helpers import age, audit_records, force_state, row
 
 from accountapps import create_app
-from accountapps.applications import KIND
-from accountapps.db import database
-from accountapps.models import utcnow
-from accountapps.store import expire_due
+from accountapps.domain.applications import KIND
+from accountapps.domain.store import expire_due
+from accountapps.storage.db import database
+from accountapps.storage.models import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 OVERDUE = 31  # days; the default period is 30

@@ -7,11 +7,11 @@ from urllib.parse import quote
 import pytest
 from conftest import REFERENCE_CREATE_BODY, USER_SCOPES, Api, headers_for
 
-from accountapps import collection_query, filter_expr
-from accountapps.applications import COLLECTION
-from accountapps.collection_query import combine, query_page
-from accountapps.db import database
-from accountapps.models import Application
+from accountapps.domain import collection_query, filter_expr
+from accountapps.domain.applications import COLLECTION
+from accountapps.domain.collection_query import combine, query_page
+from accountapps.storage.db import database
+from accountapps.storage.models import Application
 
 NAMES = ["alpha", "beta", "gamma", "O'Brien", 'say "hi"', "50% off", "a_b", "axb",
          "a,b (c)", "c:\\dir"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import BASE
 
-from accountapps import create_app, db
-from accountapps.models import SchemaVersion
-from accountapps.security import UNAUTHENTICATED
+from accountapps import create_app
+from accountapps.auth.security import UNAUTHENTICATED
+from accountapps.storage import db
+from accountapps.storage.models import SchemaVersion
 
 
 def test_liveness_needs_no_credentials(client):

@@ -13,8 +13,8 @@ import pytest
 from conftest import ADMIN_SCOPES, Api, headers_for
 from operations import COLLECTIONS, ids
 
-from accountapps.db import database
-from accountapps.models import Application, AuditRecord
+from accountapps.storage.db import database
+from accountapps.storage.models import Application, AuditRecord
 
 TAUTOLOGY = "x' OR 1=1 --"
 

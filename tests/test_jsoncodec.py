@@ -7,9 +7,9 @@ from datetime import datetime
 
 import pytest
 
-from accountapps import jsoncodec
-from accountapps.db import database
-from accountapps.models import JSONField
+from accountapps.storage import jsoncodec
+from accountapps.storage.db import database
+from accountapps.storage.models import JSONField
 
 DOCUMENT = {"accountName": "Compte Épargne ✓", "fundingAmount": "1500.00", "count": 3,
             "ratio": 0.1, "flags": [True, False, None], "nested": {"a": [{"b": "c"}]}}

@@ -141,7 +141,7 @@ def test_limit_at_the_maximum_is_accepted(user):
 def rate_counter(request, monkeypatch):
     """Run a test with each counter: this process's (memory://) and flask-limiter's."""
     if request.param == "flask-limiter":  # as with redis://, on flask-limiter's memory storage
-        monkeypatch.setattr("accountapps.limits.LOCAL_STORAGE", ())
+        monkeypatch.setattr("accountapps.web.limits.LOCAL_STORAGE", ())
     return request.param
 
 
@@ -204,13 +204,13 @@ class TestLocalRateLimiter:
     @pytest.fixture
     def clock(self, monkeypatch):
         now = [1000.0]
-        monkeypatch.setattr("accountapps.limits.time.monotonic", lambda: now[0])
+        monkeypatch.setattr("accountapps.web.limits.time.monotonic", lambda: now[0])
         return now
 
     def limiter(self, rate: str):
         from limits import parse_many
 
-        from accountapps.limits import LocalRateLimiter
+        from accountapps.web.limits import LocalRateLimiter
 
         return LocalRateLimiter(parse_many(rate))
 

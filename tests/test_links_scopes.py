@@ -24,7 +24,7 @@ from workflow_support import (
     ready_for_approval,
 )
 
-from accountapps.security import Principal, route_scope
+from accountapps.auth.security import Principal, route_scope
 
 INSTITUTION_RELS = ("apiture:identityVerifications", "apiture:documentReviews")
 #: Every rel whose link is an operation (a POST): the Kinds' actions and the institution's.

@@ -13,11 +13,11 @@ import pytest
 from conftest import API_KEY, SECRET, USER_SCOPES, Api, headers_for
 from db_helpers import sql_sent
 
-from accountapps import security
-from accountapps.collection_query import records
-from accountapps.db import database
-from accountapps.models import Application
+from accountapps.auth import security
+from accountapps.domain.collection_query import records
 from accountapps.resources import applications as resource
+from accountapps.storage.db import database
+from accountapps.storage.models import Application
 
 ROOT = "/accountApplications/"
 
@@ -114,7 +114,7 @@ def kept_count(app) -> None:
     (A test harness that empties tables with TRUNCATE empties the counter too:
     TRUNCATE fires no row triggers. Installing again recounts.)
     """
-    from accountapps import row_counts
+    from accountapps.storage import row_counts
 
     with app.app_context(), database.connection_context():
         row_counts.install(database, "application")
@@ -141,7 +141,7 @@ def test_the_kept_count_follows_creates_and_deletes(client, make_applications, a
 
 
 def test_the_migration_recounts_a_wrong_count(app, make_applications):
-    from accountapps import row_counts
+    from accountapps.storage import row_counts
 
     make_applications(2)
     with app.app_context(), database.connection_context():
@@ -152,7 +152,7 @@ def test_the_migration_recounts_a_wrong_count(app, make_applications):
 
 def _kept_and_counted(app) -> tuple[dict[str, int], dict[str, int]]:
     """Per state: the kept counter and a real ``COUNT``."""
-    from accountapps import row_counts
+    from accountapps.storage import row_counts
 
     states = ("pending", "running", "blocked", "approved", "rejected", "canceled", "expired")
     with app.app_context(), database.connection_context():
@@ -222,7 +222,7 @@ def test_the_state_counts_stay_exact_under_concurrent_writers(app, create_body, 
 
 
 def test_the_migration_recounts_wrong_state_counts(app, make_applications):
-    from accountapps import row_counts
+    from accountapps.storage import row_counts
 
     make_applications(2)
     with app.app_context(), database.connection_context():
@@ -234,7 +234,7 @@ def test_the_migration_recounts_wrong_state_counts(app, make_applications):
 
 def test_without_state_counters_a_work_queue_page_counts(app, client, make_applications,
                                                          admin_headers, kept_count):
-    from accountapps import row_counts
+    from accountapps.storage import row_counts
 
     make_applications(2)
     with app.app_context(), database.connection_context():
@@ -247,7 +247,7 @@ def test_without_state_counters_a_work_queue_page_counts(app, client, make_appli
 
 def test_a_create_evaluates_its_workflow_once(user, create_body, monkeypatch):
     """The stored workflowState, the settle step and the representation share one evaluation."""
-    from accountapps import workflow
+    from accountapps.domain import workflow
 
     evaluated: list[str] = []
     evaluate = workflow.evaluate

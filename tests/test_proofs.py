@@ -17,8 +17,9 @@ from proof_scenarios import (
     racing_transitions,
 )
 
-from accountapps import create_app, db, migrations
-from accountapps.models import SchemaVersion
+from accountapps import create_app
+from accountapps.storage import db, migrations
+from accountapps.storage.models import SchemaVersion
 
 pytestmark = pytest.mark.slow
 

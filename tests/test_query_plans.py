@@ -16,7 +16,7 @@ import pytest
 from conftest import ADMIN_SCOPES, API_KEY, SECRET, USER_SCOPES, headers_for
 from db_helpers import sql_sent
 
-from accountapps.db import database
+from accountapps.storage.db import database
 from bench.seed import seed_applications
 
 SORT_FIELDS = ("accountName", "applicantName", "productName", "organizationName", "state",

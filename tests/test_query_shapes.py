@@ -7,11 +7,12 @@ from datetime import datetime
 import pytest
 from peewee import SQL, ModelSelect, Select, fn
 
-from accountapps import filter_expr, query_shapes
-from accountapps.applications import COLLECTION
-from accountapps.collection_query import order_by, translate
-from accountapps.db import database, prepared
-from accountapps.models import Application, ApplicationApplicant
+from accountapps.domain import filter_expr
+from accountapps.domain.applications import COLLECTION
+from accountapps.domain.collection_query import order_by, translate
+from accountapps.storage import query_shapes
+from accountapps.storage.db import database, prepared
+from accountapps.storage.models import Application, ApplicationApplicant
 
 #: Filters of many shapes; each is checked with two sets of values.
 FILTERS = [

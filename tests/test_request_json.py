@@ -15,7 +15,7 @@ from enrollment_support import create, enrollment_body
 from test_errors import assert_error_response
 from webargs import core as webargs_core
 
-from accountapps.bodies import MAX_DEPTH, RequestJSON
+from accountapps.web.bodies import MAX_DEPTH, RequestJSON
 
 NOT_JSON = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"]
 

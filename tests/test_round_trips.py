@@ -13,8 +13,8 @@ import pytest
 from db_helpers import sql_sent
 from peewee import IntegrityError
 
-from accountapps import db
-from accountapps.models import Application, AuditRecord
+from accountapps.storage import db
+from accountapps.storage.models import Application, AuditRecord
 
 
 @pytest.fixture

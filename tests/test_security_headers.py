@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import BASE
 
-from accountapps.security import requires
+from accountapps.auth.security import requires
 
 EXPECTED = {
     "X-Content-Type-Options": "nosniff",

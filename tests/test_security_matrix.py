@@ -2,7 +2,7 @@
 
 Operations come from the app's URL map, so an operation added later is covered
 without touching this file: its scope comes from its ``requires(...)``
-declaration, the resource it names from the :class:`~accountapps.lifecycle.Kind`
+declaration, the resource it names from the :class:`~accountapps.domain.lifecycle.Kind`
 whose path it lies under, and an action collection from the Kind's actions.
 
 The app here is configured with an audience and an issuer, so that a token for
@@ -21,7 +21,7 @@ from conftest import API_KEY, REFERENCE_CREATE_BODY, SECRET, Api
 from enrollment_support import enrollment_body
 from operations import COLLECTIONS, ON_A_RESOURCE, OPERATIONS, PROTECTED, Operation, ids, kinds
 
-from accountapps.lifecycle import Kind
+from accountapps.domain.lifecycle import Kind
 
 AUDIENCE = "accountApplications"
 ISSUER = "https://idp.example.com/"

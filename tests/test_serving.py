@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 from gunicorn.config import Config
 
-from accountapps import serving
-from accountapps.serving import JsonLogger
+from accountapps.web import serving
+from accountapps.web.serving import JsonLogger
 
 
 def _access_logger() -> tuple[JsonLogger, list[str]]:
@@ -101,7 +101,7 @@ def test_other_socket_errors_keep_their_level_and_traceback():
 
 
 def _formatted(**extra) -> dict:
-    from accountapps.logs import JsonFormatter
+    from accountapps.web.logs import JsonFormatter
 
     record = logging.LogRecord("accountapps.access", logging.INFO, __file__, 1, "request", (),
                                None)
@@ -124,7 +124,7 @@ def test_a_service_log_line_holds_values_the_fast_encoder_refuses():
 
 
 def test_log_lines_in_the_same_second_keep_their_own_milliseconds():
-    from accountapps.logs import JsonFormatter
+    from accountapps.web.logs import JsonFormatter
 
     formatter = JsonFormatter()
     times = []

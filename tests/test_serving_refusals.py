@@ -1,4 +1,4 @@
-"""Requests gunicorn's HTTP parser refuses are answered as errorResponses (accountapps.serving)."""
+"""Requests gunicorn's HTTP parser refuses are answered as errorResponses (web.serving)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
 def server(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('refusals')}/db.sqlite"
     with running_server({"ACCOUNTAPPS_DATABASE_URL": url, "ACCOUNTAPPS_API_KEYS": API_KEY},
-                        worker_class="accountapps.serving.ThreadWorker") as live:
+                        worker_class="accountapps.web.serving.ThreadWorker") as live:
         yield live
 
 
@@ -72,7 +72,7 @@ def impatient_server(tmp_path):
     url = f"sqlite:///{tmp_path}/db.sqlite"
     with running_server({"ACCOUNTAPPS_DATABASE_URL": url, "ACCOUNTAPPS_API_KEYS": API_KEY,
                          "ACCOUNTAPPS_JWT_SECRET": SECRET, "GUNICORN_READ_TIMEOUT": "1"},
-                        worker_class="accountapps.serving.ThreadWorker") as live:
+                        worker_class="accountapps.web.serving.ThreadWorker") as live:
         yield live
 
 

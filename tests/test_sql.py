@@ -1,4 +1,4 @@
-"""Compiled fixed-shape writes (accountapps.sql) bind values as peewee would."""
+"""Compiled fixed-shape writes (accountapps.storage.sql) bind values as peewee would."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from datetime import datetime
 
 import pytest
 
-from accountapps import sql
-from accountapps.db import database
-from accountapps.models import Application, AuditRecord
+from accountapps.storage import sql
+from accountapps.storage.db import database
+from accountapps.storage.models import Application, AuditRecord
 
 WHEN = datetime(2024, 5, 6, 7, 8, 9, 123456)
 

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from accountapps import db
-from accountapps.writer_queue import WriterQueue
+from accountapps.storage import db
+from accountapps.storage.writer_queue import WriterQueue
 
 
 @pytest.fixture

@@ -10,13 +10,14 @@ from importlib import resources
 import pytest
 from workflow_support import PREMIERE_SAVINGS, codes, complete_personal, fetch, href
 
-from accountapps import workflow
+from accountapps.domain import workflow
 
 PREMIERE_ID = PREMIERE_SAVINGS.rsplit("/", 1)[1]
 
 
 def _catalog() -> dict:
-    return json.loads(resources.files("accountapps").joinpath("data/products.json").read_text())
+    shipped = resources.files("accountapps.domain").joinpath("data/products.json")
+    return json.loads(shipped.read_text())
 
 
 def _premiere(catalog: dict) -> dict:

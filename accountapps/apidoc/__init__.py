@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import cli, profiles, ui
-from .spec import create_api, document, to_yaml
-from .ui import DOCS_PATH
+from accountapps.apidoc import cli, profiles, ui
+from accountapps.apidoc.spec import create_api, document, to_yaml
+from accountapps.apidoc.ui import DOCS_PATH
 
 __all__ = ["DOCS_PATH", "create_api", "document", "init_app", "to_yaml"]
 

@@ -9,8 +9,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from .profiles import all_profiles, relative_path
-from .spec import document, to_yaml
+from accountapps.apidoc.profiles import all_profiles, relative_path
+from accountapps.apidoc.spec import document, to_yaml
 
 OPENAPI_FILE = Path("openapi/openapi.yaml")
 SCHEMAS_DIR = Path("schemas")

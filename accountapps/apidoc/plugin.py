@@ -1,7 +1,7 @@
 """The apispec plugins that make every operation follow the API's conventions.
 
 Views declare only what is specific to them (schemas, the statuses they can
-answer, their scope through :func:`accountapps.security.requires`). Everything
+answer, their scope through :func:`accountapps.auth.security.requires`). Everything
 that follows from a convention is added here, in one place, for every view of
 every blueprint: operationIds, security requirements, credentials and media
 type errors, ``ETag``/``Location`` headers, ``If-Match``/``If-None-Match``,
@@ -19,8 +19,8 @@ from apispec import BasePlugin
 from flask import Flask
 from flask_smorest.spec.plugins import FlaskPlugin
 
-from .. import hal
-from ..security import PUBLIC, UNAUTHENTICATED
+from accountapps.auth.security import PUBLIC, UNAUTHENTICATED
+from accountapps.web import hal
 
 JSON = "application/json"
 ERROR_REF = {"$ref": "#/components/schemas/errorResponse"}

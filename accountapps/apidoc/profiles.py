@@ -13,10 +13,10 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app
 
-from .. import hal
-from ..errors import ApiError
-from ..security import UNAUTHENTICATED, requires
-from .spec import document
+from accountapps.apidoc.spec import document
+from accountapps.auth.security import UNAUTHENTICATED, requires
+from accountapps.web import hal
+from accountapps.web.errors import ApiError
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MEDIA_TYPE = "application/schema+json"

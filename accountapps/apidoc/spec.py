@@ -18,9 +18,9 @@ from flask import Flask, current_app
 from flask_smorest import Api
 from marshmallow import Schema
 
-from .. import hal
-from ..representations.common import ErrorResponseSchema
-from .plugin import BasePathFlaskPlugin, ConventionsPlugin
+from accountapps.apidoc.plugin import BasePathFlaskPlugin, ConventionsPlugin
+from accountapps.representations.common import ErrorResponseSchema
+from accountapps.web import hal
 
 API_TITLE = "Account Applications"
 API_VERSION = "0.18.3"

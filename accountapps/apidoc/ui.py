@@ -13,9 +13,9 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, send_from_directory
 
-from .. import hal
-from ..security import UNAUTHENTICATED, requires
-from .spec import document
+from accountapps.apidoc.spec import document
+from accountapps.auth.security import UNAUTHENTICATED, requires
+from accountapps.web import hal
 
 DOCS_PATH = "/docs"
 STATIC = Path(__file__).parent / "static"

@@ -7,11 +7,11 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from .. import hal, lifecycle
-from ..security import Principal
-from . import checklist, validators
-from .audit import audit_trail_href
-from .common import (
+from accountapps.auth.security import Principal
+from accountapps.domain import lifecycle
+from accountapps.representations import checklist, validators
+from accountapps.representations.audit import audit_trail_href
+from accountapps.representations.common import (
     Body,
     CollectionSchema,
     MoneySchema,
@@ -20,6 +20,7 @@ from .common import (
     links_field,
     timestamp,
 )
+from accountapps.web import hal
 
 CONSENT_TYPES = (
     "productTermsAndConditions",

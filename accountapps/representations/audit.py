@@ -6,10 +6,10 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from .. import hal
-from ..models import AuditRecord
-from ..security import Principal
-from .common import Body, CollectionSchema, embedded_items, timestamp
+from accountapps.auth.security import Principal
+from accountapps.representations.common import Body, CollectionSchema, embedded_items, timestamp
+from accountapps.storage.models import AuditRecord
+from accountapps.web import hal
 
 
 class AuditRecordSchema(Schema):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import hal
-from ..collection_query import Page
+from accountapps.domain.collection_query import Page
+from accountapps.web import hal
 
 
 def render_page(

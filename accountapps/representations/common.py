@@ -17,7 +17,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from . import validators
+from accountapps.representations import validators
 
 HREF_MAX = 2048
 

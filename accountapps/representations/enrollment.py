@@ -6,7 +6,7 @@ contact, the user, the role, approvals, consents, the fraud report) keep their
 ``_id``, ``_profile``, ``_links`` and ``_embedded``, so a client gets back every
 field it sent.
 
-Who may write what is decided in :mod:`accountapps.enrollments`: the schemas
+Who may write what is decided in :mod:`accountapps.domain.enrollments`: the schemas
 validate every field, including the server-owned ones (:data:`SERVER_OWNED`),
 which only an administrator's request may change.
 """
@@ -20,12 +20,12 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
-from .. import hal, jsoncodec, lifecycle
-from ..security import Principal
-from . import places, validators
-from .application import CONSENT_TYPES, timestamp
-from .audit import audit_trail_href
-from .common import (
+from accountapps.auth.security import Principal
+from accountapps.domain import lifecycle
+from accountapps.representations import places, validators
+from accountapps.representations.application import CONSENT_TYPES, timestamp
+from accountapps.representations.audit import audit_trail_href
+from accountapps.representations.common import (
     Body,
     CollectionSchema,
     StrictBoolean,
@@ -33,6 +33,8 @@ from .common import (
     embedded_items,
     links_field,
 )
+from accountapps.storage import jsoncodec
+from accountapps.web import hal
 
 _name = validate.Length(max=255)
 _short = validate.Length(max=64)
@@ -80,7 +82,7 @@ PRODUCT_TARGETS = ("personal", "business")
 PARTY_STATES = ("active", "inactive", "pending", "locked", "removed")
 CHANNEL_STATES = ("approved", "pending", "rejected", "unverified")
 
-#: Fields only an administrator's request may set (see :mod:`accountapps.enrollments`).
+#: Fields only an administrator's request may set (see :mod:`accountapps.domain.enrollments`).
 SERVER_OWNED = {
     "enrollment": ("approvals", "flaggedForReview"),
     "applicant": ("verification", "approvals", "fraudReport", "verificationToken"),

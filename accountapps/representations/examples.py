@@ -8,12 +8,12 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from .enrollment import EnrollmentWriteSchema
+from accountapps.representations.enrollment import EnrollmentWriteSchema
 
 #: The reference's createEnrollment request example, verbatim (the tests create
 #: enrollments from it too: tests/enrollment_support.py).
 CREATE_ENROLLMENT: dict[str, Any] = json.loads(
-    resources.files("accountapps").joinpath("data/enrollment_create_example.json").read_text())
+    resources.files(__package__).joinpath("data/enrollment_create_example.json").read_text())
 
 
 def writable(schema: Schema, data: Any) -> Any:

@@ -7,10 +7,11 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from .. import hal, lifecycle, workflow
-from ..security import Principal
-from .checklist import checklist_fields
-from .common import Body
+from accountapps.auth.security import Principal
+from accountapps.domain import lifecycle, workflow
+from accountapps.representations.checklist import checklist_fields
+from accountapps.representations.common import Body
+from accountapps.web import hal
 
 _REASON = validate.Length(min=1, max=1000)
 

@@ -7,13 +7,11 @@ from typing import Any
 from flask import Response, current_app, request
 from marshmallow import fields
 
-from .. import applications as service
-from .. import hal, store
-from ..bodies import Blueprint
-from ..collection_query import alternatives, query_page
-from ..models import Application, ApplicationApplicant
-from ..preconditions import if_match
-from ..representations.application import (
+from accountapps.auth.security import Principal, current_principal, requires
+from accountapps.domain import applications as service
+from accountapps.domain import store
+from accountapps.domain.collection_query import alternatives, query_page
+from accountapps.representations.application import (
     ApplicationCreateSchema,
     ApplicationSchema,
     ApplicationsSchema,
@@ -21,12 +19,11 @@ from ..representations.application import (
     render_application,
     summary_renderer,
 )
-from ..representations.audit import AuditRecordsSchema
-from ..representations.collection import render_page
-from ..representations.common import ErrorResponseSchema
-from ..representations.workflow import add_to_application
-from ..security import Principal, current_principal, requires
-from .common import (
+from accountapps.representations.audit import AuditRecordsSchema
+from accountapps.representations.collection import render_page
+from accountapps.representations.common import ErrorResponseSchema
+from accountapps.representations.workflow import add_to_application
+from accountapps.resources.common import (
     ACTION_BODY,
     CollectionArgs,
     audit_trail_response,
@@ -35,6 +32,10 @@ from .common import (
     resource_response,
     target_parameter,
 )
+from accountapps.storage.models import Application, ApplicationApplicant
+from accountapps.web import hal
+from accountapps.web.bodies import Blueprint
+from accountapps.web.preconditions import if_match
 
 blp = Blueprint(
     "applications", __name__, url_prefix=hal.BASE_PATH,

@@ -10,13 +10,14 @@ from urllib.parse import urlparse
 from flask import Response, request
 from marshmallow import Schema, fields
 
-from .. import hal, store
-from ..errors import ApiError
-from ..lifecycle import Kind, transition
-from ..preconditions import etag, if_match, not_modified
-from ..representations.audit import ActionBodySchema, render_audit_trail
-from ..representations.common import ErrorResponseSchema
-from ..security import Principal, current_principal
+from accountapps.auth.security import Principal, current_principal
+from accountapps.domain import store
+from accountapps.domain.lifecycle import Kind, transition
+from accountapps.representations.audit import ActionBodySchema, render_audit_trail
+from accountapps.representations.common import ErrorResponseSchema
+from accountapps.web import hal
+from accountapps.web.errors import ApiError
+from accountapps.web.preconditions import etag, if_match, not_modified
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 

@@ -7,25 +7,22 @@ from typing import Any
 from flask import Response, current_app, request
 from marshmallow import fields
 
-from .. import enrollments as service
-from .. import hal, store
-from ..bodies import Blueprint
-from ..collection_query import alternatives, query_page
-from ..models import Enrollment
-from ..preconditions import if_match
-from ..representations.audit import AuditRecordsSchema
-from ..representations.collection import render_page
-from ..representations.common import ErrorResponseSchema
-from ..representations.enrollment import (
+from accountapps.auth.security import Principal, current_principal, requires
+from accountapps.domain import enrollments as service
+from accountapps.domain import store
+from accountapps.domain.collection_query import alternatives, query_page
+from accountapps.representations.audit import AuditRecordsSchema
+from accountapps.representations.collection import render_page
+from accountapps.representations.common import ErrorResponseSchema
+from accountapps.representations.enrollment import (
     EnrollmentSchema,
     EnrollmentsSchema,
     EnrollmentWriteSchema,
     render_enrollment,
     render_summary,
 )
-from ..representations.examples import CREATE_ENROLLMENT_EXAMPLE as CREATE_EXAMPLE
-from ..security import Principal, current_principal, requires
-from .common import (
+from accountapps.representations.examples import CREATE_ENROLLMENT_EXAMPLE as CREATE_EXAMPLE
+from accountapps.resources.common import (
     ACTION_BODY,
     CollectionArgs,
     audit_trail_response,
@@ -34,6 +31,10 @@ from .common import (
     resource_response,
     target_parameter,
 )
+from accountapps.storage.models import Enrollment
+from accountapps.web import hal
+from accountapps.web.bodies import Blueprint
+from accountapps.web.preconditions import if_match
 
 blp = Blueprint(
     "enrollments", __name__, url_prefix=hal.BASE_PATH,

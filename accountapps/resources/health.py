@@ -21,13 +21,14 @@ from typing import Any
 from flask import Response
 from peewee import DatabaseError, InterfaceError, fn
 
-from .. import hal, migrations
-from ..bodies import Blueprint
-from ..db import database, without_database
-from ..errors import ApiError
-from ..models import SchemaVersion
-from ..representations.common import ErrorResponseSchema
-from ..security import UNAUTHENTICATED, requires
+from accountapps.auth.security import UNAUTHENTICATED, requires
+from accountapps.representations.common import ErrorResponseSchema
+from accountapps.storage import migrations
+from accountapps.storage.db import database, without_database
+from accountapps.storage.models import SchemaVersion
+from accountapps.web import hal
+from accountapps.web.bodies import Blueprint
+from accountapps.web.errors import ApiError
 
 blp = Blueprint("health", __name__, url_prefix=f"{hal.BASE_PATH}/health",
                 description="Liveness and readiness probes (no credentials).")

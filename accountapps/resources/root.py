@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Response, request
 from marshmallow import Schema, fields
 
-from .. import apidoc, hal
-from ..bodies import Blueprint
-from ..representations.common import ErrorResponseSchema, links_field
-from ..security import PUBLIC, requires
+from accountapps import apidoc
+from accountapps.auth.security import PUBLIC, requires
+from accountapps.representations.common import ErrorResponseSchema, links_field
+from accountapps.web import hal
+from accountapps.web.bodies import Blueprint
 
 blp = Blueprint("root", __name__, url_prefix=hal.BASE_PATH,
                 description="The API root: start here and follow links.")

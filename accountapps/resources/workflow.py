@@ -12,20 +12,21 @@ from typing import Any
 
 from flask import Response
 
-from .. import hal, store, workflow
-from ..bodies import Blueprint
-from ..preconditions import if_match
-from ..representations.application import ApplicationSchema
-from ..representations.common import ErrorResponseSchema
-from ..representations.workflow import (
+from accountapps.auth.security import current_principal, requires
+from accountapps.domain import store, workflow
+from accountapps.representations.application import ApplicationSchema
+from accountapps.representations.common import ErrorResponseSchema
+from accountapps.representations.workflow import (
     DocumentReviewSchema,
     IdentityVerificationResultSchema,
     WorkflowSchema,
     render_workflow,
 )
-from ..security import current_principal, requires
-from .applications import KIND, render
-from .common import error_responses, resource_response
+from accountapps.resources.applications import KIND, render
+from accountapps.resources.common import error_responses, resource_response
+from accountapps.web import hal
+from accountapps.web.bodies import Blueprint
+from accountapps.web.preconditions import if_match
 
 blp = Blueprint(
     "workflow", __name__, url_prefix=hal.BASE_PATH,

@@ -1,0 +1,467 @@
+"""Account applications: creating, replacing, patching and deleting them.
+
+Views in :mod:`accountapps.resources.applications` call these functions; they
+validate references against the catalog, derive the server-owned fields, and
+write through :mod:`accountapps.domain.store` (compare-and-set) and
+:mod:`accountapps.domain.lifecycle` (state changes).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from marshmallow import ValidationError, missing
+
+from accountapps.auth.security import Principal
+from accountapps.domain import catalog, lifecycle, store, workflow
+from accountapps.domain.collection_query import CollectionSpec, FieldSpec
+from accountapps.domain.ids import new_id
+from accountapps.domain.lifecycle import ADMIN, OWNER, Action, Kind
+from accountapps.representations.application import ApplicationUpdateSchema, timestamp
+from accountapps.representations.validators import is_mask_of, is_masked
+from accountapps.storage import jsoncodec, sql
+from accountapps.storage.db import write_transaction
+from accountapps.storage.models import Application, ApplicationApplicant, utcnow
+from accountapps.web.errors import ApiError, field_error, flatten_messages, validation_error
+from accountapps.web.preconditions import IfMatch, precondition_failed
+
+#: The fields a client writes (everything else in the representation is ours).
+WRITABLE = ("accountName", "fundingAmount", "fundingAccount", "organization",
+            "applicants", "products", "documents", "consents")
+
+APPROVAL_TYPE = {
+    "_id": "bd10a515-5da8-40ec-bd4a-f60e958a297b",
+    "name": "accountApplication",
+    "label": "Account Application",
+    "domain": "https://api.apiture.com/approvals",
+}
+
+def _on_transition(row: Application, target: str, now: datetime) -> dict[str, Any]:
+    doc = jsoncodec.copy_document(row.document)
+    approval = doc.get("accountApproval")
+    if approval and target in lifecycle.TERMINAL_STATES:
+        approval["state"] = {"approved": "approved", "rejected": "rejected"}.get(
+            target, "canceled")
+        approval["done"] = True
+        approval["updatedAt"] = timestamp(now)
+    return {"document": doc, "workflow_state": workflow.workflow_state(doc, target)}
+
+
+KIND = Kind(
+    name="application",
+    model=Application,
+    param="application",
+    path="/applications",
+    actions={
+        "approved": Action("approve", "approved", "/approvedApplications", ADMIN),
+        "rejected": Action("reject", "rejected", "/rejectedApplications", ADMIN),
+        "expired": Action("expire", "expired", "/expiredApplications", ADMIN),
+        "running": Action("start", "running", "/runningApplications", ADMIN),
+        "canceled": Action("cancel", "canceled", "/canceledApplications", OWNER),
+    },
+    on_transition=_on_transition,
+    blockers=workflow.approval_blockers,
+)
+
+STATES = tuple(lifecycle.TRANSITIONS)
+
+COLLECTION = CollectionSpec(
+    name="applications",
+    fields={
+        "accountName": FieldSpec(Application.account_name),
+        "applicantName": FieldSpec(Application.applicant_name),
+        "productName": FieldSpec(Application.product_name),
+        "organizationName": FieldSpec(Application.organization_name),
+        "state": FieldSpec(Application.state, "enum", STATES),
+        "createdAt": FieldSpec(Application.created_at, "datetime"),
+        "completedAt": FieldSpec(Application.completed_at, "datetime"),
+    },
+    search_fields=("accountName", "applicantName", "productName", "organizationName"),
+    default_sort=("-createdAt",),
+    tiebreak=Application.id,
+    extra_params=("state", "name", "applicant"),
+)
+
+
+# --- derived fields ----------------------------------------------------------
+
+def _href(links: Mapping[str, Any] | None, rel: str) -> str | None:
+    link = (links or {}).get(rel)
+    return link.get("href") if isinstance(link, Mapping) else None
+
+
+def _applicant_name(doc: Mapping[str, Any]) -> str | None:
+    for applicant in doc.get("applicants") or []:
+        contact = applicant.get("contact") or {}
+        name = " ".join(
+            part for part in (contact.get("firstName"), contact.get("lastName")) if part)
+        if name:
+            return name[:255]  # the column's width; the full names stay in the document
+    return None
+
+
+def _contact_uris(doc: Mapping[str, Any]) -> list[str]:
+    uris = []
+    for applicant in doc.get("applicants") or []:
+        href = _href((applicant.get("contact") or {}).get("_links"), "self")
+        if href and href not in uris:
+            uris.append(href)
+    return uris
+
+
+def _resolve_products(doc: Mapping[str, Any]) -> None:
+    """Every ``products[]`` entry must name a catalog product (``422``)."""
+    errors = []
+    for index, item in enumerate(doc.get("products") or []):
+        href = _href(item.get("_links"), "self")
+        product = catalog.resolve(href) if href else None
+        if product is None:
+            errors.append(field_error(
+                f"products[{index}]._links.self", "is not a product of this institution.",
+                "unknownProduct", value=href))
+        elif not item.get("name"):
+            item["name"] = product.name
+    if errors:
+        raise validation_error(errors, 422)
+
+
+def _columns(doc: Mapping[str, Any], product_name: str) -> dict[str, Any]:
+    organization = doc.get("organization") or {}
+    return {
+        "account_name": doc.get("accountName") or f"My {product_name}",
+        "applicant_name": _applicant_name(doc),
+        "product_name": product_name,
+        "organization_name": organization.get("name"),
+    }
+
+
+def _enrich(doc: dict[str, Any], previous: Mapping[str, Any], principal: Principal,
+            now: datetime) -> None:
+    """Add the server-owned parts of applicants, documents and consents, keeping earlier ones."""
+    _identify_applicants(doc, previous)
+    old_documents = {d.get("_id"): d for d in previous.get("documents") or []}
+    documents = []
+    for item in doc.get("documents") or []:
+        old = old_documents.get(item.get("_id"))
+        # A review covers the document as reviewed: other content is a new submission.
+        if old is not None and all(old.get(k) == item.get(k) for k in _DOCUMENT_CONTENT):
+            server = {k: old[k] for k in ("state", "createdAt", "reviewedAt", "reviewReason")
+                      if k in old}
+            documents.append({**item, **server})
+        else:
+            documents.append({**item, "_id": str(uuid.uuid4()), "state": "pending",
+                              "createdAt": timestamp(now)})
+    doc["documents"] = documents
+    doc["consents"] = stamp_consents(doc.get("consents"), previous.get("consents"),
+                                     principal.user_id, now)
+
+
+def stamp_consents(items: list[dict[str, Any]] | None, previous: list[dict[str, Any]] | None,
+                   user_id: str, now: datetime) -> list[dict[str, Any]]:
+    """Consents with their server-owned ``_id``, ``givenAt`` and ``userId``.
+
+    A consent whose type and state are unchanged keeps its stamp; a new or
+    changed one is stamped now, by ``user_id`` (applications and enrollments).
+    """
+    old_consents = {c.get("type"): c for c in previous or []}
+    consents = []
+    for item in items or []:
+        old = old_consents.get(item["type"])
+        if old is not None and old.get("state") == item.get("state"):
+            consents.append({**item, "_id": old["_id"], "givenAt": old.get("givenAt"),
+                             "userId": old.get("userId")})
+        else:
+            consents.append({**item, "_id": str(uuid.uuid4()), "userId": user_id,
+                             "givenAt": timestamp(now)})
+    return consents
+
+
+_DOCUMENT_CONTENT = ("type", "uri", "contentType", "_links")
+
+
+def _contact_href(applicant: Mapping[str, Any]) -> str | None:
+    return _href((applicant.get("contact") or {}).get("_links"), "self")
+
+
+def _identify_applicants(doc: dict[str, Any], previous: Mapping[str, Any]) -> None:
+    """Give each applicant a stable ``_id`` (identity verifications refer to it).
+
+    A client sends back the ``_id`` it read; an applicant sent without one keeps
+    the ``_id`` of the earlier applicant with the same contact URI, if any.
+    """
+    old = [a for a in previous.get("applicants") or [] if a.get("_id")]
+    by_id = {a["_id"]: a for a in old}
+    by_contact = {_contact_href(a): a["_id"] for a in old if _contact_href(a)}
+    used: set[str] = set()
+    applicants = []
+    for applicant in doc.get("applicants") or []:
+        wanted = applicant.get("_id")
+        if wanted not in by_id or wanted in used:
+            wanted = by_contact.get(_contact_href(applicant) or "")
+        if wanted is None or wanted in used:
+            wanted = str(uuid.uuid4())
+        used.add(wanted)
+        applicants.append({"_id": wanted, **{k: v for k, v in applicant.items() if k != "_id"}})
+    if "applicants" in doc:
+        doc["applicants"] = applicants
+
+
+def _keep_masked(incoming: dict[str, Any], stored: Mapping[str, Any]) -> None:
+    """A masked value sent back as it was shown (``******3210``) keeps the stored one.
+
+    Only the stored value's own mask stands for it: any other masked-looking
+    value is left as sent, for :func:`_refuse_masked` to refuse.
+    """
+    numbers = ((incoming.get("fundingAccount") or {}).get("accountNumbers") or {})
+    old_numbers = ((stored.get("fundingAccount") or {}).get("accountNumbers") or {})
+    if is_mask_of(numbers.get("full"), old_numbers.get("full")):
+        numbers["full"] = old_numbers["full"]
+    organization = incoming.get("organization") or {}
+    old_tax_id = (stored.get("organization") or {}).get("taxId")
+    if is_mask_of(organization.get("taxId"), old_tax_id):
+        organization["taxId"] = old_tax_id
+
+
+def _refuse_masked(doc: Mapping[str, Any]) -> None:
+    """A masked value that stands for no stored value is not data (``400``)."""
+    errors = []
+    numbers = ((doc.get("fundingAccount") or {}).get("accountNumbers") or {})
+    if is_masked(numbers.get("full")):
+        errors.append(field_error("fundingAccount.accountNumbers.full",
+                                  "a masked number can only be sent back unchanged."))
+    if is_masked((doc.get("organization") or {}).get("taxId")):
+        errors.append(field_error("organization.taxId",
+                                  "a masked tax id can only be sent back unchanged."))
+    if errors:
+        raise validation_error(errors, 400)
+
+
+# --- operations --------------------------------------------------------------
+
+def create(principal: Principal, data: dict[str, Any]) -> Application:
+    """createApplication: ``data`` is the validated body."""
+    links = data.get("_links") or {}
+    product_ref = _href(links, "apiture:product")
+    if product_ref is None and data.get("products"):
+        product_ref = _href(data["products"][0].get("_links"), "self")
+    if product_ref is None:
+        raise validation_error([field_error(
+            "_links.apiture:product", "is required: name the banking product to apply for.",
+            "productRequired")], 400)
+    product = catalog.resolve(product_ref)
+    if product is None:
+        raise validation_error([field_error(
+            "_links.apiture:product", "is not a product of this institution.",
+            "unknownProduct", value=product_ref)], 422)
+    # ``data`` is this request's freshly loaded body: nothing else refers to it.
+    doc: dict[str, Any] = {key: data[key] for key in WRITABLE if key in data}
+    _refuse_masked(doc)
+    _resolve_products(doc)
+    now = utcnow()
+    _enrich(doc, {}, principal, now)
+    app_id = new_id()
+    columns = _columns(doc, product.name)
+    doc["workflowId"] = str(uuid.uuid4())
+    doc["workflow"] = workflow.snapshot(product)
+    doc["links"] = {
+        "fundingAccount": _href(links, "apiture:fundingAccount"),
+        "organization": _href(links, "apiture:organization")
+        or _href((doc.get("organization") or {}).get("_links"), "self"),
+        "applicant": _href(links, "apiture:applicant") or next(iter(_contact_uris(doc)), None),
+    }
+    doc["accountApproval"] = {
+        "_id": str(uuid.uuid4()),
+        "label": f"Account Approval: {product.name}, {columns['applicant_name'] or 'applicant'}",
+        "state": "open",
+        "done": False,
+        "typeName": APPROVAL_TYPE["name"],
+        "type": APPROVAL_TYPE,
+        "createdAt": timestamp(now),
+    }
+    values = dict(
+        id=app_id, owner=principal.user_id, client_id=principal.client_id,
+        product_id=product.id, state="running",
+        workflow_state=workflow.workflow_state(doc, "running"),
+        created_at=now, active_at=now, revision=1, document=doc, **columns,
+    )
+
+    def insert() -> None:
+        with write_transaction():
+            sql.insert(Application, values)
+            _save_contacts(app_id, doc, replace=False)
+            lifecycle.audit(KIND, app_id, None, "running", "Application created.",
+                            principal, now)
+
+    store.create_in_progress(KIND, principal, insert, "finish or cancel it first.")
+    # The row as inserted (nothing in the database adds to it): no need to read it back.
+    return workflow.settle(KIND, app_id, "Application created.", row=Application(**values))
+
+
+
+def _save_contacts(app_id: str, doc: Mapping[str, Any], *, replace: bool = True) -> None:
+    if replace:  # a new application has none to delete: spare the statement
+        ApplicationApplicant.delete().where(
+            ApplicationApplicant.application_id == app_id).execute()
+    for uri in _contact_uris(doc):  # usually one: cheaper than peewee's insert_many
+        sql.insert(ApplicationApplicant, {"application_id": app_id, "contact_uri": uri[:1024]})
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: objects merge, ``null`` removes, the rest replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _writable(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return jsoncodec.copy_document(
+        {key: doc[key] for key in WRITABLE if doc.get(key) is not None})
+
+
+#: One instance for every request: a new schema deep-copies its fields and those
+#: of every nested schema (a third of a PATCH's time, by profile); load() keeps
+#: no state on the instance, so sharing it is safe.
+_UPDATE_SCHEMA = ApplicationUpdateSchema()
+#: One schema per top-level field (``only``), to load a single field's value.
+_FIELD_SCHEMAS: dict[str, ApplicationUpdateSchema] = {}
+#: (field, its value as JSON) -> the loaded value as JSON; least recently used last.
+_LOADED: OrderedDict[tuple[str, str], str] = OrderedDict()
+_LOADED_MAX = 1024
+
+
+def _load_update(incoming: Any) -> dict[str, Any]:
+    """``_UPDATE_SCHEMA.load(incoming)``, reusing the loads of unchanged fields.
+
+    A PATCH sends a few fields, but the merged document is validated whole, and
+    the stored fields (applicants, contacts, links: most of the work, by profile)
+    are the same on every PATCH of an application. The schema's top-level fields
+    are independent (no schema-level validator or post-load hook; each
+    validator is a pure function of the value), so each field's value loads on
+    its own to the same result, and a value loaded before loads again to the
+    same result. Anything unusual (unknown or missing required fields, any
+    error) goes through the whole-schema load, for its exact messages.
+    """
+    if not isinstance(incoming, dict):
+        return _UPDATE_SCHEMA.load(incoming)
+    fields = _UPDATE_SCHEMA.load_fields
+    by_key = {field.data_key or name: name for name, field in fields.items()}
+    ignored = _UPDATE_SCHEMA.ignored_on_load
+    keys = [key for key in incoming if key not in ignored]
+    if any(key not in by_key for key in keys) or any(
+            (field.required or field.load_default is not missing)
+            and (field.data_key or name) not in incoming for name, field in fields.items()):
+        return _UPDATE_SCHEMA.load(incoming)
+    result: dict[str, Any] = {}
+    for key in keys:
+        try:
+            cache_key = (key, jsoncodec.dumps(incoming[key]))
+        except (TypeError, ValueError):
+            return _UPDATE_SCHEMA.load(incoming)
+        cached = _LOADED.get(cache_key)
+        if cached is not None:
+            _LOADED.move_to_end(cache_key)
+            result[by_key[key]] = jsoncodec.loads(cached)
+            continue
+        schema = _FIELD_SCHEMAS.get(key)
+        if schema is None:
+            schema = _FIELD_SCHEMAS[key] = ApplicationUpdateSchema(only=(by_key[key],))
+        try:
+            loaded = schema.load({key: incoming[key]})
+        except ValidationError:
+            return _UPDATE_SCHEMA.load(incoming)  # raises, with every field's messages
+        if by_key[key] not in loaded:
+            continue
+        value = loaded[by_key[key]]
+        try:
+            _LOADED[cache_key] = jsoncodec.dumps(value, strict=True)
+        except (TypeError, ValueError):
+            result[by_key[key]] = value  # not JSON (no such field today): not cached
+            continue
+        if len(_LOADED) > _LOADED_MAX:
+            _LOADED.popitem(last=False)
+        result[by_key[key]] = value
+    return result
+
+
+def update(principal: Principal, row: Application, body: dict[str, Any], if_match: IfMatch,
+           *, partial: bool) -> Application:
+    """updateApplication (``partial=False``, a replacement) or patchApplication."""
+
+    contacts_before: list[list[str]] = []
+
+    def compute(current: Application) -> dict[str, Any]:
+        stored = current.document
+        contacts_before[:] = [_contact_uris(stored)]
+        incoming = merge_patch(_writable(stored), body) if partial else copy.deepcopy(body)
+        if isinstance(incoming, dict):
+            _keep_masked(incoming, stored)
+        try:
+            data = _load_update(incoming)
+        except ValidationError as exc:
+            raise validation_error(flatten_messages(exc.messages), 400) from exc
+        # An empty object is an absent one: the representation shows a missing
+        # organization as {}, and a client sending it back changes nothing.
+        doc = {key: data[key] for key in WRITABLE if data.get(key) not in (None, {})}
+        _refuse_masked(doc)
+        _resolve_products(doc)
+        _enrich(doc, stored, principal, utcnow())
+        for key in ("workflowId", "links", "accountApproval", "workflow",
+                    "identityVerifications"):
+            if key in stored:
+                doc[key] = stored[key]
+        if doc["links"].get("applicant") in _contact_uris(stored) or not doc["links"].get(
+                "applicant"):
+            doc["links"]["applicant"] = next(iter(_contact_uris(doc)), None)
+        # The product is fixed at creation: its name is kept even if the catalog changes.
+        return {"document": doc, **_columns(doc, current.product_name or ""),
+                "workflow_state": workflow.workflow_state(doc, current.state)}
+
+    row = store.cas_update(
+        KIND, row, if_match, compute,
+        reload=lambda: store.fetch(KIND, row.id),
+        # The contact index changes only when the applicants' contacts do.
+        also=lambda values: None if _contact_uris(values["document"]) == contacts_before[0]
+        else functools.partial(_save_contacts, row.id, values["document"]),
+    )
+    return workflow.settle(KIND, row.id, f"Application updated by {principal.user_id}.",
+                           row=row)
+
+
+def delete(principal: Principal, row: Application, if_match: IfMatch) -> None:
+    """deleteApplication: the applicant while ``pending``, the institution while ``expired``."""
+    allowed = (principal.is_admin and row.state == "expired") or (
+        row.owner == principal.user_id and row.state == "pending")
+    if not allowed:
+        raise ApiError(
+            409, "deleteNotAllowed",
+            f"The application is {row.state}; only a pending application can be deleted by "
+            "its applicant, and only an expired one by the financial institution.",
+            attributes={"state": row.state},
+        )
+    if not if_match.accepts(row.revision):
+        raise precondition_failed()
+    now = utcnow()
+    with write_transaction():
+        deleted = Application.delete().where(
+            (Application.id == row.id) & (Application.revision == row.revision)
+            & (Application.state == row.state)).execute()
+        if deleted:
+            ApplicationApplicant.delete().where(
+                ApplicationApplicant.application_id == row.id).execute()
+            # The trail outlives the application and says who removed it (as for enrollments).
+            lifecycle.audit(KIND, row.id, row.state, "deleted", "Application deleted.",
+                            principal, now)
+    if not deleted:
+        raise precondition_failed()

@@ -1,0 +1,392 @@
+"""Enrollments in digital banking: creating, updating, deleting, and their requirements.
+
+An enrollment is approved by the financial institution only when its primary
+applicant has completed every requirement (:func:`requirements`, plugged into
+the state machine as ``Kind.blockers``): identity verified, the digital banking
+terms of use and the privacy policy consented to, and every required document
+provided.
+
+Who writes what: the applicant writes the applicant data, consents and
+documents; the institution (an administrator's token) additionally records
+identity verification results, verifications, fraud reports, approvals and
+``flaggedForReview`` (the fields in ``SERVER_OWNED``), through the same
+``POST``/``PUT``/``PATCH``. In a non-administrator's request those fields are
+accepted and ignored: the stored values are kept. ``requiredDocuments`` is set
+at creation; afterwards only an administrator may change it, so that an
+applicant cannot remove a requirement.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from marshmallow import ValidationError
+
+from accountapps.auth.security import Principal
+from accountapps.domain import lifecycle, store
+from accountapps.domain.applications import merge_patch, stamp_consents
+from accountapps.domain.collection_query import CollectionSpec, FieldSpec
+from accountapps.domain.ids import new_id
+from accountapps.domain.lifecycle import ADMIN, Action, Kind
+from accountapps.domain.workflow import WORKFLOW_STATE_BY_STATE as WORKFLOW_STATE
+from accountapps.representations.enrollment import (
+    SERVER_OWNED,
+    EnrollmentWriteSchema,
+    mask_applicant,
+)
+from accountapps.representations.validators import restore_masked
+from accountapps.storage import jsoncodec
+from accountapps.storage.db import write_transaction
+from accountapps.storage.models import Enrollment, utcnow
+from accountapps.web.errors import ApiError, flatten_messages, validation_error
+from accountapps.web.preconditions import IfMatch, precondition_failed
+
+#: Consents the primary applicant must have given before approval.
+REQUIRED_CONSENTS = ("digitalBankingTermsOfUse", "privacyPolicy")
+
+#: A non-administrator's change to any of these invalidates the identity verification.
+IDENTITY_FIELDS = ("firstName", "middleName", "lastName", "identification", "birthdate")
+
+#: The parts of an applicant that describe the person, each with its identity fields.
+PERSON_PARTS = ("contact", "user")
+
+#: Fraud report outcomes that flag an enrollment for review when they are recorded.
+FLAGGING_FRAUD_STATES = ("passedWithRiskFactors", "failed")
+
+
+# --- requirements --------------------------------------------------------------
+
+def primary_applicant(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``applicant``, or else the first of ``applicants`` (``{}`` when none)."""
+    return doc.get("applicant") or next(iter(doc.get("applicants") or []), None) or {}
+
+
+def identity_verified(applicant: Mapping[str, Any]) -> bool:
+    """True when the institution recorded a verified identity and no failed verification."""
+    results = [(applicant.get(part) or {}).get("identityVerification") or {}
+               for part in PERSON_PARTS]
+    verifications = (applicant.get("verification") or {}).get("verifications") or []
+    return (any(result.get("state") == "verified" for result in results)
+            and not any(result.get("state") == "failed" for result in results)
+            and not any(item.get("state") == "failed" for item in verifications))
+
+
+def _requirement(requirement: str, type: str, message: str, name: str,
+                 remediation: str, **attributes: Any) -> dict[str, Any]:
+    """One outstanding requirement, shaped as a nested error of ``_embedded.errors``."""
+    return {
+        "type": type,
+        "message": message,
+        "attributes": {"requirement": requirement, "name": name, **attributes},
+        "remediation": remediation,
+    }
+
+
+def _document_present(required: Mapping[str, Any], documents: list[dict[str, Any]]) -> bool:
+    for document in documents:
+        if required.get("documentUri") and document.get("uri") == required["documentUri"]:
+            return True
+        if document.get("type") == required.get("type") and (
+                not required.get("category") or document.get("category") in (
+                    None, required["category"])):
+            return True
+    return False
+
+
+def requirements(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every requirement not yet complete (empty: the enrollment may be approved)."""
+    applicant = primary_applicant(doc)
+    outstanding = []
+    verified = identity_verified(applicant)
+    if not verified:
+        outstanding.append(_requirement(
+            "identityVerification", "identityNotVerified",
+            "The applicant's identity has not been verified.",
+            "applicant.contact.identityVerification",
+            "Complete identity verification; the financial institution records the result."))
+    given = {consent.get("type") for consent in applicant.get("consents") or []
+             if consent.get("state") == "given"}
+    for consent_type in REQUIRED_CONSENTS:
+        if consent_type not in given:
+            outstanding.append(_requirement(
+                f"consent:{consent_type}", "consentRequired",
+                f"The applicant has not given the {consent_type} consent.",
+                "applicant.consents",
+                f"Add a consent of type {consent_type} with state given.",
+                consentType=consent_type))
+    documents = doc.get("documents") or []
+    for index, required in enumerate(doc.get("requiredDocuments") or []):
+        if not required.get("requireIfVerified", True) and verified:
+            continue
+        if not _document_present(required, documents):
+            label = required.get("label") or required.get("category") or required.get("type")
+            outstanding.append(_requirement(
+                f"document:{required.get('type')}", "requiredDocumentMissing",
+                f"The required document {label!r} has not been provided.",
+                f"requiredDocuments[{index}]",
+                "Add a document whose type (and category) is the required one, or whose "
+                "uri is its documentUri.",
+                documentType=required.get("type"), category=required.get("category")))
+    return outstanding
+
+
+# --- the state machine ----------------------------------------------------------
+
+def _on_transition(row: Enrollment, target: str, _now: datetime) -> dict[str, Any]:
+    return {"workflow_state": WORKFLOW_STATE[target]}
+
+
+KIND = Kind(
+    name="enrollment",
+    model=Enrollment,
+    param="enrollment",
+    path="/enrollments",
+    actions={
+        "approved": Action("approve", "approved", "/approvedEnrollments", ADMIN),
+        "rejected": Action("reject", "rejected", "/rejectedEnrollments", ADMIN),
+    },
+    blockers=lambda row: requirements(row.document),
+    on_transition=_on_transition,
+)
+
+STATES = tuple(lifecycle.TRANSITIONS)
+
+COLLECTION = CollectionSpec(
+    name="enrollments",
+    fields={
+        "applicantName": FieldSpec(Enrollment.applicant_name),
+        "username": FieldSpec(Enrollment.username),
+        "state": FieldSpec(Enrollment.state, "enum", STATES),
+        "workflowState": FieldSpec(Enrollment.workflow_state),
+        "flaggedForReview": FieldSpec(Enrollment.flagged_for_review, "boolean"),
+        "createdAt": FieldSpec(Enrollment.created_at, "datetime"),
+        "completedAt": FieldSpec(Enrollment.completed_at, "datetime"),
+    },
+    search_fields=("applicantName", "username"),
+    default_sort=("-createdAt",),
+    tiebreak=Enrollment.id,
+    extra_params=("state", "name", "flaggedForReview"),
+)
+
+
+# --- the document ----------------------------------------------------------------
+
+def _applicant_key(applicant: Mapping[str, Any], index: int) -> Any:
+    contact = applicant.get("contact") or {}
+    return contact.get("_id") or applicant.get("username") or index
+
+
+def identity_of(applicant: Mapping[str, Any] | None) -> dict[tuple[str, str], Any]:
+    """What an identity verification vouches for: the identity fields of contact and user.
+
+    Both parts describe the one applicant, and a verification may be recorded on
+    either (:func:`identity_verified` accepts both), so it vouches for both.
+    """
+    applicant = applicant or {}
+    return {(part, key): (applicant.get(part) or {}).get(key)
+            for part in PERSON_PARTS for key in IDENTITY_FIELDS}
+
+
+def _revert_server_owned(incoming: dict[str, Any], stored: Mapping[str, Any]) -> None:
+    """Server-owned fields of ``incoming`` become the stored ones (absent if none)."""
+    for part in PERSON_PARTS:
+        new_part = incoming.get(part)
+        old_part = stored.get(part) or {}
+        if not isinstance(new_part, dict):
+            continue
+        for key in SERVER_OWNED[part]:
+            new_part.pop(key, None)
+            if key in old_part:
+                new_part[key] = copy.deepcopy(old_part[key])
+    for key in SERVER_OWNED["applicant"]:
+        incoming.pop(key, None)
+        if key in stored:
+            incoming[key] = copy.deepcopy(stored[key])
+
+
+def _drop_verification(applicant: dict[str, Any]) -> None:
+    """Remove every identity verification result recorded for ``applicant``."""
+    for part in PERSON_PARTS:
+        (applicant.get(part) or {}).pop("identityVerification", None)
+    applicant.pop("verification", None)
+    applicant.pop("verificationToken", None)
+
+
+def _keep_server_owned(incoming: dict[str, Any], stored: Mapping[str, Any] | None) -> None:
+    """A non-administrator's applicant: server-owned fields revert to the stored ones,
+    and the verification is dropped if the verified identity changed."""
+    stored = stored or {}
+    _revert_server_owned(incoming, stored)
+    # A verification vouches for the person who was verified, not for a new one:
+    # a change to the contact's or the user's identity voids it, wherever it is
+    # recorded. Masked values sent back were restored before: they are no change.
+    if identity_of(incoming) != identity_of(stored):
+        _drop_verification(incoming)
+
+
+def _stamp(applicant: dict[str, Any], stored: Mapping[str, Any] | None, user_id: str,
+           now: datetime) -> None:
+    applicant["consents"] = stamp_consents(
+        applicant.get("consents"), (stored or {}).get("consents"), user_id, now)
+    applicant["verified"] = identity_verified(applicant)
+
+
+def _document(data: Mapping[str, Any], stored: Mapping[str, Any], principal: Principal,
+              owner: str, now: datetime) -> dict[str, Any]:
+    """The document to store: ``data`` (validated) with ownership rules applied."""
+    admin = principal.is_admin
+    doc: dict[str, Any] = {
+        key: copy.deepcopy(data[key])
+        for key in ("applicant", "applicants", "requiredDocuments", "documents", "approvals")
+        if data.get(key) is not None
+    }
+    if not admin:
+        doc.pop("approvals", None)
+        if stored.get("approvals"):
+            doc["approvals"] = copy.deepcopy(stored["approvals"])
+        if stored:  # after creation, required documents are the institution's
+            doc.pop("requiredDocuments", None)
+            if stored.get("requiredDocuments"):
+                doc["requiredDocuments"] = copy.deepcopy(stored["requiredDocuments"])
+    old_applicants = {_applicant_key(item, index): item
+                      for index, item in enumerate(stored.get("applicants") or [])}
+    if doc.get("applicant"):
+        if not admin:
+            _keep_server_owned(doc["applicant"], stored.get("applicant"))
+        _stamp(doc["applicant"], stored.get("applicant"), owner, now)
+    for index, applicant in enumerate(doc.get("applicants") or []):
+        old = old_applicants.get(_applicant_key(applicant, index))
+        if not admin:
+            _keep_server_owned(applicant, old)
+        _stamp(applicant, old, owner, now)
+    return doc
+
+
+def _flagged(body: Any, doc: Mapping[str, Any], stored: Mapping[str, Any],
+             principal: Principal, current: bool) -> bool:
+    """``flaggedForReview``: as an administrator's ``body`` sets it, else raised when a
+    fraud report with risk factors (or failed) is recorded, else unchanged."""
+    if principal.is_admin and isinstance(body, Mapping) and isinstance(
+            body.get("flaggedForReview"), bool):
+        return body["flaggedForReview"]
+
+    def fraud_state(source: Mapping[str, Any]) -> Any:
+        report = primary_applicant(source).get("fraudReport") or {}
+        return (report.get("outputs") or {}).get("state")
+
+    new_state = fraud_state(doc)
+    if new_state in FLAGGING_FRAUD_STATES and new_state != fraud_state(stored):
+        return True
+    return current
+
+
+def _columns(doc: Mapping[str, Any]) -> dict[str, Any]:
+    applicant = primary_applicant(doc)
+    names = []
+    for part in ("contact", "user"):
+        person = applicant.get(part) or {}
+        names = [name for name in (person.get("firstName"), person.get("lastName")) if name]
+        if names:
+            break
+    return {
+        "applicant_name": " ".join(names)[:255] or None,
+        "username": (applicant.get("username") or (applicant.get("user") or {}).get(
+            "username") or None),
+    }
+
+
+def _validated(body: Any) -> dict[str, Any]:
+    try:
+        return EnrollmentWriteSchema().load(body)
+    except ValidationError as exc:
+        raise validation_error(flatten_messages(exc.messages), 400) from exc
+
+
+# --- operations -------------------------------------------------------------------
+
+def create(principal: Principal, data: dict[str, Any]) -> Enrollment:
+    """createEnrollment: ``data`` is the validated body."""
+    now = utcnow()
+    doc = _document(data, {}, principal, principal.user_id, now)
+    enrollment_id = new_id()
+    def insert() -> Enrollment:
+        with write_transaction():
+            row = Enrollment.create(
+                id=enrollment_id, owner=principal.user_id, client_id=principal.client_id,
+                state="running", workflow_state="running",
+                flagged_for_review=_flagged(data, doc, {}, principal, False),
+                created_at=now, active_at=now, revision=1, document=doc, **_columns(doc),
+            )
+            lifecycle.audit(KIND, enrollment_id, None, "running", "Enrollment created.",
+                            principal, now)
+        return row
+
+    return store.create_in_progress(KIND, principal, insert,
+                                    "it must be completed or deleted first.")
+
+
+
+def client_view(row: Enrollment) -> dict[str, Any]:
+    """The writable fields as stored (what a PATCH merges into)."""
+    view = jsoncodec.copy_document(row.document)
+    view["flaggedForReview"] = bool(row.flagged_for_review)
+    return view
+
+
+def masked_view(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """``stored`` as the representation shows it to a reader without profiles/readPii."""
+    shown = jsoncodec.copy_document(stored)
+    # The same applicants, masked by the same function, as ``render_enrollment``.
+    applicant = shown.get("applicant")
+    for item in ([applicant] if applicant else []) + (shown.get("applicants") or []):
+        mask_applicant(item)
+    return shown
+
+
+def update(principal: Principal, row: Enrollment, body: Any, if_match: IfMatch, *,
+           partial: bool) -> Enrollment:
+    """updateEnrollment (``partial=False``, a replacement) or patchEnrollment (a merge patch)."""
+
+    def compute(current: Enrollment) -> dict[str, Any]:
+        stored = client_view(current)
+        incoming = merge_patch(stored, body) if partial else copy.deepcopy(body)
+        if isinstance(incoming, dict):
+            restore_masked(incoming, stored, masked_view(stored))
+        data = _validated(incoming)
+        doc = _document(data, current.document, principal, current.owner, utcnow())
+        flagged = _flagged(body, doc, current.document, principal,
+                           bool(current.flagged_for_review))
+        return {"document": doc, "flagged_for_review": flagged, **_columns(doc)}
+
+    return store.cas_update(KIND, row, if_match, compute,
+                            reload=lambda: store.fetch(KIND, row.id))
+
+
+def delete(principal: Principal, row: Enrollment, if_match: IfMatch | None) -> None:
+    """deleteEnrollment: the enrollment and everything it owns (its documents, consents).
+
+    Approved and rejected enrollments are the institution's record and are
+    retained (``409``); the audit trail is never deleted, and records the deletion.
+    """
+    if row.state in ("approved", "rejected"):
+        raise ApiError(
+            409, "deleteNotAllowed",
+            f"The enrollment is {row.state}; completed enrollments are retained.",
+            attributes={"state": row.state},
+        )
+    if if_match is not None and not if_match.accepts(row.revision):
+        raise precondition_failed()
+    now = utcnow()
+    with write_transaction():
+        deleted = Enrollment.delete().where(
+            (Enrollment.id == row.id) & (Enrollment.revision == row.revision)
+            & (Enrollment.state == row.state)).execute()
+        if deleted:
+            lifecycle.audit(KIND, row.id, row.state, "deleted", "Enrollment deleted.",
+                            principal, now)
+    if not deleted:
+        raise precondition_failed() if if_match is not None else ApiError(
+            409, "concurrentModification", "The enrollment changed while deleting it; retry.")

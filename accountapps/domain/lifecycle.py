@@ -1,0 +1,228 @@
+"""The state machine of applications and enrollments.
+
+One transition table, one place that decides which transitions a caller may
+perform now (and so which action links a representation carries), and one
+conditional UPDATE that performs a transition and writes its audit record in
+the same transaction. Applications and enrollments each describe themselves
+with a :class:`Kind`; nothing here is specific to either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app, g
+from peewee import Model
+
+from accountapps.auth.security import Principal
+from accountapps.storage import sql
+from accountapps.storage.db import is_postgres, write_transaction
+from accountapps.storage.models import AuditRecord, utcnow
+from accountapps.web import hal
+from accountapps.web.errors import ApiError
+from accountapps.web.preconditions import IfMatch, precondition_failed
+
+TERMINAL_STATES = ("canceled", "expired", "rejected", "approved")
+INCOMPLETE_STATES = ("running", "blocked")
+
+#: state -> the states it may move to
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"running", "canceled", "expired"}),
+    "running": frozenset({"canceled", "expired", "approved", "rejected"}),
+    "blocked": frozenset({"running", "canceled", "expired", "approved", "rejected"}),
+    **{state: frozenset() for state in TERMINAL_STATES},
+}
+
+#: Transitions only the service itself makes (``principal=None``), never a
+#: client: the workflow blocks a running application while it waits on the
+#: institution (see :mod:`accountapps.domain.workflow`).
+SERVICE_TRANSITIONS: dict[str, frozenset[str]] = {"running": frozenset({"blocked"})}
+
+#: Who may ask for a target state: "admin" (the institution or a service), or
+#: "owner" (the user who created the resource, or an administrator).
+ADMIN, OWNER = "admin", "owner"
+
+
+@dataclass(frozen=True)
+class Action:
+    """An action collection: ``POST /{collection}?{param}=...`` moves to ``target``."""
+
+    rel: str  # link relation without the apiture: prefix
+    target: str
+    collection: str  # path of the action collection, e.g. "/approvedApplications"
+    who: str
+
+
+@dataclass
+class Kind:
+    """How a resource type plugs into the state machine."""
+
+    name: str  # "application" | "enrollment"
+    model: type[Model]
+    param: str  # the query parameter naming the resource in an action
+    path: str  # collection path, e.g. "/applications"
+    actions: dict[str, Action]  # by target state
+    #: blockers(row) -> list of outstanding requirements that forbid approval
+    blockers: Callable[[Any], list[dict]] = lambda _row: []
+    #: on_transition(row, target, now) -> extra column values for the UPDATE
+    on_transition: Callable[[Any, str, datetime], dict[str, Any]] = (
+        lambda _row, _target, _now: {})
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def may(action: Action, principal: Principal, row: Any) -> bool:
+    """True when ``principal`` is entitled to ``action`` on ``row`` (state aside)."""
+    if action.who == ADMIN:
+        return principal.is_admin
+    return principal.is_admin or row.owner == principal.user_id
+
+
+def scope_allows(action: Action, principal: Principal) -> bool:
+    """True when the token holds the scope the action collection's route requires.
+
+    Read from the route's own ``@requires`` (through the URL map), so a link is
+    never offered that the route would refuse with ``403 insufficientScope``.
+    """
+    return principal.may_call("POST", hal.BASE_PATH + action.collection)
+
+
+def available_actions(kind: Kind, row: Any, principal: Principal) -> list[Action]:
+    """The actions ``principal`` can perform on ``row`` now; each would succeed."""
+    result = []
+    for target in sorted(TRANSITIONS.get(row.state, ())):
+        action = kind.actions.get(target)
+        if action is None or not may(action, principal, row):
+            continue
+        if not scope_allows(action, principal):
+            continue
+        if target == "approved" and kind.blockers(row):
+            continue
+        result.append(action)
+    return result
+
+
+def action_links(kind: Kind, row: Any, principal: Principal) -> dict[str, dict]:
+    """``apiture:approve`` & co. for exactly the available actions."""
+    return {
+        f"apiture:{action.rel}": hal.link(
+            hal.api_url(action.collection, {kind.param: row.id}))
+        for action in available_actions(kind, row, principal)
+    }
+
+
+def expiry_cutoff() -> datetime:
+    """Resources in progress and inactive since before this moment are due to expire."""
+    return utcnow() - timedelta(days=current_app.config["ACCOUNTAPPS_EXPIRY_DAYS"])
+
+
+def is_due(row: Any) -> bool:
+    """True when ``row`` is in progress but inactive past the expiry period."""
+    return row.state in INCOMPLETE_STATES and row.active_at < expiry_cutoff()
+
+
+def audit_values(kind: Kind, resource_id: str, from_state: str | None, to_state: str,
+                 reason: str | None, principal: Principal | None,
+                 now: datetime) -> dict[str, Any]:
+    """The audit record of one state change, as ``AuditRecord`` field values."""
+    return dict(
+        resource_type=kind.name, resource_id=resource_id, occurred_at=now,
+        user_id=principal.user_id if principal else None,
+        client_id=principal.client_id if principal else getattr(g, "client_id", None),
+        from_state=from_state, to_state=to_state, reason=reason,
+    )
+
+
+def audit(kind: Kind, resource_id: str, from_state: str | None, to_state: str,
+          reason: str | None, principal: Principal | None, now: datetime) -> None:
+    """Append one record to the audit trail (call inside the write's transaction)."""
+    sql.insert(AuditRecord, audit_values(kind, resource_id, from_state, to_state, reason,
+                                         principal, now))
+
+
+def _conflict(kind: Kind, row: Any, target: str) -> ApiError:
+    return ApiError(
+        409, "invalidStateTransition",
+        f"The {kind.name} is {row.state}; it cannot become {target}.",
+        attributes={"state": row.state, "requestedState": target},
+        remediation="Follow only the action links present on the resource.",
+    )
+
+
+def transition(
+    kind: Kind,
+    resource_id: str,
+    target: str,
+    *,
+    principal: Principal | None,
+    if_match: IfMatch | None = None,
+    reason: str | None = None,
+    load: Callable[[str], Any],
+    on_change: Callable[[], None] | None = None,
+    max_attempts: int = 5,
+) -> Any:
+    """Move a resource to ``target``; return the fresh row.
+
+    ``on_change`` runs only when this call made the change (not when another
+    writer had already made it), so that callers can count their own work.
+
+    ``principal`` ``None`` is the service itself (expiry, workflow). The UPDATE
+    is conditional on the state and revision that were read, so of two racing
+    transitions exactly one happens; the loser re-reads and answers as if it
+    had come second (no-op, ``409`` or ``412``).
+    """
+    action = kind.actions.get(target)
+    for _attempt in range(max_attempts):
+        row = load(resource_id)
+        if principal is not None and (action is None or not may(action, principal, row)):
+            raise ApiError(
+                403, "forbidden",
+                f"You are not allowed to make this {kind.name} {target}.",
+                attributes={"requestedState": target},
+            )
+        if if_match is not None and not if_match.accepts(row.revision):
+            raise precondition_failed()
+        if row.state == target:
+            return row  # already there: nothing to do
+        allowed = TRANSITIONS.get(row.state, frozenset())
+        if principal is None:
+            allowed = allowed | SERVICE_TRANSITIONS.get(row.state, frozenset())
+        if target not in allowed:
+            raise _conflict(kind, row, target)
+        if target == "approved":
+            blockers = kind.blockers(row)
+            if blockers:
+                raise ApiError(
+                    409, "approvalBlocked",
+                    f"The {kind.name} cannot be approved: {len(blockers)} requirement"
+                    f"{'s are' if len(blockers) != 1 else ' is'} not complete.",
+                    attributes={"state": row.state, "blockers": blockers},
+                    remediation="Complete the listed requirements first.",
+                    errors=blockers,
+                )
+        now = utcnow()
+        values = {
+            "state": target,
+            "revision": row.revision + 1,
+            "active_at": now,
+            **kind.on_transition(row, target, now),
+        }
+        if target in TERMINAL_STATES:
+            values["completed_at"] = now
+        model = kind.model
+        record = audit_values(kind, row.id, row.state, target, reason, principal, now)
+        # The change and its audit record: one statement on PostgreSQL.
+        with write_transaction(one_statement=is_postgres()):
+            updated = sql.update_where(model, values, (
+                ("id", row.id), ("revision", row.revision), ("state", row.state)),
+                then_insert=(AuditRecord, record))
+        if updated:
+            if on_change is not None:
+                on_change()
+            return sql.as_updated(row, values)  # what reading it back would return
+        if if_match is not None and not if_match.any:
+            raise precondition_failed()  # it changed under the caller's tag
+    raise ApiError(409, "concurrentModification",
+                   f"The {kind.name} is changing too often; retry.")

@@ -1,0 +1,613 @@
+"""Product workflows: the tasks that open an account, and what still blocks it.
+
+A product's workflow definition (catalog data) is an ordered list of tasks, each
+with the party that completes it (``applicant`` or ``institution``) and a
+completion rule (its ``type``). Creating an application snapshots the definition
+into the application (``document.workflow``), so the institution can change its
+catalog without changing the rules of applications already running.
+
+No task state is ever stored: :func:`evaluate` derives every task's state, the
+approval blockers, the next action and ``workflowState`` from the application's
+stored data each time. The institution's own inputs are stored facts too:
+identity-verification results (:func:`record_identity_verification`) and
+document reviews (:func:`review_document`), both administrator-only.
+
+:func:`settle` is the automatic block/unblock. It runs after every write: an
+application whose remaining tasks all wait on the institution becomes
+``blocked``; one that has something for the applicant to do again, or nothing
+left to review, becomes ``running`` — each time through
+:func:`lifecycle.transition` (so the audit trail records it, with its cause).
+The final account approval is the institution's decision, not a wait: an
+application with only the approval left is ``running`` and carries
+``apiture:approve``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import has_request_context, request
+
+from accountapps.auth.security import Principal
+from accountapps.domain import lifecycle, store
+from accountapps.domain.lifecycle import Kind
+from accountapps.representations.application import CONSENT_TYPES, timestamp
+from accountapps.storage import jsoncodec
+from accountapps.storage.models import utcnow
+from accountapps.web.errors import ApiError, field_error, validation_error
+from accountapps.web.preconditions import IfMatch
+
+APPLICANT, INSTITUTION = "applicant", "institution"
+DONE, PENDING, WAITING = "done", "pending", "waiting"
+
+#: task type -> the party whose action completes it (its completion rule is below)
+TASK_TYPES: dict[str, str] = {
+    "organization": APPLICANT,
+    "relatedParties": APPLICANT,
+    "funding": APPLICANT,
+    "consent": APPLICANT,
+    "document": APPLICANT,
+    "documentReview": INSTITUTION,
+    "identityVerification": INSTITUTION,
+    "accountApproval": INSTITUTION,
+}
+APPROVAL = "accountApproval"
+ORGANIZATION_FIELDS = ("name", "type", "taxId")
+
+#: workflowState by state alone, for resources without a product workflow (enrollments);
+#: applications use it for their final (and reserved) states only.
+WORKFLOW_STATE_BY_STATE = {
+    "running": "running", "blocked": "running", "pending": "pending",
+    "approved": "completed", "canceled": "canceled", "expired": "canceled",
+    "rejected": "canceled",
+}
+_FINAL_WORKFLOW_STATE = {state: value for state, value in WORKFLOW_STATE_BY_STATE.items()
+                         if state not in lifecycle.INCOMPLETE_STATES}
+
+_ANY = IfMatch(any=True, revisions=frozenset())
+
+
+# --- definitions ---------------------------------------------------------------
+
+def validate_definition(definition: Any, source: str) -> dict[str, Any]:
+    """Check a catalog workflow definition; return it. ``ValueError`` names the problem.
+
+    A catalog with a bad workflow must stop the service at start-up, not strand
+    applications later.
+    """
+
+    def bad(problem: str) -> ValueError:
+        return ValueError(f"{source}: workflow {problem}")
+
+    if not isinstance(definition, Mapping):
+        raise bad("is missing")
+    if not isinstance(definition.get("_id"), str) or not isinstance(
+            definition.get("version"), int) or definition["version"] < 1:
+        raise bad("needs a string _id and a positive integer version")
+    tasks = definition.get("tasks")
+    if not isinstance(tasks, list) or not tasks:
+        raise bad("needs a non-empty list of tasks")
+    seen: set[str] = set()
+    documents: set[str] = set()
+    for index, task in enumerate(tasks):
+        where = f"task {index}"
+        if not isinstance(task, Mapping) or not isinstance(task.get("_id"), str):
+            raise bad(f"{where} needs a string _id")
+        if task["_id"] in seen:
+            raise bad(f"{where} repeats _id {task['_id']!r}")
+        seen.add(task["_id"])
+        kind = task.get("type")
+        if kind not in TASK_TYPES:
+            raise bad(f"{where} has unknown type {kind!r}")
+        if task.get("actor", TASK_TYPES[kind]) != TASK_TYPES[kind]:
+            raise bad(f"{where}: a {kind} task is completed by the {TASK_TYPES[kind]}")
+        if kind == "consent" and task.get("consent") not in CONSENT_TYPES:
+            raise bad(f"{where} names no known consent type")
+        if kind == "document":
+            if not isinstance(task.get("document"), str):
+                raise bad(f"{where} needs a document type")
+            documents.add(task["document"])
+        if kind == "documentReview" and task.get("document") not in documents:
+            raise bad(f"{where} reviews a document no earlier task asks for")
+        if kind == "organization" and not set(task.get("fields", ())) <= set(
+                ORGANIZATION_FIELDS):
+            raise bad(f"{where} names unknown organization fields")
+        if kind == "relatedParties" and not all(
+                isinstance(role, str) for role in task.get("requiredRoles", ())):
+            raise bad(f"{where} needs requiredRoles as strings")
+        if kind == APPROVAL and index != len(tasks) - 1:
+            raise bad("must end with its only accountApproval task")
+    if tasks[-1]["type"] != APPROVAL:
+        raise bad("must end with an accountApproval task")
+    return copy.deepcopy(dict(definition))
+
+
+#: product id -> (its workflow definition, the snapshot of it as JSON). A create
+#: decodes the JSON: a fresh copy at a fifth of ``deepcopy``'s cost.
+_SNAPSHOTS: dict[str, tuple[Any, str]] = {}
+
+
+def snapshot(product: Any) -> dict[str, Any]:
+    """The definition an application keeps for life, with the product's limits filled in."""
+    definition = product.workflow
+    cached = _SNAPSHOTS.get(product.id)
+    if cached is None or cached[0] is not definition:
+        cached = _SNAPSHOTS[product.id] = (definition,
+                                           jsoncodec.dumps(_snapshot(product), strict=True))
+    return jsoncodec.loads(cached[1])
+
+
+def _snapshot(product: Any) -> dict[str, Any]:
+    definition = product.workflow
+    tasks = []
+    for task in definition["tasks"]:
+        task = {"actor": TASK_TYPES[task["type"]], **copy.deepcopy(task)}
+        if task["type"] == "funding":
+            task.setdefault("currency", product.currency)
+            task.setdefault("minimum", str(product.minimum_funding))
+            task.setdefault("maximum", str(product.maximum_funding))
+        tasks.append(task)
+    return {"_id": definition["_id"], "version": definition["version"],
+            "productId": product.id, "tasks": tasks}
+
+
+# --- evaluation -----------------------------------------------------------------
+
+@dataclass
+class Evaluation:
+    """Everything derived from one application's stored data."""
+
+    tasks: list[dict[str, Any]]
+    blockers: list[dict[str, Any]]
+    next_action: dict[str, Any] | None
+    workflow_state: str
+    #: something other than the approval remains, and all of it waits on the institution
+    waiting_on_institution: bool
+
+
+def _blocker(code: str, task: Mapping[str, Any], field: str, actor: str, message: str,
+             remediation: str, **attributes: Any) -> dict[str, Any]:
+    blocker = {"code": code, "task": task["_id"], "field": field, "actor": actor,
+               "message": message, "remediation": remediation}
+    if attributes:
+        blocker["attributes"] = attributes
+    return blocker
+
+
+def _instance(task: Mapping[str, Any], blockers: list[dict], *, task_id: str | None = None,
+              label: str | None = None, waiting_for: str | None = None,
+              **extra: Any) -> dict[str, Any]:
+    """A task as shown: done without blockers; else pending for its actor or waiting."""
+    instance = {"_id": task_id or task["_id"], "type": task["type"],
+                "label": label or task.get("label") or task["type"], "actor": task["actor"]}
+    if waiting_for:
+        instance.update(state=WAITING, waitingFor=waiting_for)
+    else:
+        instance["state"] = PENDING if blockers else DONE
+    instance.update(extra)
+    instance["_blockers"] = blockers
+    return instance
+
+
+def applicant_name(applicant: Mapping[str, Any]) -> str:
+    """A display name for an applicant."""
+    contact = applicant.get("contact") or {}
+    name = " ".join(p for p in (contact.get("firstName"), contact.get("lastName")) if p)
+    return name or applicant.get("username") or "applicant"
+
+
+def fingerprint(applicant: Mapping[str, Any]) -> str:
+    """What an identity verification vouches for: the applicant's identifying details.
+
+    Changing them (another name, another contact) makes an earlier result stale.
+    """
+    contact = {k: v for k, v in (applicant.get("contact") or {}).items()
+               if k not in ("_id", "preferredName")}
+    subject = {"contact": contact, "username": applicant.get("username")}
+    return hashlib.sha256(json.dumps(subject, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _funding(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict]:
+    blockers = []
+    if not doc.get("fundingAccount"):
+        blockers.append(_blocker(
+            "fundingAccountMissing", task, "fundingAccount", APPLICANT,
+            "No funding account is given.",
+            "Set fundingAccount to the account that funds the new account."))
+    amount = doc.get("fundingAmount")
+    currency, low, high = task["currency"], Decimal(task["minimum"]), Decimal(task["maximum"])
+    limits = {"currency": currency, "minimum": task["minimum"], "maximum": task["maximum"]}
+    if not amount:
+        blockers.append(_blocker(
+            "fundingAmountMissing", task, "fundingAmount", APPLICANT,
+            "No funding amount is given.",
+            f"Set fundingAmount between {low} and {high} {currency}.", **limits))
+        return blockers
+    try:
+        value = Decimal(str(amount.get("value")))
+    except InvalidOperation:
+        value = None
+    if amount.get("currency") != currency:
+        blockers.append(_blocker(
+            "fundingCurrencyMismatch", task, "fundingAmount.currency", APPLICANT,
+            f"The product is funded in {currency}.",
+            f"Set fundingAmount.currency to {currency}.", **limits))
+    elif value is None or value < low:
+        blockers.append(_blocker(
+            "fundingAmountBelowMinimum", task, "fundingAmount.value", APPLICANT,
+            f"The funding amount is below the product's minimum of {low} {currency}.",
+            f"Raise fundingAmount.value to at least {low}.", **limits))
+    elif value > high:
+        blockers.append(_blocker(
+            "fundingAmountAboveMaximum", task, "fundingAmount.value", APPLICANT,
+            f"The funding amount is above the product's maximum of {high} {currency}.",
+            f"Lower fundingAmount.value to at most {high}.", **limits))
+    return blockers
+
+
+def _consent(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict]:
+    kind = task["consent"]
+    given = [c for c in doc.get("consents") or [] if c.get("type") == kind]
+    if given and given[-1].get("state", "given") == "given":
+        return []
+    if given:
+        return [_blocker("consentRevoked", task, "consents", APPLICANT,
+                         f"The {kind} consent was revoked.",
+                         f"Give the {kind} consent again (state given).", consent=kind)]
+    return [_blocker("consentMissing", task, "consents", APPLICANT,
+                     f"The {kind} consent is not given.",
+                     f"Add a consent of type {kind} with state given.", consent=kind)]
+
+
+def _organization(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict]:
+    organization = doc.get("organization") or {}
+    return [_blocker("organizationIncomplete", task, f"organization.{name}", APPLICANT,
+                     f"The organization's {name} is missing.",
+                     f"Set organization.{name}.")
+            for name in task.get("fields", ORGANIZATION_FIELDS) if not organization.get(name)]
+
+
+def _related_parties(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict]:
+    roles = {((a.get("role") or {}).get("name")) for a in doc.get("applicants") or []}
+    return [_blocker("relatedPartyMissing", task, "applicants", APPLICANT,
+                     f"No applicant has the role {role}.",
+                     f"Add the organization's {role} to applicants, with role.name {role}.",
+                     role=role)
+            for role in task.get("requiredRoles", ()) if role not in roles]
+
+
+def _documents_of(doc: Mapping[str, Any], kind: str) -> list[dict]:
+    return [d for d in doc.get("documents") or [] if d.get("type") == kind]
+
+
+def _document(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict]:
+    kind = task["document"]
+    documents = _documents_of(doc, kind)
+    if any(d.get("state") != "rejected" for d in documents):
+        return []
+    if documents:
+        last = documents[-1]
+        return [_blocker("documentRejected", task, "documents", APPLICANT,
+                         f"The {kind} document was rejected: "
+                         f"{last.get('reviewReason') or 'no reason given'}.",
+                         f"Add a new document of type {kind}.",
+                         documentType=kind, document=last.get("_id"))]
+    return [_blocker("documentMissing", task, "documents", APPLICANT,
+                     f"No {kind} document is provided.",
+                     f"Add a document of type {kind} to documents.", documentType=kind)]
+
+
+def _document_review(task: Mapping[str, Any], doc: Mapping[str, Any]) -> dict[str, Any]:
+    kind = task["document"]
+    documents = _documents_of(doc, kind)
+    if any(d.get("state") == "accepted" for d in documents):
+        return _instance(task, [])
+    waiting = [d for d in documents if d.get("state") == "pending"]
+    if not waiting:  # the document task says what the applicant must do
+        return _instance(task, [], waiting_for=APPLICANT)
+    return _instance(task, [_blocker(
+        "documentReviewPending", task, "documents", INSTITUTION,
+        f"The {kind} document awaits the institution's review.",
+        "The institution reviews it (POST apiture:documentReviews).",
+        documentType=kind, document=waiting[0].get("_id"))])
+
+
+def _identity(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    applicants = doc.get("applicants") or []
+    if not applicants:
+        return [_instance(task, [_blocker(
+            "applicantMissing", task, "applicants", APPLICANT, "The application has no applicant.",
+            "Add the applicants to applicants.")], waiting_for=APPLICANT)]
+    results = {v.get("applicant"): v for v in doc.get("identityVerifications") or []}
+    instances = []
+    for index, applicant in enumerate(applicants):
+        name = applicant_name(applicant)
+        role = (applicant.get("role") or {}).get("name")
+        task_id = f"{task['_id']}.{applicant.get('_id') or index}"
+        label = f"Verify the identity of {name}" + (f" ({role})" if role else "")
+        result = results.get(applicant.get("_id"))
+        if result and result.get("fingerprint") != fingerprint(applicant):
+            result = None  # the details changed since they were verified
+        subject = {"applicant": applicant.get("_id")}
+        shown = {"_id": task_id}
+        if result and result.get("result") == "verified":
+            instances.append(_instance(task, [], task_id=task_id, label=label, subject=subject))
+        elif result:
+            instances.append(_instance(task, [_blocker(
+                "identityVerificationFailed", shown, f"applicants[{index}].contact", APPLICANT,
+                f"The identity of {name} could not be verified: "
+                f"{result.get('reason') or 'no reason given'}.",
+                f"Correct the details of applicants[{index}] (or replace the applicant); "
+                "the institution then verifies again.", applicant=applicant.get("_id"))],
+                task_id=task_id, label=label, waiting_for=APPLICANT, subject=subject))
+        else:
+            instances.append(_instance(task, [_blocker(
+                "identityVerificationPending", shown, f"applicants[{index}]", INSTITUTION,
+                f"The identity of {name} is not verified yet.",
+                "The institution records the result (POST apiture:identityVerifications).",
+                applicant=applicant.get("_id"))], task_id=task_id, label=label,
+                subject=subject))
+    return instances
+
+
+_RULES = {
+    "funding": _funding,
+    "consent": _consent,
+    "organization": _organization,
+    "relatedParties": _related_parties,
+    "document": _document,
+}
+
+#: the link relation with which the institution acts on a task of this type
+_INSTITUTION_RELS = {
+    "identityVerification": "apiture:identityVerifications",
+    "documentReview": "apiture:documentReviews",
+    APPROVAL: "apiture:approve",
+}
+
+
+def acting(task: Mapping[str, Any]) -> str | None:
+    """Who must act on ``task`` now (``None`` when it is done)."""
+    if task["state"] == DONE:
+        return None
+    return task["actor"] if task["state"] == PENDING else task.get("waitingFor")
+
+
+def definition_of(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The application's workflow snapshot (applications older than workflows: approval only)."""
+    return doc.get("workflow") or {"_id": "legacy", "version": 0, "tasks": [
+        {"_id": "approval", "type": APPROVAL, "actor": INSTITUTION,
+         "label": "Approve the account"}]}
+
+
+def evaluate(doc: Mapping[str, Any], state: str) -> Evaluation:
+    """Derive the tasks, blockers, next action and workflowState of an application."""
+    tasks: list[dict[str, Any]] = []
+    approval: Mapping[str, Any] | None = None
+    for task in definition_of(doc)["tasks"]:
+        kind = task["type"]
+        if kind == APPROVAL:
+            approval = task
+        elif kind == "identityVerification":
+            tasks.extend(_identity(task, doc))
+        elif kind == "documentReview":
+            tasks.append(_document_review(task, doc))
+        else:
+            tasks.append(_instance(task, _RULES[kind](task, doc)))
+    remaining = [t for t in tasks if t["state"] != DONE]
+    blockers = [b for t in tasks for b in t.pop("_blockers")]
+    applicant_turn = any(acting(t) == APPLICANT for t in remaining)
+    if approval is not None:
+        if state == "approved":
+            tasks.append(_instance(approval, []))
+        elif remaining:
+            tasks.append(_instance(approval, [], waiting_for=(
+                APPLICANT if applicant_turn else INSTITUTION)))
+        else:
+            instance = _instance(approval, [])
+            instance["state"] = PENDING
+            tasks.append(instance)
+        tasks[-1].pop("_blockers")
+    waiting_on_institution = bool(remaining) and not applicant_turn
+    if state in _FINAL_WORKFLOW_STATE:
+        workflow_state = _FINAL_WORKFLOW_STATE[state]
+    elif applicant_turn:
+        workflow_state = "running"
+    elif remaining:
+        workflow_state = "waitingForInstitution"
+    else:
+        workflow_state = "readyForApproval"
+    in_progress = state in lifecycle.INCOMPLETE_STATES
+    return Evaluation(tasks, blockers, _next_action(tasks, blockers) if in_progress else None,
+                      workflow_state, waiting_on_institution)
+
+
+def _next_action(tasks: list[dict], blockers: list[dict]) -> dict[str, Any] | None:
+    """The first thing to do, the applicant's first (the institution then waits on it)."""
+    for actor in (APPLICANT, INSTITUTION):
+        for blocker in blockers:
+            if blocker["actor"] == actor:
+                task = next((t for t in tasks if t["_id"] == blocker["task"]), None)
+                rel = "self" if actor == APPLICANT else _INSTITUTION_RELS.get(
+                    task["type"] if task else "", "self")
+                return {"actor": actor, "task": blocker["task"], "code": blocker["code"],
+                        "field": blocker["field"], "message": blocker["remediation"],
+                        "rel": rel}
+    final = tasks[-1] if tasks else None
+    if final and final["type"] == APPROVAL and final["state"] == PENDING:
+        return {"actor": INSTITUTION, "task": final["_id"], "code": "approvalPending",
+                "field": None, "message": "The institution approves or rejects the application.",
+                "rel": "apiture:approve"}
+    return None
+
+
+_EVALUATIONS = "accountapps.evaluations"
+
+
+def evaluation(doc: Mapping[str, Any], state: str) -> Evaluation:
+    """:func:`evaluate`, done once per document and state for the rest of the request.
+
+    A write evaluates the document it stores (for ``workflowState``), then
+    settles it and renders it: the same document three times. Documents are not
+    changed once evaluated (a write builds a new one), and the entry keeps the
+    document alive, so its ``id`` cannot be reused within the request. Callers
+    must not change what they get.
+    """
+    if not has_request_context():
+        return evaluate(doc, state)
+    memo = request.environ.setdefault(_EVALUATIONS, {})
+    key = (id(doc), state)
+    hit = memo.get(key)
+    if hit is not None and hit[0] is doc:
+        return hit[1]
+    result = evaluate(doc, state)
+    memo[key] = (doc, result)
+    return result
+
+
+def workflow_state(doc: Mapping[str, Any], state: str) -> str:
+    """The ``workflowState`` of an application with ``doc`` in ``state``."""
+    return evaluation(doc, state).workflow_state
+
+
+def approval_blockers(row: Any) -> list[dict[str, Any]]:
+    """What forbids approving ``row`` now (``Kind.blockers``): every open task but approval.
+
+    Each blocker doubles as a nested error of the ``409`` (``type`` is its code).
+    """
+    return [{"type": b["code"], **b} for b in evaluation(row.document, row.state).blockers]
+
+
+# --- automatic block and unblock ------------------------------------------------
+
+def _labels(tasks: list[dict]) -> str:
+    return "; ".join(t["label"] for t in tasks)
+
+
+def settle(kind: Kind, resource_id: str, cause: str, max_attempts: int = 5,
+           row: Any = None) -> Any:
+    """After a write: block an application that waits only on the institution, else unblock.
+
+    The transition is the service's own (``principal=None``), conditional on the
+    revision just evaluated: if another write slipped in, evaluate again.
+    ``row`` is the row as the write left it, if the caller has it (spares a read).
+    """
+    if row is None:
+        row = store.fetch(kind, resource_id)
+    for _attempt in range(max_attempts):
+        if row is None or row.state not in lifecycle.INCOMPLETE_STATES:
+            return row
+        progress = evaluation(row.document, row.state)
+        remaining = [t for t in progress.tasks
+                     if t["state"] != DONE and t["type"] != APPROVAL]
+        if progress.waiting_on_institution:
+            target = "blocked"
+            reason = (f"{cause} Everything that remains waits on the institution: "
+                      f"{_labels(remaining)}.")
+        else:
+            target = "running"
+            mine = [t for t in remaining if acting(t) == APPLICANT]
+            reason = (f"{cause} The applicant has to act: {_labels(mine)}." if mine else
+                      f"{cause} The institution's review is complete; the application "
+                      "awaits approval.")
+        if target == row.state:
+            return row
+        try:
+            return lifecycle.transition(
+                kind, resource_id, target, principal=None, reason=reason,
+                if_match=IfMatch(any=False, revisions=frozenset({row.revision})),
+                load=lambda rid: store.fetch(kind, rid))
+        except ApiError as exc:
+            if exc.status != 412:
+                raise
+        row = store.fetch(kind, resource_id)
+    return row
+
+
+# --- the institution's inputs ---------------------------------------------------
+
+def _require_admin(principal: Principal, what: str) -> None:
+    if not principal.is_admin:
+        raise ApiError(403, "forbidden", f"Only the financial institution may {what}.",
+                       remediation="Use a token with the admin/write scope.")
+
+
+def _write(kind: Kind, row: Any, if_match: IfMatch | None, change: Any, cause: str) -> Any:
+    """Apply ``change(doc, row) -> None`` by compare-and-set, then settle the state."""
+
+    def compute(current: Any) -> dict[str, Any]:
+        doc = jsoncodec.copy_document(current.document)
+        change(doc, current)
+        return {"document": doc, "workflow_state": workflow_state(doc, current.state)}
+
+    row = store.cas_update(kind, row, if_match or _ANY, compute,
+                           reload=lambda: store.fetch(kind, row.id))
+    return settle(kind, row.id, cause, row=row)
+
+
+def record_identity_verification(kind: Kind, principal: Principal, row: Any,
+                                 data: Mapping[str, Any], if_match: IfMatch | None) -> Any:
+    """Record the identity-verification result of one applicant (administrators).
+
+    The result vouches for the applicant's details as they are now; one current
+    result per applicant is kept.
+    """
+    _require_admin(principal, "record identity verifications")
+    applicant_id = data["applicant"]
+
+    def change(doc: dict[str, Any], _current: Any) -> None:
+        applicants = doc.get("applicants") or []
+        applicant = next((a for a in applicants if a.get("_id") == applicant_id), None)
+        if applicant is None:
+            raise validation_error([field_error(
+                "applicant", "is not an applicant of this application.", "unknownApplicant",
+                value=applicant_id)], 422)
+        present = {a.get("_id") for a in applicants} - {applicant_id}
+        results = [v for v in doc.get("identityVerifications") or []
+                   if v.get("applicant") in present]
+        record = {"applicant": applicant_id, "result": data["result"],
+                  "fingerprint": fingerprint(applicant),
+                  "verifiedAt": timestamp(utcnow()), "userId": principal.user_id}
+        for key in ("reason", "reference"):
+            if data.get(key):
+                record[key] = data[key]
+        doc["identityVerifications"] = [*results, record]
+
+    name = next((applicant_name(a) for a in row.document.get("applicants") or []
+                 if a.get("_id") == applicant_id), applicant_id)
+    cause = (f"Identity verification of {name} recorded by {principal.user_id}: "
+             f"{data['result']}.")
+    return _write(kind, row, if_match, change, cause)
+
+
+def review_document(kind: Kind, principal: Principal, row: Any, data: Mapping[str, Any],
+                    if_match: IfMatch | None) -> Any:
+    """Accept or reject one provided document (administrators)."""
+    _require_admin(principal, "review documents")
+    document_id = data["document"]
+
+    def change(doc: dict[str, Any], _current: Any) -> None:
+        document = next((d for d in doc.get("documents") or []
+                         if d.get("_id") == document_id), None)
+        if document is None:
+            raise validation_error([field_error(
+                "document", "is not a document of this application.", "unknownDocument",
+                value=document_id)], 422)
+        document["state"] = data["decision"]
+        document["reviewedAt"] = timestamp(utcnow())
+        if data.get("reason"):
+            document["reviewReason"] = data["reason"]
+        else:
+            document.pop("reviewReason", None)
+
+    kind_of = next((d.get("type") for d in row.document.get("documents") or []
+                    if d.get("_id") == document_id), "document")
+    cause = (f"Document {kind_of} {document_id} reviewed by {principal.user_id}: "
+             f"{data['decision']}.")
+    return _write(kind, row, if_match, change, cause)

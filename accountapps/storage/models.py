@@ -1,0 +1,189 @@
+"""peewee models.
+
+Columns hold what the database must query, sort, index or guard (names, state,
+owner, timestamps, the revision that backs ETags and compare-and-set); the rest
+of a resource's document is one JSON text column, read and written whole.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from peewee import (
+    AutoField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from accountapps.storage import jsoncodec
+from accountapps.storage.db import database
+
+#: States in which an application or enrollment is still in progress.
+ACTIVE_STATES = ("pending", "running", "blocked")
+
+
+def utcnow() -> datetime:
+    """The current time, UTC, without tzinfo (how timestamps are stored)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class JSONField(TextField):
+    """A JSON document stored as text (portable across SQLite and PostgreSQL)."""
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else jsoncodec.dumps(value, strict=True)
+
+    def python_value(self, value: str | None) -> Any:
+        return None if value is None else jsoncodec.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Application(BaseModel):
+    """An account application."""
+
+    id = CharField(primary_key=True, max_length=36)
+    owner = CharField(max_length=255)  # the user id (token ``sub``) that created it
+    client_id = CharField(max_length=255, null=True)
+    product_id = CharField(max_length=64)
+    account_name = CharField(max_length=255, null=True)
+    applicant_name = CharField(max_length=255, null=True)
+    product_name = CharField(max_length=255, null=True)
+    organization_name = CharField(max_length=255, null=True)
+    state = CharField(max_length=16)
+    workflow_state = CharField(max_length=32)
+    created_at = DateTimeField()
+    completed_at = DateTimeField(null=True)
+    #: last activity; expiry counts from here
+    active_at = DateTimeField()
+    revision = IntegerField(default=1)
+    document = JSONField()
+
+    class Meta:
+        indexes = (
+            # A user's pages, newest first; with the state in the index, a page
+            # or count filtered by state reads no table row it does not return
+            # (one index for both: a user has few applications to walk).
+            (("owner", "created_at", "state"), False),
+            (("state", "active_at"), False),  # the expiry sweep's range
+            (("state", "created_at"), False),  # work queues: a state, newest first
+            (("created_at", "id"), False),
+            (("account_name",), False),
+            (("applicant_name",), False),
+            (("product_name",), False),
+            (("organization_name",), False),
+            (("completed_at",), False),
+        )
+
+
+# One application in progress per user, guarded by the database itself so that
+# two racing creates from two workers cannot both succeed.
+Application.add_index(
+    Application.index(
+        Application.owner, unique=True, where=Application.state.in_(ACTIVE_STATES),
+        name="application_one_active_per_owner",
+    )
+)
+
+
+class ApplicationApplicant(BaseModel):
+    """The contact URIs among an application's applicants (for ``?applicant=``)."""
+
+    id = AutoField()
+    application_id = CharField(max_length=36, index=True)
+    contact_uri = CharField(max_length=1024, index=True)
+
+
+class AuditRecord(BaseModel):
+    """One state change of an application or enrollment. Append-only."""
+
+    id = AutoField()
+    resource_type = CharField(max_length=16)  # "application" | "enrollment"
+    resource_id = CharField(max_length=36)
+    occurred_at = DateTimeField()
+    user_id = CharField(max_length=255, null=True)  # None: the service itself
+    client_id = CharField(max_length=255, null=True)
+    from_state = CharField(max_length=16, null=True)
+    to_state = CharField(max_length=16)
+    reason = TextField(null=True)
+
+    class Meta:
+        indexes = ((("resource_type", "resource_id", "id"), False),)
+
+
+class SchemaVersion(BaseModel):
+    """Applied migrations."""
+
+    version = IntegerField(primary_key=True)
+    name = CharField(max_length=255)
+    applied_at = DateTimeField()
+
+
+class Enrollment(BaseModel):
+    """An enrollment in digital banking (created by migration ``m0002``)."""
+
+    id = CharField(primary_key=True, max_length=36)
+    owner = CharField(max_length=255)  # the user id (token ``sub``) that created it
+    client_id = CharField(max_length=255, null=True)
+    applicant_name = CharField(max_length=255, null=True)
+    username = CharField(max_length=255, null=True)
+    state = CharField(max_length=16)
+    workflow_state = CharField(max_length=32)
+    flagged_for_review = BooleanField(default=False)
+    created_at = DateTimeField()
+    completed_at = DateTimeField(null=True)
+    #: last activity; expiry counts from here
+    active_at = DateTimeField()
+    revision = IntegerField(default=1)
+    document = JSONField()
+
+    class Meta:
+        indexes = (
+            (("owner", "created_at"), False),
+            (("state", "active_at"), False),
+            (("created_at", "id"), False),
+            (("applicant_name",), False),
+            (("username",), False),
+            (("completed_at",), False),
+        )
+
+
+# One enrollment in progress per user, guarded by the database (as for applications).
+Enrollment.add_index(
+    Enrollment.index(
+        Enrollment.owner, unique=True, where=Enrollment.state.in_(ACTIVE_STATES),
+        name="enrollment_one_active_per_owner",
+    )
+)
+
+
+#: Every table, in creation order.
+ALL_MODELS: list[type[BaseModel]] = [
+    Application,
+    ApplicationApplicant,
+    AuditRecord,
+    Enrollment,
+]
+
+
+class ApiKey(BaseModel):
+    """An issued ``API-Key``: only its SHA-256 is stored, the key is shown once."""
+
+    id = AutoField()
+    client = CharField(max_length=255)  # the client application's name
+    key_hash = CharField(max_length=64, unique=True)
+    prefix = CharField(max_length=12)  # first characters, to recognise a key in a list
+    created_at = DateTimeField()
+    revoked_at = DateTimeField(null=True)
+
+
+ALL_MODELS.append(ApiKey)  # created by migration m0003

@@ -1,0 +1,183 @@
+"""Request and response rules shared by every route: URLs, hosts, headers, CORS.
+
+Request bodies have their own module, :mod:`.bodies`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask, Request, Response, current_app, request
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import RequestRedirect
+
+from accountapps.web import hal
+from accountapps.web.errors import ApiError
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cache-Control": "private, no-cache",
+}
+
+
+#: What a browser front end may send and read (CORS).
+CORS_ALLOW_HEADERS = "API-Key, Authorization, Content-Type, If-Match, If-None-Match, X-Request-ID"
+CORS_EXPOSE_HEADERS = "ETag, Location, X-Request-ID, Retry-After, WWW-Authenticate"
+CORS_METHODS = "GET, POST, PUT, PATCH, DELETE"
+CORS_MAX_AGE = "600"
+
+
+def _nul_refused(where: str) -> ApiError:
+    return ApiError(400, "invalidCharacter",
+                    f"{where} contains the NUL character (U+0000), which no text may hold.",
+                    remediation="Remove the NUL character.")
+
+
+#: A host name (letters, digits, "-", "_", dots), an IPv4 address or a bracketed
+#: IPv6 address, then an optional port: what the links of every answer are built on.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])(?::(\d{{1,5}}))?")
+
+
+def _refuse_invalid_host(current: Request) -> None:
+    """``400`` for a ``Host`` that is not a host, or none in HTTP/1.1 (RFC 9112 §3.2):
+    every href is built on it."""
+    environ = current.environ
+    missing = "HTTP_HOST" not in environ and environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
+    host = "" if missing else current.host
+    match = _HOST.fullmatch(host) if len(host) <= 260 else None
+    if match is None or (match.group(1) is not None and not 0 < int(match.group(1)) < 65536):
+        # The error's own links (its _profile) are built on the server's address.
+        hal.use_host_url(f"{current.scheme}://{environ.get('SERVER_NAME', 'localhost')}"
+                         f":{environ.get('SERVER_PORT', '80')}")
+        raise ApiError(400, "invalidHost", "The Host header does not name a host."
+                       if not missing else "An HTTP/1.1 request must have a Host header.",
+                       attributes={"host": host[:260]},
+                       remediation="Send the host name (and port) the request was sent to.")
+
+
+def _refuse_repeated_parameters(current: Request) -> None:
+    """``400`` for a query parameter given twice: each takes one value (lists are
+    ``a|b``), and silently using only one would widen what a client asked for."""
+    if not current.environ.get("QUERY_STRING"):
+        return  # most requests: no query to parse
+    for name, values in current.args.lists():
+        if len(values) > 1:
+            raise ApiError(
+                400, "invalidQueryParameter",
+                f"The query parameter {name!r} is given {len(values)} times; it takes one "
+                "value (several states or names are one value joined by |, several "
+                "conditions one filter joined by and()).",
+                attributes={"name": name[:64]},
+                remediation="Send each query parameter once.")
+
+
+def _no_redirects(current: Request) -> None:
+    """``404`` (naming the right URL) where routing would redirect.
+
+    werkzeug redirects ``/accountApplications`` to ``/accountApplications/``
+    with an HTML page, which no client of this API reads; Flask sends routing
+    redirects past the error handlers, so they are turned into errors here.
+    """
+    redirect = current.routing_exception
+    if isinstance(redirect, RequestRedirect):
+        raise ApiError(404, "notFound", f"There is nothing at {current.path}; "
+                       f"did you mean {redirect.new_url}?",
+                       attributes={"location": redirect.new_url})
+
+
+def _refuse_nul_in_url(current: Request) -> None:
+    """``404`` for a NUL character in the path, ``400`` in the query (``%00``).
+
+    PostgreSQL's text cannot hold U+0000 (the driver refuses the statement)
+    while SQLite's can: answering at the door gives one answer on both. No
+    resource's URL holds one, hence the ``404``.
+    """
+    if "\x00" in current.path:
+        raise NotFound()
+    if b"%00" in current.query_string:
+        raise _nul_refused("The query")
+
+
+def allowed_origin(origin: str | None) -> str | None:
+    """The ``Access-Control-Allow-Origin`` value for ``origin``, or ``None`` if not allowed.
+
+    ``ACCOUNTAPPS_CORS_ORIGINS`` lists origins (``https://app.example.com``) or
+    is ``*``. Credentials travel in headers (``API-Key``, ``Authorization``),
+    never cookies, so no ``Access-Control-Allow-Credentials`` is needed.
+    """
+    if not origin:
+        return None
+    configured = [o.strip().rstrip("/") for o in
+                  (current_app.config.get("ACCOUNTAPPS_CORS_ORIGINS") or "").split(",")]
+    if "*" in configured:
+        return "*"
+    return origin if origin in configured else None
+
+
+def _preflight(current: Request) -> Response | None:
+    """Answer a CORS preflight before any credential check (browsers send none)."""
+    if current.method != "OPTIONS" or "Access-Control-Request-Method" not in current.headers:
+        return None
+    response = Response(status=204)
+    response.headers["Vary"] = "Origin"
+    origin = allowed_origin(current.headers.get("Origin"))
+    if origin is not None:  # otherwise no CORS headers: the browser refuses
+        response.headers.update({
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Methods": CORS_METHODS,
+            "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+            "Access-Control-Max-Age": CORS_MAX_AGE,
+        })
+    return response
+
+
+def _cors_headers(current: Request, response: Response, configured: bool) -> None:
+    if "Access-Control-Allow-Origin" in response.headers:
+        return  # a preflight answer
+    origin = allowed_origin(current.environ.get("HTTP_ORIGIN"))
+    if configured:
+        response.vary.add("Origin")
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+
+
+def _screen() -> Response | None:
+    """``before_request``: the rules above, in order, on one lookup of the request."""
+    current = request._get_current_object()  # each proxy use costs ~1 µs
+    _refuse_invalid_host(current)
+    answer = _preflight(current)
+    if answer is not None:
+        return answer
+    _no_redirects(current)
+    _refuse_nul_in_url(current)
+    _refuse_repeated_parameters(current)
+    return None
+
+
+def init_app(app: Flask) -> None:
+    """Screen URLs and hosts, answer CORS preflights, add security headers."""
+    app.before_request(_screen)
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        current = request._get_current_object()
+        # One pass over the headers (six setdefault calls scan them six times).
+        present = {name.lower() for name, _value in response.headers}
+        response.headers.extend([(name, value) for name, value in SECURITY_HEADERS.items()
+                                 if name.lower() not in present])
+        _cors_headers(current, response, bool(app.config.get("ACCOUNTAPPS_CORS_ORIGINS")))
+        if (current.method == "OPTIONS" and response.status_code == 200
+                and not response.is_streamed and not response.get_data()):
+            # Flask's automatic answer: only its Allow header says anything.
+            # No Content, rather than an empty body labelled text/html.
+            response.status_code = 204
+            del response.headers["Content-Type"]
+        if current.scheme == "https":
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response

@@ -1,0 +1,103 @@
+"""Structured (JSON lines) logs and the request id every response carries."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+from flask import Flask, Response, g, has_request_context, request
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+access_log = logging.getLogger("accountapps.access")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: easy to ship, grep and query."""
+
+    _SKIP = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Most lines fall in the same second as the one before: its text is kept.
+        self._second: tuple[int, str] = (-1, "")
+
+    def _time(self, record: logging.LogRecord) -> str:
+        whole = int(record.created)
+        second, text = self._second
+        if whole != second:
+            text = self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
+            self._second = (whole, text)  # one assignment: safe under threads
+        return f"{text}.{int(record.msecs):03d}"
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self._time(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if has_request_context():
+            entry["requestId"] = g.get("request_id")
+        entry.update({k: v for k, v in record.__dict__.items() if k not in self._SKIP})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        try:  # a line per request: orjson's ~1 µs against the standard library's ~8
+            return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:  # integers beyond 64 bits, lone surrogates
+            return json.dumps(entry, default=str)
+
+
+def configure(level: str) -> None:
+    """Send the service's logs to stderr as JSON lines."""
+    logger = logging.getLogger("accountapps")
+    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def init_app(app: Flask) -> None:
+    """Assign a request id (or accept a sane ``X-Request-ID``) and log every request."""
+
+    @app.before_request
+    def _start() -> None:
+        # Each use of a context proxy (request, g) costs ~1 µs: fetch each once.
+        context = g._get_current_object()
+        offered = request.environ.get("HTTP_X_REQUEST_ID", "")
+        context.request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+        context.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        context = g._get_current_object()
+        environ = request.environ
+        request_id = context.get("request_id") or uuid.uuid4().hex
+        response.headers["X-Request-ID"] = request_id
+        started = context.get("started")
+        principal = context.get("principal")
+        user_id = principal.user_id if principal else None
+        client_id = context.get("client_id")
+        # For the server's access log (accountapps.web.serving), which has the rest.
+        environ["accountapps.user_id"] = user_id
+        environ["accountapps.client_id"] = client_id
+        if app.config["ACCOUNTAPPS_ACCESS_LOG"]:
+            access_log.info(
+                "request",
+                extra={
+                    "method": environ["REQUEST_METHOD"],
+                    "path": request.path,
+                    "status": response.status_code,
+                    "durationMs": round((time.perf_counter() - started) * 1000, 2)
+                    if started else None,
+                    "userId": user_id,
+                    "clientId": client_id,
+                },
+            )
+        return response

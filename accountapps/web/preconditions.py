@@ -1,0 +1,112 @@
+"""ETags and HTTP preconditions (``If-Match``, ``If-None-Match``).
+
+An ETag is derived from ``(id, revision)``: no rendering or hashing of the body,
+so a ``304`` costs one indexed lookup. The ``If-Match`` comparison itself is
+made by the database, in the ``WHERE revision = ?`` of the conditional update
+(see :mod:`accountapps.domain.store`), never in Python before writing.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+from flask import request
+
+from accountapps.web.errors import ApiError
+
+#: Ends the tag of the masked view (a reader without PII access): a strong tag
+#: names one representation, and the masked body differs from the full one.
+MASKED = "m"
+
+
+def etag(resource_id: str, revision: int, *, masked: bool = False) -> str:
+    """The strong entity tag (quoted) of a resource at a revision, in its full or masked view."""
+    return f'"{revision}.{zlib.crc32(resource_id.encode()):08x}{MASKED if masked else ""}"'
+
+
+def _tags(header: str) -> list[str]:
+    return [tag.strip() for tag in header.split(",") if tag.strip()]
+
+
+def not_modified(current: str) -> bool:
+    """True when ``If-None-Match`` matches ``current`` (weak comparison, RFC 9110)."""
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return False
+    bare = current.removeprefix("W/")
+    return any(tag == "*" or tag.removeprefix("W/") == bare for tag in _tags(header))
+
+
+@dataclass(frozen=True)
+class IfMatch:
+    """What a write's preconditions accept: ``If-Match`` (any revision, or a set of
+    them) and ``If-None-Match`` (none of a set of revisions, or no existing one)."""
+
+    any: bool
+    revisions: frozenset[int]
+    none_any: bool = False
+    none_revisions: frozenset[int] = frozenset()
+
+    def accepts(self, revision: int) -> bool:
+        """True when the resource at ``revision`` satisfies the preconditions."""
+        return ((self.any or revision in self.revisions)
+                and not self.none_any and revision not in self.none_revisions)
+
+
+def if_match(resource_id: str, *, required: bool) -> IfMatch | None:
+    """Parse a write's ``If-Match`` and ``If-None-Match`` for ``resource_id``.
+
+    ``If-Match`` missing: ``428`` when ``required``; with neither header, ``None``.
+    ``If-None-Match`` with ``*`` or a current tag makes the write ``412``. Tags
+    of another resource, weak tags (strong comparison applies) and garbage can never match, so they
+    end as ``412`` at the database check. The masked view's tag names the same
+    revision as the full view's.
+    """
+    header = request.headers.get("If-Match")
+    if not header and required:
+        raise ApiError(
+            428, "preconditionRequired",
+            "This operation requires an If-Match header with the resource's current ETag.",
+            remediation="GET the resource and send its ETag value in If-Match.",
+        )
+    # If-None-Match on a write (RFC 9110 13.1.2): "*" or a current tag refuses it.
+    unless = request.headers.get("If-None-Match")
+    none_tags = _tags(unless) if unless else []
+    none_any = "*" in none_tags
+    none_revisions = _revisions(resource_id, [t.removeprefix("W/") for t in none_tags])
+    if not header and not (none_any or none_revisions):
+        return None
+    tags = _tags(header) if header else ["*"]  # no If-Match: any revision will do
+    match_any = "*" in tags
+    return IfMatch(any=match_any,
+                   revisions=frozenset() if match_any else _revisions(resource_id, tags),
+                   none_any=none_any, none_revisions=none_revisions)
+
+
+def _revisions(resource_id: str, tags: list[str]) -> frozenset[int]:
+    """The revisions of ``resource_id`` that ``tags`` name (strong tags of either view)."""
+    expected = f"{zlib.crc32(resource_id.encode()):08x}"
+    revisions = set()
+    for tag in tags:
+        if len(tag) < 2 or tag[0] != '"' or tag[-1] != '"':
+            continue
+        number, _, rest = tag[1:-1].partition(".")
+        # Either view's tag names the revision: a write needs no more. ASCII
+        # digits only ("²".isdigit() is true, int() refuses it), and no more
+        # than a revision can have (int() refuses 4,300 digits and more).
+        # Compared as written: "01" is not the tag "1" (strong comparison).
+        if (rest.removesuffix(MASKED) == expected and number.isascii() and number.isdigit()
+                and len(number) <= 18 and not number.startswith("0")):
+            revisions.add(int(number))
+    return frozenset(revisions)
+
+
+def precondition_failed() -> ApiError:
+    """The ``412`` error for a stale ``If-Match``."""
+    return ApiError(
+        412, "preconditionFailed",
+        "The If-Match value does not match the resource's current ETag (it has "
+        "changed since you fetched it), or If-None-Match names it.",
+        remediation="GET the resource again, reapply your change and retry with the new ETag.",
+    )
