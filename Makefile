@@ -19,7 +19,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 127.0.0.1:8000 wsgi:app
 
-## Run the linter, a short schemathesis run against the service under gunicorn,
+## Run the linters (ruff, and import-linter for the direction of imports), a short schemathesis run against the service under gunicorn,
 ## then the whole test suite on SQLite and again on PostgreSQL. The PostgreSQL
 ## run uses ACCOUNTAPPS_TEST_DATABASE_URL (.ci/run starts a server); without one
 ## its tests are skipped, saying why. Exit status 5 ("no tests collected", e.g. a
@@ -28,6 +28,7 @@ run: $(STAMP)
 ## NO_CONFORMANCE=1 skips the schemathesis run (quick local iterations).
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	[ -n "$(NO_CONFORMANCE)" ] || $(MAKE) --no-print-directory conformance-short
 	ACCOUNTAPPS_TEST_BACKEND=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	ACCOUNTAPPS_TEST_BACKEND=postgresql $(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
@@ -50,6 +51,7 @@ conformance: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

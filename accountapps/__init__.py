@@ -12,7 +12,7 @@ from accountapps import apidoc, cli
 from accountapps.auth import security
 from accountapps.config import load_settings
 from accountapps.storage import db, migrations
-from accountapps.web import bodies, errors, http, limits, logs
+from accountapps.web import bodies, connections, errors, http, limits, logs
 
 
 class App(Flask):
@@ -56,7 +56,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # Order matters: request id first, then the database, then limits, then the
     # caller, and only then the body.
     logs.init_app(app)
-    db.init_app(app)
+    connections.init_app(app)
     # A declared body size and the rate limits first: before the caller check,
     # so that failed key guesses count too.
     limits.init_app(app)

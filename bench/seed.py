@@ -107,7 +107,7 @@ def _document(rng: random.Random, first: str, last: str, org: str | None,
 
 def _application(rng: random.Random, owner: str, state: str, now: datetime,
                  age_days: float) -> tuple[dict[str, Any], str]:
-    from accountapps.representations.application import timestamp
+    from accountapps.storage.models import timestamp
 
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     org = rng.choice(ORGANIZATIONS)

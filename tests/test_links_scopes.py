@@ -24,7 +24,8 @@ from workflow_support import (
     ready_for_approval,
 )
 
-from accountapps.auth.security import Principal, route_scope
+from accountapps.auth.principal import Principal
+from accountapps.auth.security import may_call, route_scope
 
 INSTITUTION_RELS = ("apiture:identityVerifications", "apiture:documentReviews")
 #: Every rel whose link is an operation (a POST): the Kinds' actions and the institution's.
@@ -88,7 +89,7 @@ def test_a_route_declaring_no_scope_is_never_linked(app, monkeypatch):
     monkeypatch.delattr(view, "required_scope")
     with app.app_context():
         principal = Principal("admin-1", frozenset(ADMIN_SCOPES.split()), "client")
-        assert not principal.may_call("POST", "/accountApplications/approvedApplications")
+        assert not may_call(principal, "POST", "/accountApplications/approvedApplications")
 
 
 # --- the institution's inputs on an application and on its workflow --------------------

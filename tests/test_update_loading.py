@@ -8,7 +8,7 @@ import pytest
 from conftest import REFERENCE_CREATE_BODY
 from marshmallow import ValidationError
 
-from accountapps.domain.applications import _UPDATE_SCHEMA, _load_update
+from accountapps.representations.application import _UPDATE_SCHEMA, _load_update
 
 
 def body(**changes):

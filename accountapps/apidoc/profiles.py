@@ -15,8 +15,8 @@ from flask import Blueprint, Flask, Response, current_app
 
 from accountapps.apidoc.spec import document
 from accountapps.auth.security import UNAUTHENTICATED, requires
+from accountapps.domain.errors import ApiError
 from accountapps.web import hal
-from accountapps.web.errors import ApiError
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MEDIA_TYPE = "application/schema+json"

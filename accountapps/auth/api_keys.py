@@ -2,20 +2,25 @@
 
 A key is a long random string shown once when it is created; only its SHA-256
 is kept, so a copy of the database does not give away working keys. Keys from
-``ACCOUNTAPPS_API_KEYS`` keep working alongside these (see :mod:`security`).
+``ACCOUNTAPPS_API_KEYS`` keep working alongside these (see :mod:`accountapps.auth.security`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 
-from accountapps.auth.security import hash_key, key_lookups
 from accountapps.storage.db import write_transaction
 from accountapps.storage.models import ApiKey, utcnow
 
 #: Marks issued keys, so a leaked one is recognisable by secret scanners.
 KEY_PREFIX = "aak_"
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key (SHA-256; keys are long random strings)."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -62,15 +67,9 @@ def revoke(key_id: int) -> bool:
 
 
 def client_for(key: str) -> str | None:
-    """The client an issued, unrevoked key belongs to (a :data:`key_lookups` entry)."""
+    """The client an issued, unrevoked key belongs to (``None``: no such key)."""
     if not key.startswith(KEY_PREFIX) or len(key) > 128:
         return None  # not one of ours: spare the database the lookup
     row = ApiKey.get_or_none(
         (ApiKey.key_hash == hash_key(key)) & ApiKey.revoked_at.is_null())
     return row.client if row else None
-
-
-def install() -> None:
-    """Plug the table into API-key checks (once per process)."""
-    if client_for not in key_lookups:
-        key_lookups.append(client_for)

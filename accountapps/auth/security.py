@@ -4,7 +4,8 @@ Every request passes :func:`authenticate` (a ``before_request`` hook): the
 ``API-Key`` header identifies the client application, the bearer JWT the user.
 Each view declares what it needs with :func:`requires`; a view that declares
 nothing is refused (default deny). Object-level rules (a user sees only what it
-created) live in :func:`visible_to`, which every query goes through.
+created) are :mod:`accountapps.auth.policy`'s, applied by every query through
+:func:`accountapps.domain.store.visible`.
 """
 
 from __future__ import annotations
@@ -12,14 +13,11 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hashlib
 import hmac
 import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, TypeVar
 
 import jwt
@@ -27,13 +25,12 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from accountapps.web.bodies import unstorable
-from accountapps.web.errors import ApiError
+from accountapps.auth import api_keys
+from accountapps.auth.principal import Principal
+from accountapps.domain.errors import ApiError
+from accountapps.storage.text import unstorable
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Scope levels implied by ``{domain}/full``.
-_FULL_IMPLIES = ("read", "write", "delete", "readPii", "readBalance")
 
 #: Marker for views that need only the API key (the API root, apiDoc, schemas).
 PUBLIC = "public"
@@ -43,53 +40,17 @@ PUBLIC = "public"
 UNAUTHENTICATED = "unauthenticated"
 
 
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller: a user acting through a client application."""
+def may_call(principal: Principal, method: str, path: str) -> bool:
+    """True when ``principal``'s token passes the scope check of the route at ``method path``.
 
-    user_id: str
-    scopes: frozenset[str]
-    client_id: str
-
-    @cached_property
-    def effective_scopes(self) -> frozenset[str]:
-        expanded = set(self.scopes)
-        for scope in self.scopes:
-            domain, _, level = scope.partition("/")
-            if level == "full":
-                expanded.update(f"{domain}/{implied}" for implied in _FULL_IMPLIES)
-        return frozenset(expanded)
-
-    def has(self, scope: str) -> bool:
-        """True when the token grants ``scope`` (directly or by ``*/full``)."""
-        return scope in self.effective_scopes
-
-    @property
-    def is_admin(self) -> bool:
-        """Acts for the financial institution (``admin/write`` or ``admin/full``)."""
-        return self.has("admin/write")
-
-    @property
-    def can_read_audit(self) -> bool:
-        """May read audit trails: the institution (``admin/write``) or ``admin/read``."""
-        return self.is_admin or self.has("admin/read")
-
-    @property
-    def can_read_pii(self) -> bool:
-        """May see tax ids, full account numbers and other personal data."""
-        return self.has("profiles/readPii")
-
-    def may_call(self, method: str, path: str) -> bool:
-        """True when the token passes the scope check of the route at ``method path``.
-
-        The same check :func:`authenticate` makes on that route's declared scope,
-        so a link to the route is shown only if following it clears that check
-        (``path`` as for :func:`route_scope`).
-        """
-        required = route_scope(method, path)
-        if required in (PUBLIC, UNAUTHENTICATED):
-            return True
-        return required is not None and self.has(required)
+    The same check :func:`authenticate` makes on that route's declared scope,
+    so a link to the route is shown only if following it clears that check
+    (``path`` as for :func:`route_scope`).
+    """
+    required = route_scope(method, path)
+    if required in (PUBLIC, UNAUTHENTICATED):
+        return True
+    return required is not None and principal.has(required)
 
 
 def requires(scope: str) -> Callable[[F], F]:
@@ -146,15 +107,6 @@ def _unauthorized(message: str) -> ApiError:
     )
 
 
-def hash_key(key: str) -> str:
-    """The stored form of an API key (SHA-256; keys are long random strings)."""
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-#: Extra API-key lookups (the database table of issued keys plugs in here).
-key_lookups: list[Callable[[str], str | None]] = []
-
-
 def request_client() -> str | None:
     """The client id of the current request's ``API-Key`` (looked up once per request)."""
     # Cached in the WSGI environ, which is per request (``g`` may outlive one).
@@ -172,15 +124,11 @@ def request_client() -> str | None:
 def client_for_key(key: str) -> str | None:
     """The client id an API key belongs to, or ``None`` if it is not valid."""
     configured = current_app.config["ACCOUNTAPPS_API_KEYS"]
-    digest = hash_key(key)
+    digest = api_keys.hash_key(key)
     for candidate in (k.strip() for k in configured.split(",")):
-        if candidate and hmac.compare_digest(hash_key(candidate), digest):
+        if candidate and hmac.compare_digest(api_keys.hash_key(candidate), digest):
             return f"key:{digest[:12]}"
-    for lookup in key_lookups:
-        client = lookup(key)
-        if client:
-            return client
-    return None
+    return api_keys.client_for(key)
 
 
 @functools.lru_cache(maxsize=8)
@@ -363,8 +311,5 @@ def authenticate() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Install the authentication hook and the database's issued keys."""
-    from accountapps.auth import api_keys  # imports this module: install it late
-
-    api_keys.install()
+    """Install the authentication hook."""
     app.before_request(authenticate)

@@ -11,25 +11,27 @@ from __future__ import annotations
 import copy
 import functools
 import uuid
-from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from marshmallow import ValidationError, missing
-
-from accountapps.auth.security import Principal
-from accountapps.domain import catalog, lifecycle, store, workflow
-from accountapps.domain.collection_query import CollectionSpec, FieldSpec
+from accountapps.auth import policy
+from accountapps.auth.principal import Principal
+from accountapps.domain import cas, catalog, lifecycle, store, workflow
+from accountapps.domain.collection_query import CollectionSpec, FieldSpec, Page, alternatives
+from accountapps.domain.errors import (
+    ApiError,
+    IfMatch,
+    field_error,
+    precondition_failed,
+    validation_error,
+)
 from accountapps.domain.ids import new_id
-from accountapps.domain.lifecycle import ADMIN, OWNER, Action, Kind
-from accountapps.representations.application import ApplicationUpdateSchema, timestamp
-from accountapps.representations.validators import is_mask_of, is_masked
+from accountapps.domain.lifecycle import Action, Kind
+from accountapps.domain.masking import is_masked
 from accountapps.storage import jsoncodec, sql
 from accountapps.storage.db import write_transaction
-from accountapps.storage.models import Application, ApplicationApplicant, utcnow
-from accountapps.web.errors import ApiError, field_error, flatten_messages, validation_error
-from accountapps.web.preconditions import IfMatch, precondition_failed
+from accountapps.storage.models import Application, ApplicationApplicant, timestamp, utcnow
 
 #: The fields a client writes (everything else in the representation is ours).
 WRITABLE = ("accountName", "fundingAmount", "fundingAccount", "organization",
@@ -59,20 +61,29 @@ KIND = Kind(
     param="application",
     path="/applications",
     actions={
-        "approved": Action("approve", "approved", "/approvedApplications", ADMIN),
-        "rejected": Action("reject", "rejected", "/rejectedApplications", ADMIN),
-        "expired": Action("expire", "expired", "/expiredApplications", ADMIN),
-        "running": Action("start", "running", "/runningApplications", ADMIN),
-        "canceled": Action("cancel", "canceled", "/canceledApplications", OWNER),
+        "expired": Action("expire", "expired", "/expiredApplications", policy.INSTITUTION,
+                          "expireApplication", "Expire an application."),
+        "rejected": Action("reject", "rejected", "/rejectedApplications", policy.INSTITUTION,
+                           "rejectApplication", "Reject an application."),
+        "approved": Action("approve", "approved", "/approvedApplications", policy.INSTITUTION,
+                           "approveApplication", "Approve an application."),
+        "canceled": Action("cancel", "canceled", "/canceledApplications", policy.OWNER,
+                           "cancelApplication", "Cancel an application."),
+        "running": Action("start", "running", "/runningApplications", policy.INSTITUTION,
+                          "startApplication", "Start an application."),
     },
     on_transition=_on_transition,
     blockers=workflow.approval_blockers,
+    views={"running": "/runningApplications", "blocked": "/blockedApplications"},
 )
 
 STATES = tuple(lifecycle.TRANSITIONS)
 
 COLLECTION = CollectionSpec(
     name="applications",
+    columns=(Application.id, Application.account_name, Application.applicant_name,
+             Application.product_name, Application.organization_name, Application.state,
+             Application.created_at, Application.completed_at),
     fields={
         "accountName": FieldSpec(Application.account_name),
         "applicantName": FieldSpec(Application.applicant_name),
@@ -212,22 +223,6 @@ def _identify_applicants(doc: dict[str, Any], previous: Mapping[str, Any]) -> No
         doc["applicants"] = applicants
 
 
-def _keep_masked(incoming: dict[str, Any], stored: Mapping[str, Any]) -> None:
-    """A masked value sent back as it was shown (``******3210``) keeps the stored one.
-
-    Only the stored value's own mask stands for it: any other masked-looking
-    value is left as sent, for :func:`_refuse_masked` to refuse.
-    """
-    numbers = ((incoming.get("fundingAccount") or {}).get("accountNumbers") or {})
-    old_numbers = ((stored.get("fundingAccount") or {}).get("accountNumbers") or {})
-    if is_mask_of(numbers.get("full"), old_numbers.get("full")):
-        numbers["full"] = old_numbers["full"]
-    organization = incoming.get("organization") or {}
-    old_tax_id = (stored.get("organization") or {}).get("taxId")
-    if is_mask_of(organization.get("taxId"), old_tax_id):
-        organization["taxId"] = old_tax_id
-
-
 def _refuse_masked(doc: Mapping[str, Any]) -> None:
     """A masked value that stands for no stored value is not data (``400``)."""
     errors = []
@@ -243,6 +238,27 @@ def _refuse_masked(doc: Mapping[str, Any]) -> None:
 
 
 # --- operations --------------------------------------------------------------
+
+def page(principal: Principal, query: Mapping[str, str], *, max_limit: int,
+         state: str | None = None) -> Page:
+    """getApplications and the state views (``state``): one page, as ``principal`` sees it.
+
+    Besides the common parameters: ``state`` and ``name`` (``a|b``: any of
+    these) and ``applicant`` (a contact URI).
+    """
+    where = [] if state is None else [Application.state == state]
+    states = alternatives(query, "state", STATES)
+    if states is not None:
+        where.append(Application.state.in_(states))
+    names = alternatives(query, "name")
+    if names is not None:
+        where.append(Application.account_name.in_(names))
+    if query.get("applicant"):
+        where.append(Application.id.in_(
+            ApplicationApplicant.select(ApplicationApplicant.application_id).where(
+                ApplicationApplicant.contact_uri == query["applicant"])))
+    return store.page(KIND, COLLECTION, principal, query, max_limit=max_limit, where=where)
+
 
 def create(principal: Principal, data: dict[str, Any]) -> Application:
     """createApplication: ``data`` is the validated body."""
@@ -330,74 +346,13 @@ def _writable(doc: Mapping[str, Any]) -> dict[str, Any]:
         {key: doc[key] for key in WRITABLE if doc.get(key) is not None})
 
 
-#: One instance for every request: a new schema deep-copies its fields and those
-#: of every nested schema (a third of a PATCH's time, by profile); load() keeps
-#: no state on the instance, so sharing it is safe.
-_UPDATE_SCHEMA = ApplicationUpdateSchema()
-#: One schema per top-level field (``only``), to load a single field's value.
-_FIELD_SCHEMAS: dict[str, ApplicationUpdateSchema] = {}
-#: (field, its value as JSON) -> the loaded value as JSON; least recently used last.
-_LOADED: OrderedDict[tuple[str, str], str] = OrderedDict()
-_LOADED_MAX = 1024
+def update(principal: Principal, row: Application, body: Any, if_match: IfMatch,
+           *, partial: bool, load: store.Loader) -> Application:
+    """updateApplication (``partial=False``, a replacement) or patchApplication.
 
-
-def _load_update(incoming: Any) -> dict[str, Any]:
-    """``_UPDATE_SCHEMA.load(incoming)``, reusing the loads of unchanged fields.
-
-    A PATCH sends a few fields, but the merged document is validated whole, and
-    the stored fields (applicants, contacts, links: most of the work, by profile)
-    are the same on every PATCH of an application. The schema's top-level fields
-    are independent (no schema-level validator or post-load hook; each
-    validator is a pure function of the value), so each field's value loads on
-    its own to the same result, and a value loaded before loads again to the
-    same result. Anything unusual (unknown or missing required fields, any
-    error) goes through the whole-schema load, for its exact messages.
+    ``load`` validates the document to be stored (the body, or the body merged
+    into the stored document) against the stored one; it raises the ``400``.
     """
-    if not isinstance(incoming, dict):
-        return _UPDATE_SCHEMA.load(incoming)
-    fields = _UPDATE_SCHEMA.load_fields
-    by_key = {field.data_key or name: name for name, field in fields.items()}
-    ignored = _UPDATE_SCHEMA.ignored_on_load
-    keys = [key for key in incoming if key not in ignored]
-    if any(key not in by_key for key in keys) or any(
-            (field.required or field.load_default is not missing)
-            and (field.data_key or name) not in incoming for name, field in fields.items()):
-        return _UPDATE_SCHEMA.load(incoming)
-    result: dict[str, Any] = {}
-    for key in keys:
-        try:
-            cache_key = (key, jsoncodec.dumps(incoming[key]))
-        except (TypeError, ValueError):
-            return _UPDATE_SCHEMA.load(incoming)
-        cached = _LOADED.get(cache_key)
-        if cached is not None:
-            _LOADED.move_to_end(cache_key)
-            result[by_key[key]] = jsoncodec.loads(cached)
-            continue
-        schema = _FIELD_SCHEMAS.get(key)
-        if schema is None:
-            schema = _FIELD_SCHEMAS[key] = ApplicationUpdateSchema(only=(by_key[key],))
-        try:
-            loaded = schema.load({key: incoming[key]})
-        except ValidationError:
-            return _UPDATE_SCHEMA.load(incoming)  # raises, with every field's messages
-        if by_key[key] not in loaded:
-            continue
-        value = loaded[by_key[key]]
-        try:
-            _LOADED[cache_key] = jsoncodec.dumps(value, strict=True)
-        except (TypeError, ValueError):
-            result[by_key[key]] = value  # not JSON (no such field today): not cached
-            continue
-        if len(_LOADED) > _LOADED_MAX:
-            _LOADED.popitem(last=False)
-        result[by_key[key]] = value
-    return result
-
-
-def update(principal: Principal, row: Application, body: dict[str, Any], if_match: IfMatch,
-           *, partial: bool) -> Application:
-    """updateApplication (``partial=False``, a replacement) or patchApplication."""
 
     contacts_before: list[list[str]] = []
 
@@ -405,12 +360,7 @@ def update(principal: Principal, row: Application, body: dict[str, Any], if_matc
         stored = current.document
         contacts_before[:] = [_contact_uris(stored)]
         incoming = merge_patch(_writable(stored), body) if partial else copy.deepcopy(body)
-        if isinstance(incoming, dict):
-            _keep_masked(incoming, stored)
-        try:
-            data = _load_update(incoming)
-        except ValidationError as exc:
-            raise validation_error(flatten_messages(exc.messages), 400) from exc
+        data = load(incoming, stored)
         # An empty object is an absent one: the representation shows a missing
         # organization as {}, and a client sending it back changes nothing.
         doc = {key: data[key] for key in WRITABLE if data.get(key) not in (None, {})}
@@ -441,9 +391,7 @@ def update(principal: Principal, row: Application, body: dict[str, Any], if_matc
 
 def delete(principal: Principal, row: Application, if_match: IfMatch) -> None:
     """deleteApplication: the applicant while ``pending``, the institution while ``expired``."""
-    allowed = (principal.is_admin and row.state == "expired") or (
-        row.owner == principal.user_id and row.state == "pending")
-    if not allowed:
+    if not policy.may_delete_application(principal, row):
         raise ApiError(
             409, "deleteNotAllowed",
             f"The application is {row.state}; only a pending application can be deleted by "
@@ -452,16 +400,13 @@ def delete(principal: Principal, row: Application, if_match: IfMatch) -> None:
         )
     if not if_match.accepts(row.revision):
         raise precondition_failed()
-    now = utcnow()
-    with write_transaction():
-        deleted = Application.delete().where(
-            (Application.id == row.id) & (Application.revision == row.revision)
-            & (Application.state == row.state)).execute()
-        if deleted:
-            ApplicationApplicant.delete().where(
-                ApplicationApplicant.application_id == row.id).execute()
-            # The trail outlives the application and says who removed it (as for enrollments).
-            lifecycle.audit(KIND, row.id, row.state, "deleted", "Application deleted.",
-                            principal, now)
-    if not deleted:
+
+    def then() -> None:
+        ApplicationApplicant.delete().where(
+            ApplicationApplicant.application_id == row.id).execute()
+        # The trail outlives the application and says who removed it (as for enrollments).
+        lifecycle.audit(KIND, row.id, row.state, "deleted", "Application deleted.",
+                        principal, utcnow())
+
+    if not cas.write(Application, row, None, then=then):
         raise precondition_failed()

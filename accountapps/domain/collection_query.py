@@ -31,6 +31,7 @@ from peewee import (
 )
 
 from accountapps.domain import filter_expr
+from accountapps.domain.errors import ApiError
 from accountapps.domain.filter_expr import (
     BoolOp,
     Comparison,
@@ -43,7 +44,6 @@ from accountapps.domain.filter_expr import (
 from accountapps.storage import row_counts
 from accountapps.storage.db import is_postgres
 from accountapps.storage.query_shapes import count_sql, select_sql
-from accountapps.web.errors import ApiError
 
 DEFAULT_LIMIT = 100
 
@@ -68,6 +68,8 @@ class CollectionSpec:
     tiebreak: Field
     #: query parameters (besides the paging and query ones) kept in page links
     extra_params: tuple[str, ...] = field(default=())
+    #: the columns an item of a page shows (its summary)
+    columns: tuple[Field, ...] = field(default=())
 
 
 @dataclass
@@ -223,7 +225,7 @@ def combine(op: str, parts: Sequence[ColumnBase]) -> ColumnBase:
     query's few fixed conditions are left to ``where()``. peewee puts each
     binary operation in its own parentheses, so a left-deep chain of n terms
     nests n deep: SQLite's parser overflowed past about 80 levels, and peewee's
-    (and :mod:`query_shapes`') recursive walks hit Python's recursion limit past
+    (and :mod:`accountapps.storage.query_shapes`') recursive walks hit Python's recursion limit past
     a few hundred. Pairing neighbours level by level nests only log2(n) deep;
     AND and OR are associative, so the result is the same.
     """

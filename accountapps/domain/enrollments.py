@@ -23,26 +23,26 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from marshmallow import ValidationError
-
-from accountapps.auth.security import Principal
-from accountapps.domain import lifecycle, store
+from accountapps.auth import policy
+from accountapps.auth.principal import Principal
+from accountapps.domain import cas, lifecycle, store
 from accountapps.domain.applications import merge_patch, stamp_consents
-from accountapps.domain.collection_query import CollectionSpec, FieldSpec
+from accountapps.domain.collection_query import CollectionSpec, FieldSpec, Page, alternatives
+from accountapps.domain.errors import ApiError, IfMatch, precondition_failed
 from accountapps.domain.ids import new_id
-from accountapps.domain.lifecycle import ADMIN, Action, Kind
+from accountapps.domain.lifecycle import Action, Kind
 from accountapps.domain.workflow import WORKFLOW_STATE_BY_STATE as WORKFLOW_STATE
-from accountapps.representations.enrollment import (
-    SERVER_OWNED,
-    EnrollmentWriteSchema,
-    mask_applicant,
-)
-from accountapps.representations.validators import restore_masked
 from accountapps.storage import jsoncodec
 from accountapps.storage.db import write_transaction
 from accountapps.storage.models import Enrollment, utcnow
-from accountapps.web.errors import ApiError, flatten_messages, validation_error
-from accountapps.web.preconditions import IfMatch, precondition_failed
+
+#: Fields only the institution may set (:func:`policy.may_write_institution_fields`).
+SERVER_OWNED = {
+    "enrollment": ("approvals", "flaggedForReview"),
+    "applicant": ("verification", "approvals", "fraudReport", "verificationToken"),
+    "contact": ("identityVerification",),
+    "user": ("identityVerification", "customerId"),
+}
 
 #: Consents the primary applicant must have given before approval.
 REQUIRED_CONSENTS = ("digitalBankingTermsOfUse", "privacyPolicy")
@@ -145,8 +145,12 @@ KIND = Kind(
     param="enrollment",
     path="/enrollments",
     actions={
-        "approved": Action("approve", "approved", "/approvedEnrollments", ADMIN),
-        "rejected": Action("reject", "rejected", "/rejectedEnrollments", ADMIN),
+        "rejected": Action("reject", "rejected", "/rejectedEnrollments", policy.INSTITUTION,
+                           "rejectEnrollment",
+                           "Reject an enrollment (the financial institution only)."),
+        "approved": Action("approve", "approved", "/approvedEnrollments", policy.INSTITUTION,
+                           "approveEnrollment", "Approve an enrollment whose requirements are "
+                           "complete (the financial institution only)."),
     },
     blockers=lambda row: requirements(row.document),
     on_transition=_on_transition,
@@ -156,6 +160,8 @@ STATES = tuple(lifecycle.TRANSITIONS)
 
 COLLECTION = CollectionSpec(
     name="enrollments",
+    columns=(Enrollment.id, Enrollment.applicant_name, Enrollment.username, Enrollment.state,
+             Enrollment.flagged_for_review, Enrollment.created_at, Enrollment.completed_at),
     fields={
         "applicantName": FieldSpec(Enrollment.applicant_name),
         "username": FieldSpec(Enrollment.username),
@@ -237,7 +243,7 @@ def _stamp(applicant: dict[str, Any], stored: Mapping[str, Any] | None, user_id:
 def _document(data: Mapping[str, Any], stored: Mapping[str, Any], principal: Principal,
               owner: str, now: datetime) -> dict[str, Any]:
     """The document to store: ``data`` (validated) with ownership rules applied."""
-    admin = principal.is_admin
+    admin = policy.may_write_institution_fields(principal)
     doc: dict[str, Any] = {
         key: copy.deepcopy(data[key])
         for key in ("applicant", "applicants", "requiredDocuments", "documents", "approvals")
@@ -269,7 +275,7 @@ def _flagged(body: Any, doc: Mapping[str, Any], stored: Mapping[str, Any],
              principal: Principal, current: bool) -> bool:
     """``flaggedForReview``: as an administrator's ``body`` sets it, else raised when a
     fraud report with risk factors (or failed) is recorded, else unchanged."""
-    if principal.is_admin and isinstance(body, Mapping) and isinstance(
+    if policy.may_write_institution_fields(principal) and isinstance(body, Mapping) and isinstance(
             body.get("flaggedForReview"), bool):
         return body["flaggedForReview"]
 
@@ -298,14 +304,26 @@ def _columns(doc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _validated(body: Any) -> dict[str, Any]:
-    try:
-        return EnrollmentWriteSchema().load(body)
-    except ValidationError as exc:
-        raise validation_error(flatten_messages(exc.messages), 400) from exc
-
-
 # --- operations -------------------------------------------------------------------
+
+def page(principal: Principal, query: Mapping[str, str], *, max_limit: int) -> Page:
+    """getEnrollments: one page, as ``principal`` sees it.
+
+    Besides the common parameters: ``state``, ``name`` (``a|b``: any of these)
+    and ``flaggedForReview`` (``true|false``).
+    """
+    where = []
+    states = alternatives(query, "state", STATES)
+    if states is not None:
+        where.append(Enrollment.state.in_(states))
+    names = alternatives(query, "name")
+    if names is not None:
+        where.append(Enrollment.applicant_name.in_(names))
+    flagged = alternatives(query, "flaggedForReview", ("true", "false"))
+    if flagged is not None:
+        where.append(Enrollment.flagged_for_review.in_([value == "true" for value in flagged]))
+    return store.page(KIND, COLLECTION, principal, query, max_limit=max_limit, where=where)
+
 
 def create(principal: Principal, data: dict[str, Any]) -> Enrollment:
     """createEnrollment: ``data`` is the validated body."""
@@ -336,26 +354,18 @@ def client_view(row: Enrollment) -> dict[str, Any]:
     return view
 
 
-def masked_view(stored: Mapping[str, Any]) -> dict[str, Any]:
-    """``stored`` as the representation shows it to a reader without profiles/readPii."""
-    shown = jsoncodec.copy_document(stored)
-    # The same applicants, masked by the same function, as ``render_enrollment``.
-    applicant = shown.get("applicant")
-    for item in ([applicant] if applicant else []) + (shown.get("applicants") or []):
-        mask_applicant(item)
-    return shown
-
-
 def update(principal: Principal, row: Enrollment, body: Any, if_match: IfMatch, *,
-           partial: bool) -> Enrollment:
-    """updateEnrollment (``partial=False``, a replacement) or patchEnrollment (a merge patch)."""
+           partial: bool, load: store.Loader) -> Enrollment:
+    """updateEnrollment (``partial=False``, a replacement) or patchEnrollment (a merge patch).
+
+    ``load`` validates the document to be stored against the stored one (see
+    :data:`store.Loader`).
+    """
 
     def compute(current: Enrollment) -> dict[str, Any]:
         stored = client_view(current)
         incoming = merge_patch(stored, body) if partial else copy.deepcopy(body)
-        if isinstance(incoming, dict):
-            restore_masked(incoming, stored, masked_view(stored))
-        data = _validated(incoming)
+        data = load(incoming, stored)
         doc = _document(data, current.document, principal, current.owner, utcnow())
         flagged = _flagged(body, doc, current.document, principal,
                            bool(current.flagged_for_review))
@@ -379,14 +389,7 @@ def delete(principal: Principal, row: Enrollment, if_match: IfMatch | None) -> N
         )
     if if_match is not None and not if_match.accepts(row.revision):
         raise precondition_failed()
-    now = utcnow()
-    with write_transaction():
-        deleted = Enrollment.delete().where(
-            (Enrollment.id == row.id) & (Enrollment.revision == row.revision)
-            & (Enrollment.state == row.state)).execute()
-        if deleted:
-            lifecycle.audit(KIND, row.id, row.state, "deleted", "Enrollment deleted.",
-                            principal, now)
-    if not deleted:
+    if not cas.write(Enrollment, row, None, then=lambda: lifecycle.audit(
+            KIND, row.id, row.state, "deleted", "Enrollment deleted.", principal, utcnow())):
         raise precondition_failed() if if_match is not None else ApiError(
             409, "concurrentModification", "The enrollment changed while deleting it; retry.")

@@ -17,13 +17,13 @@ from typing import Any
 from flask import current_app, g
 from peewee import Model
 
-from accountapps.auth.security import Principal
+from accountapps.auth import policy
+from accountapps.auth.principal import Principal
+from accountapps.domain import cas
+from accountapps.domain.errors import ApiError, IfMatch, precondition_failed
 from accountapps.storage import sql
-from accountapps.storage.db import is_postgres, write_transaction
+from accountapps.storage.db import is_postgres
 from accountapps.storage.models import AuditRecord, utcnow
-from accountapps.web import hal
-from accountapps.web.errors import ApiError
-from accountapps.web.preconditions import IfMatch, precondition_failed
 
 TERMINAL_STATES = ("canceled", "expired", "rejected", "approved")
 INCOMPLETE_STATES = ("running", "blocked")
@@ -41,19 +41,20 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 #: institution (see :mod:`accountapps.domain.workflow`).
 SERVICE_TRANSITIONS: dict[str, frozenset[str]] = {"running": frozenset({"blocked"})}
 
-#: Who may ask for a target state: "admin" (the institution or a service), or
-#: "owner" (the user who created the resource, or an administrator).
-ADMIN, OWNER = "admin", "owner"
-
-
 @dataclass(frozen=True)
 class Action:
-    """An action collection: ``POST /{collection}?{param}=...`` moves to ``target``."""
+    """An action collection: ``POST /{collection}?{param}=...`` moves to ``target``.
+
+    The one declaration of an action: the resources register its route and the
+    API root its link from it, and representations offer its link.
+    """
 
     rel: str  # link relation without the apiture: prefix
     target: str
     collection: str  # path of the action collection, e.g. "/approvedApplications"
-    who: str
+    who: str  # policy.INSTITUTION or policy.OWNER
+    operation: str  # the OpenAPI operationId, e.g. "approveApplication"
+    summary: str
 
 
 @dataclass
@@ -70,47 +71,21 @@ class Kind:
     #: on_transition(row, target, now) -> extra column values for the UPDATE
     on_transition: Callable[[Any, str, datetime], dict[str, Any]] = (
         lambda _row, _target, _now: {})
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def may(action: Action, principal: Principal, row: Any) -> bool:
-    """True when ``principal`` is entitled to ``action`` on ``row`` (state aside)."""
-    if action.who == ADMIN:
-        return principal.is_admin
-    return principal.is_admin or row.owner == principal.user_id
-
-
-def scope_allows(action: Action, principal: Principal) -> bool:
-    """True when the token holds the scope the action collection's route requires.
-
-    Read from the route's own ``@requires`` (through the URL map), so a link is
-    never offered that the route would refuse with ``403 insufficientScope``.
-    """
-    return principal.may_call("POST", hal.BASE_PATH + action.collection)
+    #: state -> path of the collection of those in that state, e.g. "/runningApplications"
+    views: dict[str, str] = field(default_factory=dict)
 
 
 def available_actions(kind: Kind, row: Any, principal: Principal) -> list[Action]:
-    """The actions ``principal`` can perform on ``row`` now; each would succeed."""
+    """The actions ``principal`` may perform on ``row`` now (the token's scopes aside)."""
     result = []
     for target in sorted(TRANSITIONS.get(row.state, ())):
         action = kind.actions.get(target)
-        if action is None or not may(action, principal, row):
-            continue
-        if not scope_allows(action, principal):
+        if action is None or not policy.may_act(action.who, principal, row):
             continue
         if target == "approved" and kind.blockers(row):
             continue
         result.append(action)
     return result
-
-
-def action_links(kind: Kind, row: Any, principal: Principal) -> dict[str, dict]:
-    """``apiture:approve`` & co. for exactly the available actions."""
-    return {
-        f"apiture:{action.rel}": hal.link(
-            hal.api_url(action.collection, {kind.param: row.id}))
-        for action in available_actions(kind, row, principal)
-    }
 
 
 def expiry_cutoff() -> datetime:
@@ -174,9 +149,10 @@ def transition(
     had come second (no-op, ``409`` or ``412``).
     """
     action = kind.actions.get(target)
-    for _attempt in range(max_attempts):
-        row = load(resource_id)
-        if principal is not None and (action is None or not may(action, principal, row)):
+
+    def attempt(row: Any) -> Any:
+        if principal is not None and (
+                action is None or not policy.may_act(action.who, principal, row)):
             raise ApiError(
                 403, "forbidden",
                 f"You are not allowed to make this {kind.name} {target}.",
@@ -211,18 +187,15 @@ def transition(
         }
         if target in TERMINAL_STATES:
             values["completed_at"] = now
-        model = kind.model
         record = audit_values(kind, row.id, row.state, target, reason, principal, now)
         # The change and its audit record: one statement on PostgreSQL.
-        with write_transaction(one_statement=is_postgres()):
-            updated = sql.update_where(model, values, (
-                ("id", row.id), ("revision", row.revision), ("state", row.state)),
-                then_insert=(AuditRecord, record))
-        if updated:
-            if on_change is not None:
-                on_change()
-            return sql.as_updated(row, values)  # what reading it back would return
-        if if_match is not None and not if_match.any:
-            raise precondition_failed()  # it changed under the caller's tag
-    raise ApiError(409, "concurrentModification",
-                   f"The {kind.name} is changing too often; retry.")
+        if not cas.write(kind.model, row, values, then_insert=(AuditRecord, record),
+                         one_statement=is_postgres()):
+            return cas.LOST
+        if on_change is not None:
+            on_change()
+        return sql.as_updated(row, values)  # what reading it back would return
+
+    return cas.retrying(kind.name, load(resource_id), attempt,
+                        reload=lambda: load(resource_id), if_match=if_match,
+                        max_attempts=max_attempts)

@@ -10,22 +10,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from peewee import Expression, IntegrityError, Model, ModelSelect
 
-from accountapps.auth.security import Principal
-from accountapps.domain import lifecycle
+from accountapps.auth import policy
+from accountapps.auth.principal import Principal
+from accountapps.domain import cas, lifecycle
+from accountapps.domain.collection_query import CollectionSpec, Page, query_page
+from accountapps.domain.errors import ApiError, IfMatch, precondition_failed
 from accountapps.domain.lifecycle import Kind
 from accountapps.storage import sql
-from accountapps.storage.db import database, prepared, write_transaction
+from accountapps.storage.db import database, prepared
 from accountapps.storage.models import utcnow
-from accountapps.web.errors import ApiError
-from accountapps.web.preconditions import IfMatch, precondition_failed
 
 T = TypeVar("T")
+
+#: ``load(incoming, stored) -> data``: validates the document a write would store
+#: (the body, or the body merged into the stored document) and returns its
+#: fields; raises the ``400``. The representations provide one per resource.
+Loader = Callable[[Any, Mapping[str, Any]], dict[str, Any]]
 
 EXPIRY_REASON = "No activity within the configured expiry period."
 
@@ -36,9 +42,8 @@ def visible(model: type[Model], principal: Principal) -> Expression | None:
     :func:`load_visible` compiles this condition once, for a placeholder
     principal, so it may depend only on ``user_id`` and ``is_admin``.
     """
-    if principal.is_admin:
-        return None
-    return model.owner == principal.user_id
+    owner = policy.visible_owner(principal)
+    return None if owner is None else model.owner == owner
 
 
 def scoped(query: ModelSelect, model: type[Model], principal: Principal) -> ModelSelect:
@@ -83,7 +88,7 @@ def _compiled(key: tuple[Any, ...], build: Callable[[], ModelSelect],
 
 def _by_id(model: type[Model], resource_id: str, principal: Principal | None) -> Any:
     """The row by id, through :func:`visible` for ``principal`` unless ``None``."""
-    scope = principal is not None and not principal.is_admin
+    scope = principal is not None and policy.visible_owner(principal) is not None
 
     def build() -> ModelSelect:
         query = model.select()
@@ -233,31 +238,40 @@ def cas_update(
     update. A change with none is one statement (one round trip on PostgreSQL).
     A change that changes nothing is not written: the row comes back as it was.
     """
-    model = kind.model
-    for _attempt in range(max_attempts):
-        values = compute(row)
-        if not if_match.accepts(row.revision):
+    def attempt(current: Any) -> Any:
+        values = compute(current)
+        if not if_match.accepts(current.revision):
             raise precondition_failed()
-        if row.state not in ("pending", *lifecycle.INCOMPLETE_STATES):
+        if current.state not in ("pending", *lifecycle.INCOMPLETE_STATES):
             raise ApiError(
                 409, "resourceCompleted",
-                f"The {kind.name} is {row.state}; completed {kind.name}s are retained "
-                "unchanged.", attributes={"state": row.state},
+                f"The {kind.name} is {current.state}; completed {kind.name}s are retained "
+                "unchanged.", attributes={"state": current.state},
             )
-        if all(row.__data__.get(name) == value for name, value in values.items()):
+        if all(current.__data__.get(name) == value for name, value in values.items()):
             # Nothing would change: the same revision (and ETag), no activity
             # recorded, no write, so other clients' tags stay good.
-            return row
-        values.update(revision=row.revision + 1, active_at=utcnow())
+            return current
+        values.update(revision=current.revision + 1, active_at=utcnow())
         further = also(values) if also is not None else None
-        with write_transaction(one_statement=further is None):
-            updated = sql.update_where(model, values, (
-                ("id", row.id), ("revision", row.revision), ("state", row.state)))
-            if updated and further is not None:
-                further()
-        if updated:
-            return sql.as_updated(row, values)  # what reload() would return
-        if not if_match.any:
-            raise precondition_failed()
-        row = reload()
-    raise ApiError(409, "concurrentModification", f"The {kind.name} is changing too often.")
+        if not cas.write(kind.model, current, values, then=further,
+                         one_statement=further is None):
+            return cas.LOST
+        return sql.as_updated(current, values)  # what reload() would return
+
+    return cas.retrying(kind.name, row, attempt, reload=reload, if_match=if_match,
+                        max_attempts=max_attempts)
+
+
+def page(kind: Kind, spec: CollectionSpec, principal: Principal, query: Mapping[str, str],
+         *, max_limit: int, where: Sequence[Expression] = ()) -> Page:
+    """One page of ``kind``'s collection as ``principal`` sees it.
+
+    ``query`` holds the collection's query parameters (paging, sorting,
+    ``filter``, ``q``), validated here, once; ``where`` adds the conditions of
+    the resource's own parameters. Overdue resources are expired first, so the
+    page never shows one still in progress.
+    """
+    expire_due(kind, owner=policy.visible_owner(principal))
+    rows = scoped(kind.model.select(*spec.columns), kind.model, principal)
+    return query_page(spec, rows, query, max_limit=max_limit, where=where)

@@ -34,14 +34,22 @@ from typing import Any
 
 from flask import has_request_context, request
 
-from accountapps.auth.security import Principal
+from accountapps.auth import policy
+from accountapps.auth.principal import Principal
 from accountapps.domain import lifecycle, store
+from accountapps.domain.errors import ApiError, IfMatch, field_error, validation_error
 from accountapps.domain.lifecycle import Kind
-from accountapps.representations.application import CONSENT_TYPES, timestamp
 from accountapps.storage import jsoncodec
-from accountapps.storage.models import utcnow
-from accountapps.web.errors import ApiError, field_error, validation_error
-from accountapps.web.preconditions import IfMatch
+from accountapps.storage.models import timestamp, utcnow
+
+#: The consents a product may require (a workflow task of kind "consent").
+CONSENT_TYPES = (
+    "productTermsAndConditions",
+    "electronicConsent",
+    "privacyPolicy",
+    "digitalBankingTermsOfUse",
+    "overdraftProtection",
+)
 
 APPLICANT, INSTITUTION = "applicant", "institution"
 DONE, PENDING, WAITING = "done", "pending", "waiting"
@@ -533,7 +541,7 @@ def settle(kind: Kind, resource_id: str, cause: str, max_attempts: int = 5,
 # --- the institution's inputs ---------------------------------------------------
 
 def _require_admin(principal: Principal, what: str) -> None:
-    if not principal.is_admin:
+    if not policy.may_give_institution_input(principal):
         raise ApiError(403, "forbidden", f"Only the financial institution may {what}.",
                        remediation="Use a token with the admin/write scope.")
 

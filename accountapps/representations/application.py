@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, missing, validate
 
-from accountapps.auth.security import Principal
-from accountapps.domain import lifecycle
+from accountapps.auth import policy
+from accountapps.auth.principal import Principal
+from accountapps.domain import lifecycle, masking
+from accountapps.domain.errors import validation_error
+from accountapps.domain.workflow import CONSENT_TYPES
 from accountapps.representations import checklist, validators
 from accountapps.representations.audit import audit_trail_href
 from accountapps.representations.common import (
@@ -16,19 +20,15 @@ from accountapps.representations.common import (
     CollectionSchema,
     MoneySchema,
     SummarySchema,
+    action_links,
     embedded_items,
     links_field,
-    timestamp,
 )
+from accountapps.storage import jsoncodec
+from accountapps.storage.models import timestamp
 from accountapps.web import hal
+from accountapps.web.errors import flatten_messages
 
-CONSENT_TYPES = (
-    "productTermsAndConditions",
-    "electronicConsent",
-    "privacyPolicy",
-    "digitalBankingTermsOfUse",
-    "overdraftProtection",
-)
 _name = validate.Length(max=255)
 
 
@@ -192,8 +192,8 @@ def _masked_funding_account(account: dict[str, Any], pii: bool) -> dict[str, Any
     full = numbers.get("full")
     rendered = dict(account)
     rendered["accountNumbers"] = {
-        "full": full if pii else validators.mask(full),
-        "masked": validators.mask(full),
+        "full": full if pii else masking.mask(full),
+        "masked": masking.mask(full),
     }
     return rendered
 
@@ -212,7 +212,7 @@ def _render_approval(approval: dict[str, Any]) -> dict[str, Any]:
 def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> dict[str, Any]:
     """The full HAL representation of an application, as ``principal`` may see it."""
     doc = row.document
-    pii = principal.can_read_pii
+    pii = policy.may_read_pii(principal)
     self_href = hal.api_url(f"/applications/{row.id}")
     body: dict[str, Any] = {
         "_id": row.id,
@@ -232,7 +232,7 @@ def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> 
         body["fundingAccount"] = _masked_funding_account(doc["fundingAccount"], pii)
     organization = dict(doc.get("organization") or {})
     if organization.get("taxId") and not pii:
-        organization["taxId"] = validators.mask(organization["taxId"])
+        organization["taxId"] = masking.mask(organization["taxId"])
     body["organization"] = organization
     for name in ("applicants", "products", "documents"):
         body[name] = doc.get(name) or []
@@ -254,17 +254,14 @@ def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> 
                 body["accountApproval"]["_links"]["self"]["href"] if approval else None),
             apiture_auditTrail=audit_trail_href("/applications/{id}", row.id, principal),
         ),
-        **lifecycle.action_links(kind, row, principal),
+        **action_links(kind, row, principal),
     }
     return body
 
 
 def summary_renderer() -> Callable[[Any], dict[str, Any]]:
-    """:func:`render_summary` for one page: the host-dependent parts built once.
-
-    A page renders 100 items; building the profile URI and the self-link prefix
-    from the request for each of them was a third of the rendering (by profile).
-    """
+    """A collection item's renderer (id, profile, self link, state, the name fields)
+    for one page: the host-dependent parts are built once, not once per item."""
     profile = hal.profile("applicationSummary")
     prefix = hal.api_url("/applications/")
 
@@ -286,6 +283,100 @@ def summary_renderer() -> Callable[[Any], dict[str, Any]]:
     return render
 
 
-def render_summary(row: Any) -> dict[str, Any]:
-    """A collection item: id, profile, self link, state and the name fields."""
-    return summary_renderer()(row)
+# --- loading a written document ------------------------------------------------
+
+def _keep_masked(incoming: dict[str, Any], stored: Mapping[str, Any]) -> None:
+    """A masked value sent back as it was shown (``******3210``) keeps the stored one.
+
+    Only the stored value's own mask stands for it: any other masked-looking
+    value is left as sent, for the domain to refuse.
+    """
+    numbers = ((incoming.get("fundingAccount") or {}).get("accountNumbers") or {})
+    old_numbers = ((stored.get("fundingAccount") or {}).get("accountNumbers") or {})
+    if masking.is_mask_of(numbers.get("full"), old_numbers.get("full")):
+        numbers["full"] = old_numbers["full"]
+    organization = incoming.get("organization") or {}
+    old_tax_id = (stored.get("organization") or {}).get("taxId")
+    if masking.is_mask_of(organization.get("taxId"), old_tax_id):
+        organization["taxId"] = old_tax_id
+
+
+#: One instance for every request: a new schema deep-copies its fields and those
+#: of every nested schema; load() keeps
+#: no state on the instance, so sharing it is safe.
+_UPDATE_SCHEMA = ApplicationUpdateSchema()
+#: One schema per top-level field (``only``), to load a single field's value.
+_FIELD_SCHEMAS: dict[str, ApplicationUpdateSchema] = {}
+#: (field, its value as JSON) -> the loaded value as JSON; least recently used last.
+_LOADED: OrderedDict[tuple[str, str], str] = OrderedDict()
+_LOADED_MAX = 1024
+
+
+def _load_update(incoming: Any) -> dict[str, Any]:
+    """``_UPDATE_SCHEMA.load(incoming)``, reusing the loads of unchanged fields.
+
+    A PATCH sends a few fields, but the merged document is validated whole, and
+    the stored fields (applicants, contacts, links: most of the work)
+    are the same on every PATCH of an application. The schema's top-level fields
+    are independent (no schema-level validator or post-load hook; each
+    validator is a pure function of the value), so each field's value loads on
+    its own to the same result, and a value loaded before loads again to the
+    same result. Anything unusual (unknown or missing required fields, any
+    error) goes through the whole-schema load, for its exact messages.
+    """
+    if not isinstance(incoming, dict):
+        return _UPDATE_SCHEMA.load(incoming)
+    fields = _UPDATE_SCHEMA.load_fields
+    by_key = {field.data_key or name: name for name, field in fields.items()}
+    ignored = _UPDATE_SCHEMA.ignored_on_load
+    keys = [key for key in incoming if key not in ignored]
+    if any(key not in by_key for key in keys) or any(
+            (field.required or field.load_default is not missing)
+            and (field.data_key or name) not in incoming for name, field in fields.items()):
+        return _UPDATE_SCHEMA.load(incoming)
+    result: dict[str, Any] = {}
+    for key in keys:
+        try:
+            cache_key = (key, jsoncodec.dumps(incoming[key]))
+        except (TypeError, ValueError):
+            return _UPDATE_SCHEMA.load(incoming)
+        cached = _LOADED.get(cache_key)
+        if cached is not None:
+            _LOADED.move_to_end(cache_key)
+            result[by_key[key]] = jsoncodec.loads(cached)
+            continue
+        schema = _FIELD_SCHEMAS.get(key)
+        if schema is None:
+            schema = _FIELD_SCHEMAS[key] = ApplicationUpdateSchema(only=(by_key[key],))
+        try:
+            loaded = schema.load({key: incoming[key]})
+        except ValidationError:
+            return _UPDATE_SCHEMA.load(incoming)  # raises, with every field's messages
+        if by_key[key] not in loaded:
+            continue
+        value = loaded[by_key[key]]
+        try:
+            _LOADED[cache_key] = jsoncodec.dumps(value, strict=True)
+        except (TypeError, ValueError):
+            result[by_key[key]] = value  # not JSON (no such field today): not cached
+            continue
+        if len(_LOADED) > _LOADED_MAX:
+            _LOADED.popitem(last=False)
+        result[by_key[key]] = value
+    return result
+
+
+def load_update(incoming: Any, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The document a PUT or PATCH writes (the body, or the body merged into the
+    stored document), validated: ``400 invalidFields`` naming each bad field.
+
+    A masked value sent back as it was shown stands for the stored one. The
+    whole document is validated once, here; fields unchanged since an earlier
+    load are not loaded again (see :func:`_load_update`).
+    """
+    if isinstance(incoming, dict):
+        _keep_masked(incoming, stored)
+    try:
+        return _load_update(incoming)
+    except ValidationError as exc:
+        raise validation_error(flatten_messages(exc.messages), 400) from exc

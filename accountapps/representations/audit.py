@@ -6,9 +6,11 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from accountapps.auth.security import Principal
-from accountapps.representations.common import Body, CollectionSchema, embedded_items, timestamp
-from accountapps.storage.models import AuditRecord
+from accountapps.auth import policy
+from accountapps.auth.principal import Principal
+from accountapps.auth.security import may_call
+from accountapps.representations.common import Body, CollectionSchema, embedded_items
+from accountapps.storage.models import AuditRecord, timestamp
 from accountapps.web import hal
 
 
@@ -74,6 +76,6 @@ def audit_trail_href(pattern: str, resource_id: str, principal: Principal) -> st
     scope too; both must hold, or the link would lead to a ``403``.
     """
     trail = f"{pattern}/auditRecords"
-    if not (principal.can_read_audit and principal.may_call("GET", hal.BASE_PATH + trail)):
+    if not (policy.may_read_audit(principal) and may_call(principal, "GET", hal.BASE_PATH + trail)):
         return None
     return hal.api_url(trail.format(id=resource_id))

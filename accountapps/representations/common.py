@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -17,17 +16,14 @@ from marshmallow import (
     validates_schema,
 )
 
+from accountapps.auth.principal import Principal
+from accountapps.auth.security import may_call
+from accountapps.domain import lifecycle
+from accountapps.domain.lifecycle import Kind
 from accountapps.representations import validators
+from accountapps.web import hal
 
 HREF_MAX = 2048
-
-
-def timestamp(moment: datetime | None) -> str | None:
-    """RFC 3339 UTC with milliseconds, e.g. ``2018-12-13T11:01:41.375Z``."""
-    if moment is None:
-        return None
-    # isoformat is a third of strftime's cost, and a page renders 200 of these.
-    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 class Body(Schema):
@@ -233,3 +229,16 @@ class CollectionSchema(Schema):
     limit = fields.Integer(required=True)
     count = fields.Integer(required=True)
     name = fields.String(required=True)
+
+
+def action_links(kind: Kind, row: Any, principal: Principal) -> dict[str, dict]:
+    """``apiture:approve`` & co. for exactly the actions ``principal`` may perform now.
+
+    An action is offered only if its route's declared scope admits the token
+    too, so following a link never ends in ``403 insufficientScope``.
+    """
+    return {
+        f"apiture:{action.rel}": hal.link(hal.api_url(action.collection, {kind.param: row.id}))
+        for action in lifecycle.available_actions(kind, row, principal)
+        if may_call(principal, "POST", hal.BASE_PATH + action.collection)
+    }

@@ -6,35 +6,42 @@ contact, the user, the role, approvals, consents, the fraud report) keep their
 ``_id``, ``_profile``, ``_links`` and ``_embedded``, so a client gets back every
 field it sent.
 
-Who may write what is decided in :mod:`accountapps.domain.enrollments`: the schemas
-validate every field, including the server-owned ones (:data:`SERVER_OWNED`),
-which only an administrator's request may change.
+Who may write what is decided in :mod:`accountapps.domain.enrollments`: the
+schemas validate every field, including the server-owned ones
+(:data:`accountapps.domain.enrollments.SERVER_OWNED`), which only an
+administrator's request may change.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
 
-from accountapps.auth.security import Principal
-from accountapps.domain import lifecycle
+from accountapps.auth import policy
+from accountapps.auth.principal import Principal
+from accountapps.domain import lifecycle, masking
+from accountapps.domain.errors import validation_error
+from accountapps.domain.workflow import CONSENT_TYPES
 from accountapps.representations import places, validators
-from accountapps.representations.application import CONSENT_TYPES, timestamp
 from accountapps.representations.audit import audit_trail_href
 from accountapps.representations.common import (
     Body,
     CollectionSchema,
     StrictBoolean,
     SummarySchema,
+    action_links,
     embedded_items,
     links_field,
 )
 from accountapps.storage import jsoncodec
+from accountapps.storage.models import timestamp
 from accountapps.web import hal
+from accountapps.web.errors import flatten_messages
 
 _name = validate.Length(max=255)
 _short = validate.Length(max=64)
@@ -82,13 +89,6 @@ PRODUCT_TARGETS = ("personal", "business")
 PARTY_STATES = ("active", "inactive", "pending", "locked", "removed")
 CHANNEL_STATES = ("approved", "pending", "rejected", "unverified")
 
-#: Fields only an administrator's request may set (see :mod:`accountapps.domain.enrollments`).
-SERVER_OWNED = {
-    "enrollment": ("approvals", "flaggedForReview"),
-    "applicant": ("verification", "approvals", "fraudReport", "verificationToken"),
-    "contact": ("identityVerification",),
-    "user": ("identityVerification", "customerId"),
-}
 
 
 # --- field validators ----------------------------------------------------------
@@ -166,7 +166,7 @@ def ip_address(value: str) -> None:
 
 def not_masked(value: str) -> None:
     """Refuse a masked value (``*****``) where there is no stored value to keep."""
-    if validators.is_masked(value):
+    if masking.is_masked(value):
         raise ValidationError("Is masked; send the full value, or the masked value you "
                               "fetched to keep the stored one.")
 
@@ -561,18 +561,18 @@ class EnrollmentsSchema(CollectionSchema):
 
 def _mask_person(person: dict[str, Any]) -> None:
     for item in person.get("identification") or []:
-        item["value"] = validators.mask(item.get("value"))
+        item["value"] = masking.mask(item.get("value"))
     for key in ("phones", "phoneNumbers"):
         for item in person.get(key) or []:
-            item["number"] = validators.mask(item.get("number"))
+            item["number"] = masking.mask(item.get("number"))
     for item in person.get("emailAddresses") or []:
-        item["value"] = validators.mask_email(item.get("value"))
+        item["value"] = masking.mask_email(item.get("value"))
     for item in person.get("addresses") or []:
         for line in ("addressLine1", "addressLine2", "addressLine3", "postalCode"):
             if item.get(line):
-                item[line] = validators.REDACTED
+                item[line] = masking.REDACTED
     if person.get("birthdate"):
-        person["birthdate"] = validators.REDACTED
+        person["birthdate"] = masking.REDACTED
 
 
 def mask_applicant(applicant: dict[str, Any]) -> None:
@@ -583,14 +583,14 @@ def mask_applicant(applicant: dict[str, Any]) -> None:
     identity = ((applicant.get("fraudReport") or {}).get("inputs") or {}).get("identity")
     if isinstance(identity, dict):
         if identity.get("taxId"):
-            identity["taxId"] = validators.mask(identity["taxId"])
+            identity["taxId"] = masking.mask(identity["taxId"])
         if identity.get("phone"):
-            identity["phone"] = validators.mask(identity["phone"])
+            identity["phone"] = masking.mask(identity["phone"])
         if identity.get("email"):
-            identity["email"] = validators.mask_email(identity["email"])
+            identity["email"] = masking.mask_email(identity["email"])
         for key in ("address1", "address2", "postalCode", "birthdate", "ipAddress"):
             if identity.get(key):
-                identity[key] = validators.REDACTED
+                identity[key] = masking.REDACTED
 
 
 # --- renderers -----------------------------------------------------------------
@@ -600,7 +600,7 @@ def render_enrollment(row: Any, principal: Principal, kind: lifecycle.Kind) -> d
     doc = jsoncodec.copy_document(row.document)
     applicant = doc.get("applicant")
     applicants = doc.get("applicants") or []
-    if not principal.can_read_pii:
+    if not policy.may_read_pii(principal):
         for item in ([applicant] if applicant else []) + applicants:
             mask_applicant(item)
     contact_href = None
@@ -633,7 +633,7 @@ def render_enrollment(row: Any, principal: Principal, kind: lifecycle.Kind) -> d
             apiture_applicant=contact_href,
             apiture_auditTrail=audit_trail_href("/enrollments/{id}", row.id, principal),
         ),
-        **lifecycle.action_links(kind, row, principal),
+        **action_links(kind, row, principal),
     }
     return body
 
@@ -652,3 +652,30 @@ def render_summary(row: Any) -> dict[str, Any]:
         "completedAt": timestamp(row.completed_at),
         "_links": {"self": {"href": hal.api_url(f"/enrollments/{row.id}")}},
     }
+
+
+# --- loading a written document ------------------------------------------------
+
+def masked_view(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """``stored`` as the representation shows it to a reader without profiles/readPii."""
+    shown = jsoncodec.copy_document(stored)
+    # The same applicants, masked by the same function, as ``render_enrollment``.
+    applicant = shown.get("applicant")
+    for item in ([applicant] if applicant else []) + (shown.get("applicants") or []):
+        mask_applicant(item)
+    return shown
+
+
+def load_write(incoming: Any, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The document a PUT or PATCH writes (the body, or the body merged into the
+    stored one), validated: ``400 invalidFields`` naming each bad field.
+
+    A value sent back exactly as :func:`masked_view` shows it stands for the
+    stored one (:func:`validators.restore_masked`).
+    """
+    if isinstance(incoming, dict):
+        validators.restore_masked(incoming, stored, masked_view(stored))
+    try:
+        return EnrollmentWriteSchema().load(incoming)
+    except ValidationError as exc:
+        raise validation_error(flatten_messages(exc.messages), 400) from exc

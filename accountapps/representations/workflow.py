@@ -7,10 +7,12 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from accountapps.auth.security import Principal
+from accountapps.auth import policy
+from accountapps.auth.principal import Principal
+from accountapps.auth.security import may_call
 from accountapps.domain import lifecycle, workflow
 from accountapps.representations.checklist import checklist_fields
-from accountapps.representations.common import Body
+from accountapps.representations.common import Body, action_links
 from accountapps.web import hal
 
 _REASON = validate.Length(min=1, max=1000)
@@ -75,12 +77,13 @@ def _institution_links(row: Any, principal: Principal) -> dict[str, dict]:
     """The institution's operations: for administrators whose token holds each route's
     scope, while the application is in progress and has an applicant to verify or a
     document to review (with none, every request would be ``422``)."""
-    if not principal.is_admin or row.state not in lifecycle.INCOMPLETE_STATES:
+    if (not policy.may_give_institution_input(principal)
+            or row.state not in lifecycle.INCOMPLETE_STATES):
         return {}
     return {
         rel: hal.link(hal.api_url(pattern.format(id=row.id)))
         for rel, (pattern, items) in _INSTITUTION_OPERATIONS.items()
-        if row.document.get(items) and principal.may_call("POST", hal.BASE_PATH + pattern)
+        if row.document.get(items) and may_call(principal, "POST", hal.BASE_PATH + pattern)
     }
 
 
@@ -117,7 +120,7 @@ def render_workflow(row: Any, principal: Principal, kind: lifecycle.Kind) -> dic
             **hal.links(self=hal.api_url(f"/applications/{row.id}/workflow"),
                         apiture_application=hal.api_url(f"/applications/{row.id}")),
             **_institution_links(row, principal),
-            **{rel: link for rel, link in lifecycle.action_links(kind, row, principal).items()
+            **{rel: link for rel, link in action_links(kind, row, principal).items()
                if rel == "apiture:approve"},
         },
     }

@@ -10,13 +10,15 @@ from urllib.parse import urlparse
 from flask import Response, request
 from marshmallow import Schema, fields
 
-from accountapps.auth.security import Principal, current_principal
+from accountapps.auth import policy
+from accountapps.auth.principal import Principal
+from accountapps.auth.security import current_principal, requires
 from accountapps.domain import store
-from accountapps.domain.lifecycle import Kind, transition
+from accountapps.domain.errors import ApiError
+from accountapps.domain.lifecycle import Action, Kind, transition
 from accountapps.representations.audit import ActionBodySchema, render_audit_trail
 from accountapps.representations.common import ErrorResponseSchema
 from accountapps.web import hal
-from accountapps.web.errors import ApiError
 from accountapps.web.preconditions import etag, if_match, not_modified
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -27,7 +29,7 @@ def resource_response(
     status: int = 200, created: bool = False,
 ) -> Response:
     """One resource with its ``ETag`` (``304`` for a matching ``If-None-Match`` on GET)."""
-    tag = etag(row.id, row.revision, masked=not principal.can_read_pii)
+    tag = etag(row.id, row.revision, masked=not policy.may_read_pii(principal))
     headers = {"ETag": tag, "Vary": "Authorization"}
     if request.method in ("GET", "HEAD") and not_modified(tag):
         response = Response(status=304, headers=headers)
@@ -121,7 +123,7 @@ def audit_trail_response(kind: Kind, resource_id: str) -> Response:
     not disclosed (the ``apiture:auditTrail`` link follows the same rule).
     """
     principal = current_principal()
-    if not principal.can_read_audit:
+    if not policy.may_read_audit(principal):
         raise store.not_found(kind, resource_id)
     # An auditor (admin/read) reads any owner's trail, as the institution does.
     row = store.load_visible(kind, resource_id, principal, any_owner=True)
@@ -151,3 +153,45 @@ def error_responses(blp: Any, *statuses: int) -> Callable[[Any], Any]:
         return view
 
     return apply
+
+
+def register_actions(blp: Any, kind: Kind, schema: Any,
+                     render: Callable[[Any, Principal], dict]) -> None:
+    """Register ``POST`` on each of ``kind``'s action collections, from its one table."""
+    for action in kind.actions.values():
+        _register_action(blp, kind, action, schema, render)
+
+
+def _register_action(blp: Any, kind: Kind, action: Action, schema: Any,
+                     render: Callable[[Any, Principal], dict]) -> None:
+    @blp.route(action.collection, methods=["POST"], endpoint=action.operation)
+    @blp.doc(parameters=[target_parameter(kind)])
+    @blp.arguments(ACTION_BODY, required=False)
+    @blp.response(200, schema)
+    @error_responses(blp, 400, 403, 409, 412)
+    @requires("banking/write")
+    def view(body: dict[str, Any]) -> Response:
+        return perform_action(kind, action.target, render, body)
+
+    view.__doc__ = action.summary
+
+
+def collection_links(*kinds: Kind) -> dict[str, str]:
+    """rel -> path of each kind's collection, state views and action collections."""
+    links: dict[str, str] = {}
+    for kind in kinds:
+        for path in (kind.path, *kind.views.values(),
+                     *(action.collection for action in kind.actions.values())):
+            links.setdefault(f"apiture:{path.lstrip('/')}", path)
+    return links
+
+
+def update_response(kind: Kind, resource_id: str, partial: bool, update: Callable[..., Any],
+                    load: Any, render: Callable[[Any, Principal], dict]) -> Response:
+    """``PUT`` (``partial=False``) or ``PATCH``: ``If-Match`` required; the domain's
+    ``update`` validates the document with ``load`` and writes it by compare-and-set."""
+    principal = current_principal()
+    row = store.load_visible(kind, resource_id, principal)
+    precondition = if_match(row.id, required=True)
+    row = update(principal, row, request.get_json(), precondition, partial=partial, load=load)
+    return resource_response(row, principal, render)

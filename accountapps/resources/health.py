@@ -19,16 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-from peewee import DatabaseError, InterfaceError, fn
 
 from accountapps.auth.security import UNAUTHENTICATED, requires
+from accountapps.domain.errors import ApiError
 from accountapps.representations.common import ErrorResponseSchema
 from accountapps.storage import migrations
-from accountapps.storage.db import database, without_database
-from accountapps.storage.models import SchemaVersion
 from accountapps.web import hal
 from accountapps.web.bodies import Blueprint
-from accountapps.web.errors import ApiError
+from accountapps.web.connections import without_database
 
 blp = Blueprint("health", __name__, url_prefix=f"{hal.BASE_PATH}/health",
                 description="Liveness and readiness probes (no credentials).")
@@ -50,34 +48,23 @@ def live() -> Response:
     return _json({"status": "pass"})
 
 
-def schema_check() -> dict[str, Any]:
-    """``SELECT 1`` and the applied schema version against the one this code needs."""
-    database.execute_sql("SELECT 1").fetchone()
-    required = migrations.latest_version()
-    applied = 0
-    if database.table_exists(SchemaVersion._meta.table_name):
-        applied = SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar() or 0
-    return {"database": "pass", "schemaVersion": applied, "requiredSchemaVersion": required}
-
-
 @blp.route("/ready", methods=["GET"])
 @blp.response(200)
 @blp.alt_response(503, schema=ErrorResponseSchema)
 @requires(UNAUTHENTICATED)
 def ready() -> Response:
     """The database answers and its schema is current: send traffic here."""
-    try:
-        checks = schema_check()
-    except (DatabaseError, InterfaceError) as exc:
-        raise ApiError(
-            503, "notReady", "The database does not answer.",
-            attributes={"database": "fail"}, remediation="Retry later.",
-            headers={"Retry-After": "5"},
-        ) from exc
+    checks = migrations.readiness()
+    if checks is None:
+        raise _not_ready("The database does not answer.", {"database": "fail"},
+                         "Retry later.")
     if checks["schemaVersion"] < checks["requiredSchemaVersion"]:
-        raise ApiError(
-            503, "notReady", "The database schema is older than this release needs.",
-            attributes={**checks, "migrations": "fail"},
-            remediation="Run `flask --app wsgi db upgrade`.", headers={"Retry-After": "5"},
-        )
+        raise _not_ready("The database schema is older than this release needs.",
+                         {**checks, "migrations": "fail"},
+                         "Run `flask --app wsgi db upgrade`.")
     return _json({"status": "pass", "checks": {**checks, "migrations": "pass"}})
+
+
+def _not_ready(message: str, attributes: dict[str, Any], remediation: str) -> ApiError:
+    return ApiError(503, "notReady", message, attributes=attributes,
+                    remediation=remediation, headers={"Retry-After": "5"})

@@ -7,7 +7,9 @@ from marshmallow import Schema, fields
 
 from accountapps import apidoc
 from accountapps.auth.security import PUBLIC, requires
+from accountapps.domain import applications, enrollments
 from accountapps.representations.common import ErrorResponseSchema, links_field
+from accountapps.resources.common import collection_links
 from accountapps.web import hal
 from accountapps.web.bodies import Blueprint
 
@@ -17,18 +19,7 @@ blp = Blueprint("root", __name__, url_prefix=hal.BASE_PATH,
 API_VERSION = "0.18.3"
 
 #: rel -> path of every collection and action collection, linked from the root.
-COLLECTIONS: dict[str, str] = {
-    "apiture:applications": "/applications",
-    "apiture:runningApplications": "/runningApplications",
-    "apiture:blockedApplications": "/blockedApplications",
-    "apiture:approvedApplications": "/approvedApplications",
-    "apiture:rejectedApplications": "/rejectedApplications",
-    "apiture:canceledApplications": "/canceledApplications",
-    "apiture:expiredApplications": "/expiredApplications",
-    "apiture:enrollments": "/enrollments",
-    "apiture:approvedEnrollments": "/approvedEnrollments",
-    "apiture:rejectedEnrollments": "/rejectedEnrollments",
-}
+COLLECTIONS: dict[str, str] = collection_links(applications.KIND, enrollments.KIND)
 
 
 class RootSchema(Schema):

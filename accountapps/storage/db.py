@@ -16,12 +16,11 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlparse
 
-from flask import Flask, request
 from peewee import (
     Database,
     DatabaseProxy,
@@ -36,7 +35,6 @@ from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from psycopg2.extensions import connection as Psycopg2Connection
 
 from accountapps.storage.writer_queue import WriterQueue
-from accountapps.web.errors import database_unavailable
 
 database = DatabaseProxy()
 
@@ -314,33 +312,22 @@ def write_transaction(*, one_statement: bool = False) -> Iterator[None]:
             yield
 
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def without_database(view: F) -> F:
-    """Mark a view that must answer without a database connection (liveness)."""
-    view.without_database = True  # type: ignore[attr-defined]
-    return view
-
-
-def init_app(app: Flask) -> None:
-    """Bind the database to the app and manage connections per request."""
+def bind(url: str, *, prepare: bool = True) -> None:
+    """Point :data:`database` at ``url`` (closing what a previous binding had open)."""
     close_all()  # the proxy is process-wide: a previous app's connections would leak
-    database.initialize(make_database(app.config["ACCOUNTAPPS_DATABASE_URL"],
-                                      prepare=app.config["ACCOUNTAPPS_DATABASE_PREPARE"]))
-    keep_open = is_sqlite()
+    database.initialize(make_database(url, prepare=prepare))
 
-    @app.before_request
-    def _connect() -> None:
-        if getattr(app.view_functions.get(request.endpoint or ""), "without_database", False):
-            return
-        try:
-            database.connect(reuse_if_open=True)
-        except (OperationalError, InterfaceError, MaxConnectionsExceeded) as exc:
-            # The database is down or full: a retryable 503, not a 500.
-            raise database_unavailable() from exc
 
-    @app.teardown_request
-    def _release(_exc: BaseException | None) -> None:
-        if not keep_open and not database.is_closed():
-            database.close()
+#: What :func:`connect` raises when the database is down or has no free connection.
+UNAVAILABLE = (OperationalError, InterfaceError, MaxConnectionsExceeded)
+
+
+def ensure_connection() -> None:
+    """Make sure this thread holds a connection (raises one of :data:`UNAVAILABLE`)."""
+    database.connect(reuse_if_open=True)
+
+
+def release() -> None:
+    """Give this thread's connection back after a request (SQLite keeps its own open)."""
+    if not is_sqlite() and not database.is_closed():
+        database.close()

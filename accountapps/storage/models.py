@@ -32,6 +32,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def timestamp(moment: datetime | None) -> str | None:
+    """RFC 3339 UTC with milliseconds, e.g. ``2018-12-13T11:01:41.375Z``."""
+    if moment is None:
+        return None
+    # isoformat rather than strftime: a page renders hundreds of these.
+    return moment.isoformat(timespec="milliseconds") + "Z"
+
+
 class JSONField(TextField):
     """A JSON document stored as text (portable across SQLite and PostgreSQL)."""
 

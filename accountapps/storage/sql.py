@@ -121,6 +121,14 @@ def update_where(model: type[Model], values: Mapping[str, Any],
     return updated
 
 
+def delete_where(model: type[Model], where: Sequence[tuple[str, Any]]) -> int:
+    """``DELETE … WHERE`` each (field, value) of ``where`` holds; the row count."""
+    query = model.delete()
+    for name, value in where:
+        query = query.where(_field(model, name) == value)
+    return query.execute()
+
+
 def first_row(model: type[Model], sql: str, params: Sequence[Any]) -> Model | None:
     """The first row of ``sql`` (a ``SELECT`` of ``model``'s columns) as a ``model``.
 

@@ -17,11 +17,13 @@ The views then read the parsed body: webargs through :class:`BodyParser`
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from http import HTTPStatus
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
@@ -30,7 +32,10 @@ from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest
 
-from accountapps.web.errors import ApiError
+from accountapps.domain.errors import ApiError
+from accountapps.storage.text import unstorable
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 JSON_TYPES = {"application/json", "application/hal+json", "application/merge-patch+json"}
 
@@ -42,16 +47,9 @@ MAX_DEPTH = 32
 
 _SEND_JSON = "Send a JSON object of the documented shape."
 
-#: What no stored text can hold: U+0000 and a lone UTF-16 surrogate.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 #: How one can arrive in a UTF-8 body: escaped, or as raw surrogate bytes
 #: (ED A0-BF: the standard library decodes them with "surrogatepass").
 _UNSTORABLE_BYTES = re.compile(rb"\\u0000|\\u[dD][89abAB]|\\u[dD][c-fC-F]|\xed[\xa0-\xbf]")
-
-
-def unstorable(text: str) -> bool:
-    """True if ``text`` holds U+0000 or a lone surrogate, which no database here stores."""
-    return _UNSTORABLE.search(text) is not None
 
 
 def _not_json(constant: str) -> float:
@@ -121,6 +119,29 @@ class Blueprint(SmorestBlueprint):
     """flask-smorest's blueprint with :class:`BodyParser`: every resource module uses it."""
 
     ARGUMENTS_PARSER = BodyParser()
+
+    def documents(self, schema: Any, *, location: str = "json", example: Any = None,
+                  refusal: int | None = 422) -> Callable[[F], F]:
+        """Document ``schema`` as the view's body or query, as ``arguments`` does,
+        without parsing it here: for input the view hands whole to the domain,
+        which validates it once (a write's document merged with the stored one,
+        a collection's query). ``refusal``: the status documented for input the
+        schema refuses (as ``arguments`` documents it), or ``None``.
+        """
+        parameters: dict[str, Any] = {"in": location, "required": True, "schema": schema}
+        if example is not None:
+            parameters["example"] = example
+
+        def decorator(view: F) -> F:
+            doc = copy.deepcopy(getattr(view, "_apidoc", {}))
+            arguments = doc.setdefault("arguments", {})
+            arguments.setdefault("parameters", []).append(parameters)
+            if refusal is not None:
+                arguments.setdefault("responses", {})[refusal] = HTTPStatus(refusal).name
+            view._apidoc = doc  # type: ignore[attr-defined]
+            return view
+
+        return decorator
 
 
 def _unreadable(data: bytes) -> ApiError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ from flask import Flask, Response, g, request
 from peewee import DataError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from accountapps.domain.errors import ApiError, field_error, validation_error
 from accountapps.web import hal
 
 log = logging.getLogger("accountapps.web.errors")
@@ -36,55 +37,6 @@ _HTTP_TYPES = {
     500: "internalError",
     503: "serviceUnavailable",
 }
-
-
-class ApiError(Exception):
-    """An error answered with an ``errorResponse``.
-
-    ``errors`` are nested errors (for example one per invalid field), rendered
-    as ``_error._embedded.errors``.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        type: str,
-        message: str,
-        *,
-        attributes: Mapping[str, Any] | None = None,
-        remediation: str | None = None,
-        errors: Iterable[Mapping[str, Any]] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.type = type
-        self.message = message
-        self.attributes = dict(attributes) if attributes else None
-        self.remediation = remediation
-        self.errors = list(errors) if errors else None
-        self.headers = dict(headers) if headers else {}
-
-
-def field_error(name: str, message: str, type: str = "invalidField", **attributes: Any) -> dict:
-    """One nested error naming a bad field."""
-    return {
-        "message": f"{name}: {message}",
-        "type": type,
-        "attributes": {"name": name, **attributes},
-    }
-
-
-def validation_error(errors: list[dict], status: int = 400) -> ApiError:
-    """An error listing each bad field in ``_embedded.errors``."""
-    count = len(errors)
-    return ApiError(
-        status,
-        "invalidFields",
-        f"The request has {count} invalid field{'s' if count != 1 else ''}.",
-        remediation="Correct the fields listed in _embedded.errors.",
-        errors=errors,
-    )
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> list[dict]:

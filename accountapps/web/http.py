@@ -11,8 +11,8 @@ from flask import Flask, Request, Response, current_app, request
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import RequestRedirect
 
+from accountapps.domain.errors import ApiError
 from accountapps.web import hal
-from accountapps.web.errors import ApiError
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -28,7 +28,8 @@ from gunicorn.http.errors import ParseException
 from limits import RateLimitItem, parse_many
 
 from accountapps.auth.security import request_client
-from accountapps.web.errors import ApiError, error_response
+from accountapps.domain.errors import ApiError
+from accountapps.web.errors import error_response
 
 
 def body_too_large(limit: int) -> ApiError:

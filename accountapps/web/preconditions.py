@@ -9,11 +9,10 @@ made by the database, in the ``WHERE revision = ?`` of the conditional update
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 
 from flask import request
 
-from accountapps.web.errors import ApiError
+from accountapps.domain.errors import ApiError, IfMatch
 
 #: Ends the tag of the masked view (a reader without PII access): a strong tag
 #: names one representation, and the masked body differs from the full one.
@@ -36,22 +35,6 @@ def not_modified(current: str) -> bool:
         return False
     bare = current.removeprefix("W/")
     return any(tag == "*" or tag.removeprefix("W/") == bare for tag in _tags(header))
-
-
-@dataclass(frozen=True)
-class IfMatch:
-    """What a write's preconditions accept: ``If-Match`` (any revision, or a set of
-    them) and ``If-None-Match`` (none of a set of revisions, or no existing one)."""
-
-    any: bool
-    revisions: frozenset[int]
-    none_any: bool = False
-    none_revisions: frozenset[int] = frozenset()
-
-    def accepts(self, revision: int) -> bool:
-        """True when the resource at ``revision`` satisfies the preconditions."""
-        return ((self.any or revision in self.revisions)
-                and not self.none_any and revision not in self.none_revisions)
 
 
 def if_match(resource_id: str, *, required: bool) -> IfMatch | None:
@@ -100,13 +83,3 @@ def _revisions(resource_id: str, tags: list[str]) -> frozenset[int]:
                 and len(number) <= 18 and not number.startswith("0")):
             revisions.add(int(number))
     return frozenset(revisions)
-
-
-def precondition_failed() -> ApiError:
-    """The ``412`` error for a stale ``If-Match``."""
-    return ApiError(
-        412, "preconditionFailed",
-        "The If-Match value does not match the resource's current ETag (it has "
-        "changed since you fetched it), or If-None-Match names it.",
-        remediation="GET the resource again, reapply your change and retry with the new ETag.",
-    )

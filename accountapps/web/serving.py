@@ -27,8 +27,9 @@ from gunicorn import util as gunicorn_util
 from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import ThreadWorker as GThreadWorker
 
+from accountapps.domain.errors import ApiError
 from accountapps.web import hal
-from accountapps.web.errors import ApiError, error_body, http_error_type
+from accountapps.web.errors import error_body, http_error_type
 from accountapps.web.http import SECURITY_HEADERS
 from accountapps.web.logs import JsonFormatter
 

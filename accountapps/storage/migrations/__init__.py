@@ -17,6 +17,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from types import ModuleType
+from typing import Any
+
+from peewee import DatabaseError, InterfaceError, fn
 
 from accountapps.storage.db import database, is_postgres, write_transaction
 from accountapps.storage.models import SchemaVersion, utcnow
@@ -65,3 +68,17 @@ def current_version() -> int:
         row = SchemaVersion.select(SchemaVersion.version).order_by(
             SchemaVersion.version.desc()).first()
         return row.version if row else 0
+
+
+def readiness() -> dict[str, Any] | None:
+    """The applied schema version and the one this code needs, read after a
+    ``SELECT 1``; ``None`` when the database does not answer."""
+    try:
+        database.execute_sql("SELECT 1").fetchone()
+        applied = 0
+        if database.table_exists(SchemaVersion._meta.table_name):
+            applied = SchemaVersion.select(fn.MAX(SchemaVersion.version)).scalar() or 0
+    except (DatabaseError, InterfaceError):
+        return None
+    return {"database": "pass", "schemaVersion": applied,
+            "requiredSchemaVersion": latest_version()}

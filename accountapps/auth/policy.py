@@ -1,0 +1,63 @@
+"""Who may do what: every decision about a caller's role and a resource's owner.
+
+Scopes say which routes a token may call (checked by :mod:`accountapps.auth.security`
+from each view's ``@requires``); this module says what the caller may do there.
+The domain and the representations ask here and never decide for themselves,
+so a rule changes in one place. Functions take a :class:`Principal` and, where
+the rule needs it, a row with ``owner`` and ``state``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accountapps.auth.principal import Principal
+
+#: Who may ask for a target state: the institution only, or the resource's owner
+#: (and the institution).
+INSTITUTION, OWNER = "institution", "owner"
+
+
+def is_institution(principal: Principal) -> bool:
+    """Acts for the financial institution (``admin/write`` or ``admin/full``)."""
+    return principal.has("admin/write")
+
+
+def may_read_audit(principal: Principal) -> bool:
+    """May read any owner's audit trails: the institution or an auditor (``admin/read``)."""
+    return is_institution(principal) or principal.has("admin/read")
+
+
+def may_read_pii(principal: Principal) -> bool:
+    """May see tax ids, full account numbers and other personal data unmasked."""
+    return principal.has("profiles/readPii")
+
+
+def visible_owner(principal: Principal) -> str | None:
+    """The owner whose resources ``principal`` sees (``None``: every owner's)."""
+    return None if is_institution(principal) else principal.user_id
+
+
+def may_act(who: str, principal: Principal, row: Any) -> bool:
+    """True when ``principal`` may ask for a state change open to ``who`` on ``row``."""
+    if who == INSTITUTION:
+        return is_institution(principal)
+    return is_institution(principal) or row.owner == principal.user_id
+
+
+def may_delete_application(principal: Principal, row: Any) -> bool:
+    """The applicant while the application is ``pending``; the institution once ``expired``."""
+    if is_institution(principal):
+        return row.state == "expired"
+    return row.owner == principal.user_id and row.state == "pending"
+
+
+def may_give_institution_input(principal: Principal) -> bool:
+    """Identity-verification results and document reviews are the institution's."""
+    return is_institution(principal)
+
+
+def may_write_institution_fields(principal: Principal) -> bool:
+    """Approvals, required documents, review flags and verification results in a body
+    are the institution's; anyone else's values for them are ignored."""
+    return is_institution(principal)
