@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -15,32 +14,9 @@ from accountapps.storage import db, migrations
 from accountapps.web import bodies, connections, errors, http, limits, logs
 
 
-class App(Flask):
-    """Flask, remembering which hooks and views are plain functions."""
-
-    #: Hooks, views and their wrappers are registered once: a few dozen. A
-    #: function made per request (``after_this_request``) is not kept past this.
-    SYNC_CACHE_SIZE = 512
-
-    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """Flask asks ``inspect`` whether each hook and view is a coroutine
-        function on every call (19 times a request here, ~0.4 µs each); the
-        answer for a function never changes, so it is kept."""
-        known: dict[Any, Callable[..., Any]] = self.__dict__.setdefault("_synced", {})
-        try:
-            return known[func]
-        except KeyError:
-            synced = super().ensure_sync(func)
-            if len(known) < self.SYNC_CACHE_SIZE:
-                known[func] = synced
-            return synced
-        except TypeError:  # not hashable
-            return super().ensure_sync(func)
-
-
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """The WSGI application, configured from ``ACCOUNTAPPS_*`` variables and ``overrides``."""
-    app = App(__name__, static_folder=None, instance_relative_config=True)
+    app = Flask(__name__, static_folder=None, instance_relative_config=True)
     # A path with "//" names nothing (404), rather than a redirect to the merged
     # path (werkzeug's redirects are HTML pages; see http._no_redirects).
     app.url_map.merge_slashes = False

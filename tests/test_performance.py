@@ -261,29 +261,3 @@ def test_a_create_evaluates_its_workflow_once(user, create_body, monkeypatch):
     assert response.status_code == 201, response.json
     assert evaluated == ["running"]
     assert response.json["tasks"]  # the representation still carries the checklist
-
-
-def test_flask_asks_once_whether_a_hook_is_a_coroutine(app, monkeypatch):
-    import flask.app
-
-    asked: list[object] = []
-
-    def counting(func: object) -> bool:
-        asked.append(func)
-        return False
-
-    monkeypatch.setattr(flask.app, "iscoroutinefunction", counting)
-
-    def hook() -> None:
-        return None
-
-    assert app.ensure_sync(hook) is hook
-    assert app.ensure_sync(hook) is hook
-    assert asked == [hook]
-
-
-def test_functions_made_per_request_do_not_grow_the_coroutine_answers(app, monkeypatch):
-    monkeypatch.setattr(type(app), "SYNC_CACHE_SIZE", 3)
-    made = [lambda: None for _ in range(10)]
-    assert [app.ensure_sync(f) for f in made] == made
-    assert len(app._synced) <= 3

@@ -340,7 +340,7 @@ def records(query: ModelSelect) -> list[Any]:
     """Run ``query``; its rows as read-only records with the selected columns as attributes.
 
     peewee builds a model instance per row, through every column's converter;
-    for a page of 100 that was a third of the request (by profile). Here only
+    for a page of 100 that was a large share of the request. Here only
     the columns that need it (dates, JSON, ...) are converted. A selection of
     anything but plain model fields takes peewee's own path.
     """

@@ -74,7 +74,7 @@ def _compiled(key: tuple[Any, ...], build: Callable[[], ModelSelect],
 
     On PostgreSQL the query is also prepared once per connection (``db.prepared``).
     Generating the SQL of a 15-column SELECT costs peewee several times what
-    SQLite needs to run it (most of a ``304``'s time, by profile), and it never
+    SQLite needs to run it (most of a ``304``'s time), and it never
     changes for the queries every request makes.
     """
     key = (*key, type(database.obj))

@@ -1,7 +1,7 @@
 """The peewee database: SQLite by default, PostgreSQL for several hosts.
 
 Connections: SQLite keeps one connection per worker thread (opening one and
-setting pragmas per request costs ~60 % of throughput, see engineering notes);
+setting pragmas per request costs much of the throughput, see engineering notes);
 PostgreSQL uses a pool and returns the connection after every request, and
 sends as few round trips as it can (:class:`PostgresPool`).
 Connections are opened lazily after gunicorn forks, never at import; the app
@@ -41,7 +41,7 @@ database = DatabaseProxy()
 SQLITE_PRAGMAS = {
     # Every page a write touches is copied to the WAL at commit and back at the
     # checkpoint; a create touches ~20 (a row, a dozen index leaves, the audit
-    # record): with 2 KiB pages instead of 4 KiB it costs ~15 % less CPU, reads
+    # record): with 2 KiB pages instead of 4 KiB it costs less CPU, reads
     # no more. Takes effect only in a new database, so it comes first.
     "page_size": 2048,
     "journal_mode": "wal",
@@ -164,8 +164,8 @@ class PostgresPool(PooledPostgresqlDatabase):
         """``sql`` as the ``EXECUTE`` of a statement prepared once per connection.
 
         For the fixed-shape queries every request makes (a row by id): the
-        server parses and plans them once per session instead of per request
-        (30-45 µs each, measured). The first use on a connection sends the
+        server parses and plans them once per session instead of per request.
+        The first use on a connection sends the
         ``PREPARE`` with the ``EXECUTE``, in the same round trip.
         """
         if not self.prepare:

@@ -1,8 +1,8 @@
 """The SQL of a collection query, generated once per shape of query.
 
 peewee builds a page's ``SELECT`` and its ``COUNT`` afresh for every request by
-walking the query tree (~200 µs for the two, a sixth of a page's CPU, by
-profile), though a client asks the same few shapes again and again (the same
+walking the query tree (a large share of a page's CPU), though a client asks
+the same few shapes again and again (the same
 filter and sort, other values). Here a short walk of the query's ``WHERE``
 and ``ORDER BY`` gives its *shape* (operators, columns, how many values, the
 text of literal SQL) and its values in order; peewee's SQL for that shape is

@@ -1,7 +1,7 @@
 """Exact row counts of whole tables without counting: a counter kept by triggers.
 
 An administrator's unfiltered page must report ``count``, the number of every
-application; ``COUNT(*)`` reads a whole index for that (25-40 ms at a million
+application; ``COUNT(*)`` reads a whole index for that (slow at a million
 rows on SQLite, more on PostgreSQL), on every page. Instead, a trigger on each
 insert and delete keeps the number in ``row_count``, in the same transaction
 as the change, so it is exact and costs one primary-key read. Filtered and
@@ -16,8 +16,8 @@ table: fine at this service's write rates (the write path is a few ms).
 
 Per state, too: an administrator's work queue (``filter=eq(state,blocked)``,
 ``?state=…``) reports how many applications are in those states, and counting
-them is a range as long as the queue (3 ms for 15,000 of a million rows on
-PostgreSQL, the page's largest cost). The same triggers keep one counter per
+them is a range as long as the queue (on PostgreSQL, the page's largest cost).
+The same triggers keep one counter per
 state (``application.state=blocked``), moved on every change of ``state``. A
 change of state locks its two counters in the order of their names, as every
 writer does (the whole-table counter first), so writers wait for each other
@@ -81,8 +81,8 @@ def install_triggers(db: Database, table: str) -> None:
     counters, with plain ``UPDATE``s whose plans PL/pgSQL keeps for the
     session; it replaces the two of migrations 0009 and 0010 (two trigger
     calls per row, and a per-state ``INSERT … ON CONFLICT`` in an SQL function
-    planned on every call: ~0.1 ms of the server's CPU per create, measured
-    with pgbench, against ~0.05 ms now).
+    planned on every call; the cached UPDATEs are planned once (see
+    docs and ``make bench`` for the figures).
     """
     _check_identifier(table)
     db.create_tables([RowCount], safe=True)

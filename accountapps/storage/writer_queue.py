@@ -4,7 +4,7 @@ SQLite allows one writer at a time. A worker that finds the write lock taken
 gets ``SQLITE_BUSY`` and SQLite's busy handler sleeps 1, 2, 5, 10 ... ms
 between tries, although the lock is held for well under a millisecond: under
 concurrent creates the waiting worker slept through most of the time the lock
-was free (measured: 12-14 % of the CPU idle). An exclusive ``flock`` on a file
+was free (the CPU sat idle). An exclusive ``flock`` on a file
 beside the database queues the writers of every worker process instead, and the
 kernel wakes the next one the moment the lock is released.
 

@@ -46,7 +46,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in self._SKIP})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        try:  # a line per request: orjson's ~1 µs against the standard library's ~8
+        try:  # a line per request: orjson, much cheaper than the standard library
             return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
         except TypeError:  # integers beyond 64 bits, lone surrogates
             return json.dumps(entry, default=str)
@@ -68,15 +68,14 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _start() -> None:
-        # Each use of a context proxy (request, g) costs ~1 µs: fetch each once.
-        context = g._get_current_object()
+        context = g
         offered = request.environ.get("HTTP_X_REQUEST_ID", "")
         context.request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
         context.started = time.perf_counter()
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        context = g._get_current_object()
+        context = g
         environ = request.environ
         request_id = context.get("request_id") or uuid.uuid4().hex
         response.headers["X-Request-ID"] = request_id
