@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean openapi conformance conformance-short bench
+.PHONY: install run test lint clean openapi conformance conformance-short bench bench-compare
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,3 +62,10 @@ BENCH_ROWS ?= 10000
 BENCH_SECONDS ?= 5
 bench: $(STAMP)
 	BENCH_ROWS="$(BENCH_ROWS)" BENCH_SECONDS="$(BENCH_SECONDS)" $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+## The service at BEFORE (a commit) against this checkout, measured alternately in one run.
+BEFORE ?= HEAD~1
+BENCH_ROUNDS ?= 2
+bench-compare: $(STAMP)
+	BENCH_ROWS="$(BENCH_ROWS)" BENCH_SECONDS="$(BENCH_SECONDS)" $(BIN)/python -m bench.compare \
+	  --before "$(BEFORE)" --rounds "$(BENCH_ROUNDS)" $(BENCH_ARGS)

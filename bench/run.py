@@ -75,16 +75,20 @@ def wait_ready(port: int, path: str, headers: dict[str, str], timeout: float = 6
 
 @contextmanager
 def gunicorn(app: str, port: int, env: dict[str, str], args: argparse.Namespace,
-             log: Path) -> Iterator[subprocess.Popen]:
-    """Run ``app`` under gunicorn (``args``' workers, loopback) for the duration of the block."""
+             log: Path, tree: Path = ROOT) -> Iterator[subprocess.Popen]:
+    """Run ``app`` under gunicorn (``args``' workers, loopback) for the duration of the block.
+
+    ``tree``: the checkout whose code serves (another one, to compare two versions).
+    """
     command = [sys.executable, "-m", "gunicorn",
                "--config", str(ROOT / "bench" / "gunicorn_settings.py"),
                "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
                "--worker-class", args.worker_class, "--threads", str(args.threads),
-               "--chdir", str(ROOT), app]
+               "--chdir", str(tree), app]
     with open(log, "ab") as handle:
-        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=handle,
-                                   stderr=handle, cwd=ROOT)
+        process = subprocess.Popen(command, env={**os.environ, **env,
+                                                 "PYTHONPATH": str(tree)},
+                                   stdout=handle, stderr=handle, cwd=tree)
     try:
         yield process
     finally:
@@ -248,7 +252,8 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
            "ACCOUNTAPPS_RATE_LIMIT": "100000000/minute"}
     log = RESULTS / "gunicorn.log"
     log.write_bytes(b"")  # this run's logs only
-    with gunicorn("wsgi:app", service_port, env, args, log) as service:
+    tree = Path(getattr(args, "service_tree", None) or ROOT)
+    with gunicorn("wsgi:app", service_port, env, args, log, tree) as service:
         wait_ready(service_port, "/accountApplications/", {"API-Key": API_KEY})
         document = sample_representation(service_port, info, secret)
         doc_path = RESULTS / "baseline-document.json"

@@ -150,12 +150,19 @@ def test_limit_1000_is_allowed(admin, five):
 
 @pytest.mark.parametrize("query", [
     "limit=1001", "limit=-1", "limit=abc", "start=-1", "start=x", "start=1.5",
-    "limit=99999999999999999999999",
+    "limit=99999999999999999999999", "start=", "limit=",
 ])
 def test_bad_start_or_limit_is_400(user, query):
     response = user.get(f"/applications?{query}")
     assert response.status_code == 400
     assert response.json["_error"]["statusCode"] == 400
+
+
+@pytest.mark.parametrize("query", ["limit=abc", "limit=1001", "start=x", "start="])
+def test_every_bad_start_or_limit_is_the_same_error(user, query):
+    # The query is parsed once, by the collection query: one error type for all.
+    error = user.get(f"/applications?{query}").json["_error"]
+    assert error["type"] == "invalidQueryParameter"
 
 
 def test_count_is_the_total_of_matching_items(admin, five):

@@ -14,10 +14,10 @@ from conftest import API_KEY, SECRET, USER_SCOPES, Api, headers_for
 from db_helpers import sql_sent
 
 from accountapps.auth import security
-from accountapps.domain.collection_query import records
 from accountapps.resources import applications as resource
 from accountapps.storage.db import database
 from accountapps.storage.models import Application
+from accountapps.storage.pages import records
 
 ROOT = "/accountApplications/"
 

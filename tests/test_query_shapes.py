@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from urllib.parse import quote
 
 import pytest
 from peewee import SQL, ModelSelect, Select, fn
@@ -13,6 +15,7 @@ from accountapps.domain.collection_query import order_by, translate
 from accountapps.storage import query_shapes
 from accountapps.storage.db import database, prepared
 from accountapps.storage.models import Application, ApplicationApplicant
+from accountapps.storage.pages import records
 
 #: Filters of many shapes; each is checked with two sets of values.
 FILTERS = [
@@ -158,3 +161,77 @@ def test_no_more_than_max_shapes_are_kept(monkeypatch):
             Application.state.in_(["running"] * count))
         assert query_shapes.select_sql(query) == peewees(query)
     assert len(query_shapes._SQL) == 3
+
+
+# --- peewee's private attributes changed: peewee's own SQL, never an error ---------
+
+def counting(query: ModelSelect) -> Select:
+    """peewee's own ``COUNT`` of ``query``, as count_sql asks it."""
+    wrapped = query.order_by().select(SQL("1")).alias("_wrapped")
+    return Select([wrapped], [fn.COUNT(SQL("1"))]).bind(database)
+
+
+def break_private_reads(monkeypatch, error: type[Exception] = AttributeError) -> list:
+    """Make the walk fail as a renamed peewee attribute would; the calls it got are returned."""
+    calls: list = []
+
+    def walk(*args, **kwargs):
+        calls.append(args)
+        raise error("'ModelSelect' object has no attribute '_joins'")
+
+    monkeypatch.setattr(query_shapes, "_select_shape", walk)
+    monkeypatch.setattr(query_shapes, "_warned", False)
+    return calls
+
+
+@pytest.mark.usefixtures("db")
+def test_a_query_lacking_a_private_attribute_is_peewees_sql():
+    query = page("eq(accountName,alpha)")
+    del query._joins  # as if peewee had renamed it (its own SELECT does not read it)
+    assert query_shapes.select_sql(query) == peewees(query)
+    assert query_shapes._SQL == {}
+
+
+@pytest.mark.usefixtures("db")
+@pytest.mark.parametrize("error", [AttributeError, KeyError, TypeError])
+@pytest.mark.parametrize(("first", "second"), FILTERS[:4])
+def test_a_failing_private_read_gives_peewees_sql(monkeypatch, error, first, second):
+    calls = break_private_reads(monkeypatch, error)
+    for text in (first, second):
+        query = page(text)
+        assert query_shapes.select_sql(query) == peewees(query)
+        assert query_shapes.count_sql(query) == peewees(counting(query))
+    assert len(calls) == 4
+    assert query_shapes._SQL == {}
+
+
+def test_a_page_read_with_private_reads_failing_has_the_same_rows(monkeypatch, application, db):
+    query = page("eq(state,running)", owner=None).offset(0)
+    expected = records(query)
+    assert [row.id for row in expected] == [application.json["_id"]]
+    break_private_reads(monkeypatch)
+    assert records(query) == expected
+
+
+@pytest.mark.usefixtures("db")
+def test_failing_private_reads_are_logged_once(monkeypatch, caplog):
+    break_private_reads(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger=query_shapes.__name__):
+        for text in ("eq(accountName,a)", "eq(accountName,b)"):
+            query_shapes.select_sql(page(text))
+            query_shapes.count_sql(page(text))
+    assert len(caplog.records) == 1
+    assert "peewee's private attributes" in caplog.records[0].getMessage()
+
+
+@pytest.mark.parametrize("query", ["", "?filter=" + quote("eq(state,running)")])
+def test_a_collection_answers_200_with_private_reads_failing(monkeypatch, user, application,
+                                                              query):
+    calls = break_private_reads(monkeypatch)
+    monkeypatch.setattr(query_shapes, "_SQL", {})
+    response = user.get("/applications" + query)
+    assert response.status_code == 200, response.json
+    assert response.json["count"] == 1
+    assert [item["_id"] for item in response.json["_embedded"]["items"]] == [
+        application.json["_id"]]
+    assert calls  # the collection's SQL did come through query_shapes

@@ -129,7 +129,7 @@ def _cached(app: Flask) -> dict[str, dict[str, Any]]:
 @requires(UNAUTHENTICATED)
 def get_profile(name: str, version: str) -> Response:
     """The JSON Schema that a ``_profile`` names (no credentials needed)."""
-    profiles = _cached(current_app._get_current_object())  # type: ignore[attr-defined]
+    profiles = _cached(current_app)
     if version != hal.PROFILE_VERSION or name not in profiles:
         raise ApiError(404, "notFound", f"There is no profile {name}/{version}.",
                        attributes={"name": name[:100], "version": version[:32]})

@@ -220,8 +220,8 @@ def _unverified_header(token: str) -> dict[str, Any]:
     """The token's JOSE header, only to choose the key and algorithm.
 
     ``jwt.decode`` parses and checks the whole token again (PyJWT checks every
-    character of each segment in Python: parsing the header with it too doubled
-    a new token's cost). Anything odd here is refused; anything that passes is
+    character of each segment in Python: parsing the header with it too would
+    do that work twice). Anything odd here is refused; anything that passes is
     still verified in full by ``jwt.decode``.
     """
     segment = token.split(".", 1)[0]

@@ -8,26 +8,19 @@ field name that is not declared can never reach SQL.
 
 from __future__ import annotations
 
-from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
 from peewee import (
-    OP,
     SQL,
-    AutoField,
-    CharField,
     ColumnBase,
     Expression,
     Field,
-    IntegerField,
     ModelSelect,
     NodeList,
-    TextField,
 )
 
 from accountapps.domain import filter_expr
@@ -41,9 +34,8 @@ from accountapps.domain.filter_expr import (
     Search,
     TooManySearchTerms,
 )
-from accountapps.storage import row_counts
+from accountapps.storage import pages
 from accountapps.storage.db import is_postgres
-from accountapps.storage.query_shapes import count_sql, select_sql
 
 DEFAULT_LIMIT = 100
 
@@ -111,7 +103,7 @@ def _refuse_long_query(params: Mapping[str, str]) -> None:
 def parse_int(args: Mapping[str, str], name: str, default: int, maximum: int | None) -> int:
     """A non-negative integer query parameter, or ``400``."""
     raw = args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     # ASCII only: str.isdigit() is also true of fullwidth and superscript digits.
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
@@ -327,79 +319,6 @@ def alternatives(args: Mapping[str, str], name: str, choices: Sequence[str] | No
     return values
 
 
-#: Columns whose database value is already the Python value (no converter needed).
-_AS_STORED = (CharField, TextField, IntegerField, AutoField)
-
-
-@lru_cache(maxsize=64)
-def _record_type(names: tuple[str, ...]) -> type:
-    return namedtuple("Record", names)
-
-
-def records(query: ModelSelect) -> list[Any]:
-    """Run ``query``; its rows as read-only records with the selected columns as attributes.
-
-    peewee builds a model instance per row, through every column's converter;
-    for a page of 100 that was a large share of the request. Here only
-    the columns that need it (dates, JSON, ...) are converted. A selection of
-    anything but plain model fields takes peewee's own path.
-    """
-    selected = query._returning
-    if not all(isinstance(column, Field) for column in selected):
-        return list(query)
-    record = _record_type(tuple(column.name for column in selected))
-    convert = [(index, column.python_value) for index, column in enumerate(selected)
-               if type(column) not in _AS_STORED]
-    result = []
-    for raw in query.model._meta.database.execute_sql(*select_sql(query)):
-        if convert:
-            raw = list(raw)
-            for index, python_value in convert:
-                raw[index] = python_value(raw[index])
-        result.append(record._make(raw))
-    return result
-
-
-def _kept_count(query: ModelSelect, conditions: Sequence[Expression]) -> int | None:
-    """The count the triggers keep, when it answers the question (see row_counts).
-
-    The whole table (an administrator, nothing filtered), or an
-    administrator's page filtered on nothing but the state (the work queue);
-    ``None`` for anything else, which an index range counts.
-    """
-    if query._where is not None:  # scoped to an owner (the caller's conditions not yet added)
-        return None
-    table = query.model._meta.table_name
-    if not conditions:
-        return row_counts.total(table)
-    states = _only_states(conditions)
-    return None if states is None else row_counts.in_states(table, states)
-
-
-def _only_states(conditions: Sequence[Expression]) -> list[str] | None:
-    """The states ``conditions`` allow when they restrict nothing but ``state``."""
-    allowed: set[str] | None = None
-    for condition in conditions:
-        if not (isinstance(condition, Expression) and isinstance(condition.lhs, Field)
-                and condition.lhs.name == "state"):
-            return None
-        rhs = condition.rhs
-        if condition.op == OP.EQ and isinstance(rhs, str):
-            values = {rhs}
-        elif (condition.op == OP.IN and isinstance(rhs, (list, tuple))
-              and all(isinstance(value, str) for value in rhs)):
-            values = set(rhs)
-        else:
-            return None
-        allowed = values if allowed is None else allowed & values
-    return None if allowed is None else sorted(allowed)
-
-
-def count_of(query: ModelSelect) -> int:
-    """How many rows ``query`` matches, as peewee's ``count()`` asks, prepared where that pays."""
-    return query.model._meta.database.execute_sql(*count_sql(query)).fetchone()[0]
-
-
 def query_page(
     spec: CollectionSpec,
     query: ModelSelect,
@@ -436,11 +355,11 @@ def query_page(
         if searched is not None:
             conditions.append(searched)
     ordering = order_by(spec, args.get("sortBy"))
-    count = _kept_count(query, conditions)  # before the conditions join the query
+    count = pages.kept_count(query, conditions)  # before the conditions join the query
     for condition in conditions:
         query = query.where(condition)
     if count is None:
-        count = count_of(query)
-    rows = records(query.order_by(*ordering).offset(start).limit(limit)) if (
+        count = pages.count(query)
+    rows = pages.records(query.order_by(*ordering).offset(start).limit(limit)) if (
         limit and start < count) else []
     return Page(rows=rows, start=start, limit=limit, count=count, params=params)

@@ -73,8 +73,8 @@ def _compiled(key: tuple[Any, ...], build: Callable[[], ModelSelect],
     """The SQL of a fixed-shape query, generated once, with ``values`` for placeholders.
 
     On PostgreSQL the query is also prepared once per connection (``db.prepared``).
-    Generating the SQL of a 15-column SELECT costs peewee several times what
-    SQLite needs to run it (most of a ``304``'s time), and it never
+    Generating the SQL of a 15-column SELECT costs peewee more than SQLite
+    needs to run it (a ``304`` does little else), and it never
     changes for the queries every request makes.
     """
     key = (*key, type(database.obj))

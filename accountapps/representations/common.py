@@ -105,7 +105,7 @@ def _plain_link(link: Any) -> dict[str, Any] | None:
 class LinksField(fields.Dict):
     """A HAL ``_links`` object: relation names to :class:`LinkSchema` objects.
 
-    Loading nests a schema load per link, a quarter of a create body's
+    Loading nests a schema load per link, a large part of a create body's
     validation. Links that are plainly valid (known keys only, strings within
     their limits, ``templated`` a real boolean) are taken as they are, in
     LinkSchema's field order; anything else goes through marshmallow, so every

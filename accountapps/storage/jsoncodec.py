@@ -1,7 +1,7 @@
 """JSON for the service's own hot paths: response bodies, stored documents, caches.
 
 The standard library's encoder and decoder are pure Python around a C scanner;
-orjson does the same work several times faster (a stored document is ~2 KB,
+orjson does the same work faster (a stored document is ~2 KB,
 decoded on every read and encoded on every write; a page's body is ~40 KB).
 The output is the same JSON: compact, UTF-8, keys in insertion order.
 
@@ -75,7 +75,7 @@ _COPY = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 def copy_document(value: Any) -> Any:
     """A deep copy of a stored document (or any part of one), for a change to work on.
 
-    What ``copy.deepcopy`` returns, through orjson (several times cheaper).
+    What ``copy.deepcopy`` returns, through orjson (cheaper).
     Anything that is not plain JSON (integers beyond 64 bits,
     non-string keys, subclasses, lone surrogates) goes to ``copy.deepcopy``.
     A non-finite float would become ``null``, as storing it does: documents

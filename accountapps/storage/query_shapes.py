@@ -13,10 +13,17 @@ values, and the shape is kept only if the values this walk found are exactly
 peewee's, in its order; otherwise the shape is marked as one peewee always
 builds. Anything the walk does not know (a join, a subquery, a function, a
 ``GROUP BY``) is left to peewee.
+
+The walk reads peewee's private query attributes (``_where``, ``_order_by``,
+``_joins``, ...), which peewee may rename or reshape in any release. It is
+reached only through :func:`_select_shape`: if a read fails there, that query
+takes peewee's public ``query.sql()`` instead of answering an error
+(setup.cfg bounds peewee's major version, the likeliest time for such a change).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -42,6 +49,12 @@ MAX_SHAPES = 512
 _MISSING: Any = object()
 
 _SIMPLE = (str, int, float, bool)
+
+
+#: What a read of peewee's private attributes raises once peewee has changed them.
+_PEEWEE_CHANGED = (AttributeError, KeyError, TypeError)
+#: Set at the first such failure, so it is logged once, not per request.
+_warned = False
 
 
 class _Unknown(Exception):
@@ -97,6 +110,8 @@ def _select_shape(query: ModelSelect, values: list[Any], *, ordered: bool = True
     """The shape of a plain single-table ``SELECT`` of columns, or :class:`_Unknown`.
 
     ``ordered=False``: as if its ``ORDER BY`` were removed (for its count).
+    The only way into the walk, and so to peewee's private attributes: its
+    callers fall back to peewee on :data:`_PEEWEE_CHANGED` as on ``_Unknown``.
     """
     if (type(query) is not ModelSelect or query._from_list != [query.model] or query._joins
             or query._group_by or query._having is not None or query._windows is not None
@@ -115,6 +130,16 @@ def _select_shape(query: ModelSelect, values: list[Any], *, ordered: bool = True
             type(database.obj).__name__)
 
 
+def _peewee_changed(error: Exception) -> None:
+    """Say once that the walk no longer fits this peewee (every query then takes peewee's path)."""
+    global _warned
+    if not _warned:
+        _warned = True
+        logging.getLogger(__name__).warning(
+            "query shapes: peewee's private attributes are not as expected (%r); "
+            "building collection SQL with peewee", error)
+
+
 def _cached(key: Hashable, values: list[Any], build: Callable[[], Select]
             ) -> tuple[str, list[Any]]:
     """The kept SQL of ``key`` with ``values``; else peewee's, kept if the values match."""
@@ -127,13 +152,15 @@ def _cached(key: Hashable, values: list[Any], build: Callable[[], Select]
     return built_sql, list(built_params)
 
 
-
 def select_sql(query: ModelSelect) -> tuple[str, list[Any]]:
     """``query.sql()``, from the shape's kept SQL where possible; prepared where that pays."""
     values: list[Any] = []
     try:
         key = ("select", _select_shape(query, values))
     except _Unknown:
+        return prepared(*query.sql())
+    except _PEEWEE_CHANGED as error:
+        _peewee_changed(error)
         return prepared(*query.sql())
     return prepared(*_cached(key, values, lambda: query))
 
@@ -148,5 +175,8 @@ def count_sql(query: ModelSelect) -> tuple[str, list[Any]]:
     try:
         key = ("count", _select_shape(query, values, ordered=False))
     except _Unknown:
+        return prepared(*build().sql())
+    except _PEEWEE_CHANGED as error:
+        _peewee_changed(error)
         return prepared(*build().sql())
     return prepared(*_cached(key, values, build))

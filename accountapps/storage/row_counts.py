@@ -10,7 +10,7 @@ per-owner counts still count (an index range; see the query-plan tests).
 Cost: every insert and delete of a counted table updates one row of
 ``row_count``. SQLite has one writer anyway; on PostgreSQL that row's lock is
 held until commit, which bounds inserts to one transaction at a time per
-table: fine at this service's write rates (the write path is a few ms).
+table: fine at this service's write rates (the write path is short).
 ``TRUNCATE`` fires no row triggers: after one, run the migration's
 :func:`install` again (it recounts). Without a counter row, pages count.
 
@@ -81,8 +81,8 @@ def install_triggers(db: Database, table: str) -> None:
     counters, with plain ``UPDATE``s whose plans PL/pgSQL keeps for the
     session; it replaces the two of migrations 0009 and 0010 (two trigger
     calls per row, and a per-state ``INSERT … ON CONFLICT`` in an SQL function
-    planned on every call; the cached UPDATEs are planned once (see
-    docs and ``make bench`` for the figures).
+    planned on every call), which cost more of the server's CPU per create
+    (figures: docs and ``make bench``).
     """
     _check_identifier(table)
     db.create_tables([RowCount], safe=True)

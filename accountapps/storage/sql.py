@@ -2,8 +2,8 @@
 
 peewee builds an ``INSERT`` or ``UPDATE`` afresh on every call, and for the
 write every request makes (an application's 15 columns, its audit record) that
-costs more than the database needs to run it (a third of a create's time, by
-profile). These statements never change shape, so their text is cached; values
+costs more than the database needs to run it. These statements never change
+shape, so their text is cached; values
 still go through each field's ``db_value`` (JSON, timestamps), exactly as
 peewee would bind them, and through the driver's placeholders.
 

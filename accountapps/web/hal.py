@@ -40,7 +40,7 @@ def host_url() -> str:
 
     Computed once per request: every link of a representation starts with it.
     werkzeug's ``host_url`` also turns a percent-encoded host into an IRI, which
-    a host without ``%`` never needs (a third of a small ``GET``'s link cost).
+    a host without ``%`` never needs, for every request.
     """
     environ = request.environ
     url = environ.get(_HOST_URL)
