@@ -11,7 +11,7 @@ from accountapps import apidoc, cli
 from accountapps.auth import security
 from accountapps.config import load_settings
 from accountapps.storage import db, migrations
-from accountapps.web import bodies, connections, errors, http, limits, logs
+from accountapps.web import bodies, connections, errors, hooks, http, limits, logs
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -37,7 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # so that failed key guesses count too.
     limits.init_app(app)
     http.init_app(app)
-    security.init_app(app)
+    hooks.before(app, security.authenticate)
     # Nobody without credentials makes the service read or parse a body.
     bodies.init_app(app)
 

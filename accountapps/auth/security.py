@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from flask import Flask, current_app, g, request
+from flask import Flask, Request, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from accountapps.auth import api_keys
@@ -271,9 +271,8 @@ def mint_token(
     return jwt.encode(payload, secret, algorithm="HS256")
 
 
-def authenticate() -> None:
-    """``before_request``: identify the caller and check the view's declared scope."""
-    current = request
+def authenticate(current: Request, _context: Any) -> None:
+    """Before each request: identify the caller and check the view's declared scope."""
     view = current_app.view_functions.get(current.endpoint or "")
     if view is None:  # unknown path or method: let routing answer 404/405
         return
@@ -308,8 +307,3 @@ def authenticate() -> None:
             attributes={"requiredScope": required} if required else None,
             remediation="Request an access token with the required scope.",
         )
-
-
-def init_app(app: Flask) -> None:
-    """Install the authentication hook."""
-    app.before_request(authenticate)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, request
+from flask import Flask, Request, current_app
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs import core as webargs_core
@@ -34,6 +34,8 @@ from werkzeug.exceptions import BadRequest
 
 from accountapps.domain.errors import ApiError
 from accountapps.storage.text import unstorable
+from accountapps.web import hooks
+from accountapps.web.limits import read_body
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -208,9 +210,8 @@ def _inspect(body: Any, data: bytes) -> ApiError | None:
     return None
 
 
-def check_body() -> None:
-    """``before_request``: refuse a write's body that no view should see (see module)."""
-    current = request
+def check_body(current: Request, _context: Any) -> None:
+    """Before each request: refuse a write's body that no view should see (see module)."""
     if current.method not in ("POST", "PUT", "PATCH") or current.routing_exception:
         return  # no body expected, or routing answers 404/405 first
     environ = current.environ
@@ -241,10 +242,6 @@ def check_body() -> None:
 def init_app(app: Flask) -> None:
     """Read bodies whole (:func:`~.limits.read_body`), with :class:`RequestJSON`, and
     check each with :func:`check_body`. Install after the caller check."""
-    from accountapps.web.limits import (
-        read_body,  # limits -> security -> bodies: import when installing
-    )
-
     app.json = RequestJSON(app)
-    app.before_request(read_body)
-    app.before_request(check_body)
+    hooks.before(app, read_body)
+    hooks.before(app, check_body)

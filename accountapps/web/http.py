@@ -6,13 +6,14 @@ Request bodies have their own module, :mod:`.bodies`.
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from flask import Flask, Request, Response, current_app, request
+from flask import Flask, Request, Response, current_app
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import RequestRedirect
 
 from accountapps.domain.errors import ApiError
-from accountapps.web import hal
+from accountapps.web import hal, hooks
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -147,9 +148,8 @@ def _cors_headers(current: Request, response: Response, configured: bool) -> Non
         response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
 
 
-def _screen() -> Response | None:
-    """``before_request``: the rules above, in order."""
-    current = request
+def _screen(current: Request, _context: Any) -> Response | None:
+    """Before each request: the rules above, in order."""
     _refuse_invalid_host(current)
     answer = _preflight(current)
     if answer is not None:
@@ -162,11 +162,9 @@ def _screen() -> Response | None:
 
 def init_app(app: Flask) -> None:
     """Screen URLs and hosts, answer CORS preflights, add security headers."""
-    app.before_request(_screen)
+    hooks.before(app, _screen)
 
-    @app.after_request
-    def _headers(response: Response) -> Response:
-        current = request
+    def _headers(current: Request, _context: Any, response: Response) -> Response:
         # One pass over the headers, not one setdefault (and one scan) per header.
         present = {name.lower() for name, _value in response.headers}
         response.headers.extend([(name, value) for name, value in SECURITY_HEADERS.items()
@@ -181,3 +179,5 @@ def init_app(app: Flask) -> None:
         if current.scheme == "https":
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
+
+    hooks.after(app, _headers)

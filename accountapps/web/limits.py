@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from gunicorn.http.errors import ParseException
@@ -83,8 +83,8 @@ def _refuse_declared_too_large() -> None:
         raise body_too_large(limit)
 
 
-def read_body() -> None:
-    """``before_request`` (once the caller is known): read the body whole, or refuse it.
+def read_body(current: Request, _context: Any) -> None:
+    """Before each request, once the caller is known: read the body whole, or refuse it.
 
     ``413`` when a chunked body is too large (a declared size over the limit
     was refused before the caller check), ``400`` when it is cut short. The body is
@@ -95,7 +95,6 @@ def read_body() -> None:
     authentication, so that nobody without credentials makes the service
     read a body at all.
     """
-    current = request
     environ = current.environ
     length = current.content_length
     if length is not None:  # at most the limit: _refuse_declared_too_large

@@ -10,7 +10,9 @@ import uuid
 from typing import Any
 
 import orjson
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Request, Response, g, has_request_context
+
+from accountapps.web import hooks
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 access_log = logging.getLogger("accountapps.access")
@@ -66,17 +68,13 @@ def configure(level: str) -> None:
 def init_app(app: Flask) -> None:
     """Assign a request id (or accept a sane ``X-Request-ID``) and log every request."""
 
-    @app.before_request
-    def _start() -> None:
-        context = g
-        offered = request.environ.get("HTTP_X_REQUEST_ID", "")
+    def _start(current: Request, context: Any) -> None:
+        offered = current.environ.get("HTTP_X_REQUEST_ID", "")
         context.request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
         context.started = time.perf_counter()
 
-    @app.after_request
-    def _finish(response: Response) -> Response:
-        context = g
-        environ = request.environ
+    def _finish(current: Request, context: Any, response: Response) -> Response:
+        environ = current.environ
         request_id = context.get("request_id") or uuid.uuid4().hex
         response.headers["X-Request-ID"] = request_id
         started = context.get("started")
@@ -91,7 +89,7 @@ def init_app(app: Flask) -> None:
                 "request",
                 extra={
                     "method": environ["REQUEST_METHOD"],
-                    "path": request.path,
+                    "path": current.path,
                     "status": response.status_code,
                     "durationMs": round((time.perf_counter() - started) * 1000, 2)
                     if started else None,
@@ -100,3 +98,6 @@ def init_app(app: Flask) -> None:
                 },
             )
         return response
+
+    hooks.before(app, _start)
+    hooks.after(app, _finish)
