@@ -1,4 +1,4 @@
-"""Flask commands: ``db upgrade``, ``expire``, ``token``, ``api-keys``."""
+"""Flask commands: ``db upgrade``, ``expire``, ``token``, ``api-keys``, ``welcome``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ def init_app(app: Flask) -> None:
         click.echo(f"schema version: {migrations.current_version()}")
 
     app.cli.add_command(db_group)
+
+    @app.cli.command("welcome")
+    @click.argument("url")
+    def welcome(url: str) -> None:
+        """Say where the service will listen and how to get an API key and a token."""
+        click.echo(welcome_text(url, current_app.config["ACCOUNTAPPS_API_KEYS"]))
 
     @app.cli.command("expire")
     def expire() -> None:
@@ -110,3 +116,24 @@ def revoke_key(key_id: int) -> None:
     if not found:
         raise click.ClickException(f"no API key with id {key_id}")
     click.echo(f"revoked: {key_id}")
+
+
+def welcome_text(url: str, configured_keys: str) -> str:
+    """What ``make run`` prints before starting: the address, and how to call it."""
+    from accountapps.auth import api_keys
+
+    base = f"{url.rstrip('/')}/accountApplications"
+    configured = len([key for key in configured_keys.split(",") if key.strip()])
+    with database.connection_context():
+        issued = sum(1 for key in api_keys.all_keys() if key.revoked_at is None)
+    lines = [f"accountapps: the API root will be {base}/ (docs page: {base}/docs)"]
+    if configured or issued:
+        lines.append(f"API keys: {configured} configured (ACCOUNTAPPS_API_KEYS), {issued} issued "
+                     "(.venv/bin/flask --app wsgi api-keys list).")
+    else:
+        lines += ["No API key yet: every request but the health probes needs one. Create one",
+                  "(shown once) and a user's token, in another terminal:",
+                  "    KEY=$(.venv/bin/flask --app wsgi api-keys create --client local)",
+                  "    TOKEN=$(.venv/bin/flask --app wsgi token --sub elsa --scope banking/full)",
+                  "The README's quick start goes on from there."]
+    return "\n".join(lines)

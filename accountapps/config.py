@@ -106,7 +106,7 @@ def load_settings(
     settings["ACCOUNTAPPS_PLATFORM_URL"] = _platform_url(settings["ACCOUNTAPPS_PLATFORM_URL"])
     if not settings["ACCOUNTAPPS_DATABASE_URL"]:
         settings["ACCOUNTAPPS_DATABASE_URL"] = (
-            f"sqlite:///{Path(instance_path, 'accountapps.storage.db')}"
+            f"sqlite:///{Path(instance_path, 'accountapps.db')}"
         )
     if not settings["ACCOUNTAPPS_JWT_SECRET"] and not (
         settings["ACCOUNTAPPS_JWT_PUBLIC_KEY"] or settings["ACCOUNTAPPS_JWT_JWKS"]

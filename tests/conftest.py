@@ -83,6 +83,19 @@ def pytest_report_header(config) -> str:
     return f"database: {databases.BACKEND}" + (f" ({databases.redacted(url)})" if url else "")
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """One line per reason tests were skipped, with how many (not one line per test)."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if reasons:
+        terminalreporter.section("skipped, by reason")
+        for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
+            terminalreporter.write_line(f"{count:5d}  {reason}")
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """No PostgreSQL server in a PostgreSQL run: skip everything, saying why."""
     reason = databases.unavailable_reason()

@@ -49,7 +49,10 @@ def test_a_watched_process_tree_is_counted_under_its_role():
                               "    end = time.process_time() + 0.4\n"
                               "    while time.process_time() < end: pass\n"
                               "    os._exit(0)\n"
-                              "os.wait()"])
+                              "os.wait()\n"
+                              # Alive a while with the grandchild's time in its own
+                              # (cutime): a sampler slowed by a busy machine still sees it.
+                              "time.sleep(1.0)"])
     sampler = CpuSampler(interval=0.05)
     sampler.watch("server", child.pid)
     sampler.start()

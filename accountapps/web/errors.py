@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from accountapps.domain.errors import ApiError, field_error, validation_error
 from accountapps.web import hal
 
-log = logging.getLogger("accountapps.web.errors")
+log = logging.getLogger("accountapps.errors")  # a stable name for operators' log filters
 
 #: Error ``type`` for plain HTTP errors raised by Flask/werkzeug.
 _HTTP_TYPES = {
