@@ -62,7 +62,7 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) instance .pytest_cache
 
-## Benchmark against bare Flask under the same gunicorn settings (see README, "Performance").
+## Benchmark against bare Flask under the same gunicorn settings (see bench/README.md).
 ## BENCH_ROWS="10000 1000000" compares sizes; BENCH_DATABASE_URL=postgresql://... for PG.
 BENCH_ROWS ?= 10000
 BENCH_SECONDS ?= 5

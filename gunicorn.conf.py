@@ -2,7 +2,7 @@
 
 Every setting can be overridden by a ``GUNICORN_*`` variable below, or on the
 command line (which wins over this file), e.g. ``--bind 127.0.0.1:8000``.
-The reasoning: README, "Deployment" and "gunicorn.conf.py".
+The reasoning: docs/deployment.md, "gunicorn.conf.py".
 """
 
 from __future__ import annotations

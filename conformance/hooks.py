@@ -9,7 +9,7 @@ administrator's token, which may read, change and act on any resource.
 
 Loaded by run.sh (``SCHEMATHESIS_HOOKS``) only: it mints tokens with the
 service's development secret, which a deployment does not share (there, pass
-your IdP's token with ``-H Authorization``; docs in the README).
+your IdP's token with ``-H Authorization``; docs in docs/openapi.md).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
 #                                 own that is dropped afterwards
 #
 # Extra arguments go to `schemathesis run`. Against a deployment, run
-# schemathesis yourself: see the README, "The OpenAPI document".
+# schemathesis yourself: see docs/openapi.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}

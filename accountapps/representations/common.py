@@ -32,7 +32,7 @@ class Body(Schema):
     Unknown fields are an error (a typo must not be a silent no-op), but the
     server-owned fields of the representation (``read_only``) and HAL's
     ``_embedded``/``_profile`` are accepted and ignored, so that a client can
-    send back what it fetched. See README, "Read-only fields". Fields declared
+    send back what it fetched. See docs/api.md, "Read-only fields in PUT and PATCH". Fields declared
     ``dump_only`` (what the server sets, documented ``readOnly``) are read-only
     too, so that a schema can describe the representation it accepts back.
     """
