@@ -39,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     # scheme://host[/prefix] of the neighbouring APIs (Products, Approvals,
     # Contacts) that links point to; empty: the host this API was called on
     "ACCOUNTAPPS_PLATFORM_URL": "",
+    # The institution's OAuth2 authorization-code endpoints: when both are set, the
+    # OpenAPI document offers that flow too (the docs page's Authorize dialog).
+    "ACCOUNTAPPS_OAUTH2_AUTHORIZATION_URL": "",
+    "ACCOUNTAPPS_OAUTH2_TOKEN_URL": "",
 }
 
 _FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY"}

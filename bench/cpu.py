@@ -105,7 +105,7 @@ class CpuSampler(threading.Thread):
         """
         times = [at for at, _, _ in self.samples]
         first, last = bisect_left(times, start), bisect_right(times, end) - 1
-        if not requests or last - first < 2:
+        if not requests or last - first < 1:
             return {}
         (t0, before, idle0), (t1, after, idle1) = self.samples[first], self.samples[last]
         scale = 1000.0 / (requests * (t1 - t0) / (end - start))  # requests in the sampled span

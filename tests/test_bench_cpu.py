@@ -38,7 +38,7 @@ def test_samples_outside_the_window_are_left_out():
 
 
 def test_too_few_samples_give_no_figures():
-    assert sampler_with([(0.0, {}, 0.0), (1.0, {}, 0.0)]).per_request(0.0, 1.0, 10) == {}
+    assert sampler_with([(0.5, {}, 0.0)]).per_request(0.0, 1.0, 10) == {}
     assert sampler_with([(t, {}, 0.0) for t in range(5)]).per_request(0.0, 4.0, 0) == {}
 
 

@@ -148,18 +148,25 @@ def test_limit_1000_is_allowed(admin, five):
     assert admin.get("/applications?limit=1000").json["limit"] == 1000
 
 
-@pytest.mark.parametrize("query", [
-    "limit=1001", "limit=-1", "limit=abc", "start=-1", "start=x", "start=1.5",
-    "limit=99999999999999999999999", "start=", "limit=",
-])
-def test_bad_start_or_limit_is_400(user, query):
+@pytest.mark.parametrize("query", ["limit=abc", "start=x", "start=1.5", "start=", "limit=",
+                                   "limit=\uff11"])
+def test_a_start_or_limit_that_is_not_an_integer_is_400(user, query):
     response = user.get(f"/applications?{query}")
     assert response.status_code == 400
     assert response.json["_error"]["statusCode"] == 400
 
 
-@pytest.mark.parametrize("query", ["limit=abc", "limit=1001", "start=x", "start="])
-def test_every_bad_start_or_limit_is_the_same_error(user, query):
+@pytest.mark.parametrize("query", ["limit=1001", "limit=-1", "start=-1",
+                                   "limit=99999999999999999999999"])
+def test_an_integer_start_or_limit_out_of_range_is_422(user, query):
+    # The reference's rule: well formed but otherwise invalid.
+    response = user.get(f"/applications?{query}")
+    assert response.status_code == 422
+    assert response.json["_error"]["statusCode"] == 422
+
+
+@pytest.mark.parametrize("query", ["limit=abc", "limit=1001", "start=x", "start=-1"])
+def test_every_bad_start_or_limit_is_the_same_error_type(user, query):
     # The query is parsed once, by the collection query: one error type for all.
     error = user.get(f"/applications?{query}").json["_error"]
     assert error["type"] == "invalidQueryParameter"
@@ -220,9 +227,9 @@ def test_ties_are_ordered_by_id_so_pages_are_stable(admin, five):
     assert pages == sorted(five)
 
 
-def test_unknown_sort_field_is_400(user):
+def test_unknown_sort_field_is_422(user):
     response = user.get("/applications?sortBy=owner")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json["_error"]["attributes"]["field"] == "owner"
 
 
@@ -235,8 +242,8 @@ def test_state_alternatives(app, admin, five):
     assert sorted(ids(response)) == sorted(five[:2])
 
 
-def test_unknown_state_is_400(user):
-    assert user.get("/applications?state=running|flying").status_code == 400
+def test_unknown_state_is_422(user):
+    assert user.get("/applications?state=running|flying").status_code == 422
 
 
 def test_name_alternatives(admin, five):

@@ -50,8 +50,8 @@ def test_sort_by_applicant_name_descending(admin, enrollments):
         "Kristoff Bjorgman", "Hans Westergaard", "Anna Arendelle"]
 
 
-def test_unknown_sort_field_is_400(admin, enrollments):
-    assert admin.get("/enrollments?sortBy=shoeSize").status_code == 400
+def test_unknown_sort_field_is_422(admin, enrollments):
+    assert admin.get("/enrollments?sortBy=shoeSize").status_code == 422
 
 
 def test_filter_on_flagged_for_review(admin, enrollments):
@@ -103,8 +103,8 @@ def test_paging_links(admin, enrollments):
     assert "next" not in next_page["_links"]
 
 
-def test_negative_start_is_400(admin):
-    assert admin.get("/enrollments?start=-1").status_code == 400
+def test_negative_start_is_422(admin):
+    assert admin.get("/enrollments?start=-1").status_code == 422
 
 
 def test_api_doc_describes_the_enrollment_operations(client):

@@ -22,9 +22,10 @@ def test_only_the_health_probes_and_published_documents_need_no_credentials(app)
     unauthenticated = sorted(
         rule.rule for rule in app.url_map.iter_rules()
         if getattr(app.view_functions[rule.endpoint], "required_scope", None) == UNAUTHENTICATED)
-    # The published documents (README, "The OpenAPI document"): the docs page and the JSON Schemas.
+    # The published documents (docs/openapi.md): the docs page, the JSON Schemas
+    # and the error-type catalogue.
     documents = [rule for rule in unauthenticated
-                 if rule.startswith((f"{BASE}/docs", f"{BASE}/schemas/"))]
+                 if rule.startswith((f"{BASE}/docs", f"{BASE}/schemas/", f"{BASE}/errors"))]
     assert sorted(set(unauthenticated) - set(documents)) == [
         f"{BASE}/health/live", f"{BASE}/health/ready"]
 

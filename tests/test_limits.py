@@ -125,9 +125,9 @@ def test_a_paging_number_in_other_digits_than_ascii_is_400(user, name, value):
     assert name in response.get_data(as_text=True)
 
 
-def test_limit_above_the_maximum_is_400(user):
+def test_limit_above_the_maximum_is_422(user):
     response = user.get("/applications?limit=1001")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json["_error"]["attributes"]["name"] == "limit"
 
 

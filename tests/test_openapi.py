@@ -111,35 +111,83 @@ def test_every_error_status_has_an_error_response_body_in_hal_json():
                     "$ref": "#/components/schemas/errorResponse"}
 
 
-def test_request_bodies_accept_hal_json_and_json():
+def test_each_request_body_is_documented_under_one_media_type():
+    # One body model per operation for client generators (the service also
+    # accepts application/hal+json, tested in test_request_json.py).
     for _path, _method, _params, operation in operations(spec_document()):
         if "requestBody" in operation:
-            assert set(operation["requestBody"]["content"]) == {
-                "application/hal+json", "application/json"}
+            assert set(operation["requestBody"]["content"]) == {"application/json"}
             assert "415" in operation["responses"]
 
 
-def test_security_schemes_are_the_references():
+def test_every_operation_has_a_summary_and_a_description():
+    for path, method, _params, operation in operations(spec_document()):
+        assert operation.get("summary") and operation.get("description"), (path, method)
+
+
+def test_descriptions_are_markdown_not_restructured_text():
+    assert "``" not in json.dumps(spec_document())
+
+
+def test_every_timestamp_is_a_date_time():
+    schemas = spec_document()["components"]["schemas"]
+    untyped = {(name, prop) for name, schema in schemas.items()
+               for prop, spec in (schema.get("properties") or {}).items()
+               if prop.endswith("At") and spec.get("format") != "date-time"
+               and "type" in spec}  # untyped: a member accepted and ignored in requests
+    # revisedAt is the client's own text in a consent document (any string).
+    assert untyped <= {("consentDocument", "revisedAt"), ("consentDocumentPatch", "revisedAt")}
+
+
+def test_etag_and_location_are_required_headers_where_always_sent():
+    for path, method, _params, operation in operations(spec_document()):
+        for status, response in operation["responses"].items():
+            for name, header in (response.get("headers") or {}).items():
+                if name in ("ETag", "Location"):
+                    assert header["required"] is True, (path, method, status, name)
+
+
+def test_the_api_doc_in_yaml_is_not_declared_an_object():
+    doc = spec_document()
+    content = doc["paths"]["/apiDoc"]["get"]["responses"]["200"]["content"]
+    assert "schema" not in content["application/yaml"]
+
+
+def test_the_credentials_are_an_api_key_and_a_bearer_token():
     schemes = spec_document()["components"]["securitySchemes"]
     assert schemes["apiKey"] == {**schemes["apiKey"], "type": "apiKey", "in": "header",
                                  "name": "API-Key"}
+    assert schemes["bearerAuth"] == {**schemes["bearerAuth"], "type": "http",
+                                     "scheme": "bearer", "bearerFormat": "JWT"}
+    assert "`banking/read`" in schemes["bearerAuth"]["description"]
+
+
+def test_no_oauth2_flow_is_offered_whose_endpoints_are_not_configured():
+    assert "accessToken" not in spec_document()["components"]["securitySchemes"]
+
+
+def test_a_configured_oauth2_flow_is_offered_beside_the_bearer_token():
+    from accountapps.apidoc.schemes import security_schemes
+
+    schemes = security_schemes({
+        "ACCOUNTAPPS_OAUTH2_AUTHORIZATION_URL": "https://idp.example.com/authorize",
+        "ACCOUNTAPPS_OAUTH2_TOKEN_URL": "https://idp.example.com/token"})
     flow = schemes["accessToken"]["flows"]["authorizationCode"]
-    assert flow["authorizationUrl"] == "/auth/oauth2/authorize"
-    assert flow["tokenUrl"] == "/auth/oauth2/token"
-    assert {"banking/read", "banking/write", "banking/delete", "banking/full",
-            "profiles/readPii", "admin/write", "admin/full"} <= set(flow["scopes"])
+    assert flow["authorizationUrl"] == "https://idp.example.com/authorize"
+    assert {"banking/read", "banking/full", "profiles/readPii", "admin/write"} <= set(
+        flow["scopes"])
 
 
 def test_root_and_api_doc_need_only_the_api_key_and_the_rest_a_scoped_token():
     for path, method, _params, operation in operations(spec_document()):
         if path in ("/", "/apiDoc"):
             assert operation["security"] == [{"apiKey": []}]
-        elif path.startswith("/health/"):
+        elif path.startswith(("/health/", "/errors")):
             assert operation["security"] == []
         else:
             (requirement,) = operation["security"]
-            assert set(requirement) == {"apiKey", "accessToken"}
-            assert len(requirement["accessToken"]) == 1, (path, method)
+            assert set(requirement) == {"apiKey", "bearerAuth"}
+            assert len(requirement["bearerAuth"]) == 1, (path, method)
 
 
 # --- the served document -----------------------------------------------------------

@@ -23,8 +23,12 @@ def test_running_and_blocked_collections_conform(user, application):
     assert user.get("/blockedApplications").status_code == 200
 
 
-def test_bad_paging_is_a_documented_400(user):
-    assert user.get("/applications?start=-1").status_code == 400
+def test_malformed_paging_is_a_documented_400(user):
+    assert user.get("/applications?start=x").status_code == 400
+
+
+def test_paging_out_of_range_is_a_documented_422(user):
+    assert user.get("/applications?start=-1").status_code == 422
 
 
 def test_filter_on_unknown_field_is_a_documented_422(user):

@@ -13,27 +13,33 @@ from __future__ import annotations
 
 import http
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from apispec import BasePlugin
 from flask import Flask
 from flask_smorest.spec.plugins import FlaskPlugin
 
+from accountapps.apidoc.schemes import security_schemes
 from accountapps.auth.security import PUBLIC, UNAUTHENTICATED
 from accountapps.web import hal
 
 JSON = "application/json"
 ERROR_REF = {"$ref": "#/components/schemas/errorResponse"}
 
-#: Media types accepted for request bodies (besides hal+json); see bodies.py.
-REQUEST_MEDIA_TYPES = (hal.MEDIA_TYPE, JSON)
+#: The media type request bodies are documented with. The service also accepts
+#: application/hal+json and application/merge-patch+json (web/bodies.py); one
+#: documented type keeps client generators to one body model per operation.
+REQUEST_MEDIA_TYPES = (JSON,)
 
 ETAG_HEADER = {
     "description": "The entity tag of the resource; send it in If-Match to update it.",
+    "required": True,
     "schema": {"type": "string"},
 }
 LOCATION_HEADER = {
     "description": "The absolute URI of the new resource.",
+    "required": True,
     "schema": {"type": "string", "format": "uri"},
 }
 IF_MATCH = {
@@ -97,7 +103,8 @@ class ConventionsPlugin(BasePlugin):
         has_path_params = "{" in (path or "")
         for method, operation in operations.items():
             operation.setdefault("operationId", camel(short_name))
-            self._security(operation, getattr(view, "required_scope", None))
+            self._security(operation, getattr(view, "required_scope", None),
+                           security_schemes(self.app.config))
             self._request_body(operation)
             # Any request may be malformed before a view sees it (http.py): a Host
             # that names no host, a query parameter given twice or holding NUL.
@@ -115,15 +122,26 @@ class ConventionsPlugin(BasePlugin):
             self._responses(method, operation, has_path_params)
 
     @staticmethod
-    def _security(operation: dict, scope: str | None) -> None:
+    def _security(operation: dict, scope: str | None, schemes: Mapping[str, Any]) -> None:
         responses = operation.setdefault("responses", {})
+        credentials = (
+            "Needs no credentials." if scope == UNAUTHENTICATED
+            else "Needs the client application's API key." if scope == PUBLIC
+            else f"Needs the client application's API key and the user's access token "
+                 f"with the `{scope}` scope.")
+        description = operation.get("description") or operation.get("summary", "")
+        operation["description"] = f"{description}\n\n{credentials}".strip()
         if scope == UNAUTHENTICATED:
             operation["security"] = []
         elif scope == PUBLIC:
             operation["security"] = [{"apiKey": []}]
             responses.setdefault(401, "UNAUTHORIZED")
         else:
-            operation["security"] = [{"apiKey": [], "accessToken": [scope] if scope else []}]
+            # OpenAPI 3.1 lets a non-OAuth2 scheme name the roles it needs: the scope.
+            needed = [scope] if scope else []
+            operation["security"] = [{"apiKey": [], "bearerAuth": needed}]
+            if "accessToken" in schemes:
+                operation["security"].append({"apiKey": [], "accessToken": needed})
             responses.setdefault(401, "UNAUTHORIZED")
             responses.setdefault(403, "FORBIDDEN")
         responses.setdefault(429, "TOO_MANY_REQUESTS")

@@ -19,60 +19,12 @@ from flask_smorest import Api
 from marshmallow import Schema
 
 from accountapps.apidoc.plugin import BasePathFlaskPlugin, ConventionsPlugin
-from accountapps.representations.common import ErrorResponseSchema
+from accountapps.apidoc.schemes import security_schemes
+from accountapps.representations.common import Body, ErrorResponseSchema
 from accountapps.web import hal
 
 API_TITLE = "Account Applications"
 API_VERSION = "0.18.3"
-
-#: The reference's OAuth2 scopes.
-SCOPES = {
-    "banking/read": "Read access to accounts and account-related resources such as transfers "
-                    "and transactions.",
-    "banking/write": "Write (update) access to accounts and account-related resources such as "
-                     "transfers and transactions.",
-    "banking/delete": "Delete access to editable accounts and account-related resources such "
-                      "as transfers.",
-    "banking/readBalance": "Read access to account balances. This must be granted in addition "
-                           "to the banking/read scope in order to view balances, but is "
-                           "included in the banking/full scope.",
-    "banking/full": "Full access to accounts and account-related resources such as transfers "
-                    "and transactions.",
-    "profiles/read": "Read access to user and contact related resources.",
-    "profiles/write": "Write (update) access to user and contact related resources.",
-    "profiles/delete": "Delete access to user and contact related resources.",
-    "profiles/readPii": "Read access to personally identifiable information such as tax ID "
-                        "numbers, phone numbers, email and postal addresses. This must be "
-                        "granted in addition to the profiles/read scope in order to read such "
-                        "data, but is included in the profiles/full scope.",
-    "profiles/full": "Full access to user and contact related resources.",
-    "data/read": "Read access to non-account, non-profile data.",
-    "data/write": "Write (update) access to non-account, non-profile data.",
-    "data/delete": "Delete access to non-account, non-profile data.",
-    "data/full": "Full access to non-account, non-profile data.",
-    "admin/read": "Read access to system configuration.",
-    "admin/write": "Write (update) access to system configuration.",
-    "admin/delete": "Delete access to system configuration.",
-    "admin/full": "Full access to system configuration.",
-}
-
-SECURITY_SCHEMES = {
-    "apiKey": {
-        "type": "apiKey", "in": "header", "name": "API-Key",
-        "description": "API Key based authentication. Each client application must pass its "
-                       "private, unique API key via the `API-Key: {api-key}` request header.",
-    },
-    "accessToken": {
-        "type": "oauth2",
-        "description": "OAuth2 access token of the user, sent as "
-                       "`Authorization: Bearer {access-token}`.",
-        "flows": {"authorizationCode": {
-            "authorizationUrl": "/auth/oauth2/authorize",
-            "tokenUrl": "/auth/oauth2/token",
-            "scopes": SCOPES,
-        }},
-    },
-}
 
 DESCRIPTION = (
     "This API manages applications to create new accounts, and enrollments of new users in "
@@ -113,9 +65,10 @@ def create_api(app: Flask) -> Api:
         API_VERSION=API_VERSION,
         OPENAPI_VERSION="3.1.0",
         API_SPEC_OPTIONS={
-            "info": {"description": DESCRIPTION},
+            "info": {"description": DESCRIPTION,
+                     "license": {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"}},
             "servers": [{"url": hal.BASE_PATH}],
-            "components": {"securitySchemes": SECURITY_SCHEMES},
+            "components": {"securitySchemes": security_schemes(app.config)},
         },
     )
     return AccountAppsApi(app, spec_kwargs={
@@ -171,8 +124,83 @@ def document(app: Flask | None = None) -> dict[str, Any]:
     api = app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
     doc = copy.deepcopy(api.spec.to_dict())
     add_links(doc)
+    accept_what_is_ignored(doc)
+    partial_all_the_way_down(doc)
     prune_components(doc)
-    return doc
+    return markdown(doc)
+
+
+def _body_schemas() -> list[type[Body]]:
+    found, pending = [], [Body]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def accept_what_is_ignored(doc: dict) -> None:
+    """Request schemas list the members a body may carry that the service ignores.
+
+    A client sends back what it fetched: the server-owned members, ``_links``
+    where they are not data, ``_embedded``, ``_profile``. The service accepts and
+    drops them (:class:`Body`); documented as ``readOnly`` members, a client that
+    validates its requests with this document accepts them too.
+    """
+    schemas = doc["components"]["schemas"]
+    for cls in _body_schemas():
+        for name in (schema_name(cls), schema_name(cls) + "Patch"):
+            component = schemas.get(name)
+            if component is None:
+                continue
+            properties = component.setdefault("properties", {})
+            for member in sorted(cls().ignored_on_load):
+                properties.setdefault(member, {
+                    "readOnly": True,
+                    "description": "Accepted and ignored in a request: the service owns it."})
+
+
+def partial_all_the_way_down(doc: dict) -> None:
+    """A PATCH body's nested objects are partial too: a ``…Patch`` schema refers to
+    ``…Patch`` copies of its nested schemas, which require nothing."""
+    schemas = doc["components"]["schemas"]
+
+    def partial(name: str) -> str:
+        patch = name if name.endswith("Patch") else f"{name}Patch"
+        if patch not in schemas:
+            schemas[patch] = copy.deepcopy(schemas[name])
+            schemas[patch].pop("required", None)
+            schemas[patch] = rewrite(schemas[patch])
+        return patch
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/components/schemas/"):
+                return {**node, "$ref": "#/components/schemas/" + partial(ref.rsplit("/", 1)[1])}
+            return {key: rewrite(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [rewrite(item) for item in node]
+        return node
+
+    for name in [name for name in schemas if name.endswith("Patch")]:
+        schemas[name].pop("required", None)
+        schemas[name] = rewrite(schemas[name])
+
+
+def markdown(node: Any) -> Any:
+    """Descriptions and summaries in Markdown: the code's docstrings mark code in
+    reStructuredText (double backquotes), which Markdown would show literally."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("description", "summary") and isinstance(value, str):
+                node[key] = value.replace("``", "`")
+            else:
+                markdown(value)
+    elif isinstance(node, list):
+        for item in node:
+            markdown(item)
+    return node
 
 
 def prune_components(doc: dict) -> None:

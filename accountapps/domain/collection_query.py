@@ -8,6 +8,7 @@ field name that is not declared can never reach SQL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -75,11 +76,22 @@ class Page:
     params: dict[str, str]  # the query, for page links
 
 
-def _bad_param(name: str, message: str) -> ApiError:
+def _bad_param(name: str, message: str, status: int = 400) -> ApiError:
+    """The reference's rule: ``400`` for a parameter that is not well formed, ``422``
+    for one that is well formed but otherwise invalid."""
     return ApiError(
-        400, "invalidQueryParameter", f"The query parameter {name!r} is not valid: {message}",
-        attributes={"name": name},
+        status, "invalidQueryParameter",
+        f"The query parameter {name!r} is not valid: {message}", attributes={"name": name},
     )
+
+
+#: A well-formed integer: optional minus, ASCII digits (str.isdigit() also admits
+#: fullwidth and superscript digits, which int() refuses or reads differently).
+_INTEGER = re.compile(r"-?[0-9]+")
+#: What a field name looks like (``accountName``): anything else in ``sortBy`` is malformed.
+_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+#: More digits than any page or offset can have.
+_MAX_DIGITS = 18
 
 
 #: A page's links repeat its query, and a link's href is at most 2048 characters
@@ -101,17 +113,19 @@ def _refuse_long_query(params: Mapping[str, str]) -> None:
 
 
 def parse_int(args: Mapping[str, str], name: str, default: int, maximum: int | None) -> int:
-    """A non-negative integer query parameter, or ``400``."""
+    """A non-negative integer query parameter: ``400`` if it is not an integer at
+    all, ``422`` if it is one out of range."""
     raw = args.get(name)
     if raw is None:
         return default
-    # ASCII only: str.isdigit() is also true of fullwidth and superscript digits.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+    if not _INTEGER.fullmatch(raw):
         raise _bad_param(name, "it must be a non-negative integer")
-    value = int(raw)
-    if maximum is not None and value > maximum:
-        raise _bad_param(name, f"it must be at most {maximum}")
-    return value
+    if raw.startswith("-"):
+        raise _bad_param(name, "it must not be negative", 422)
+    largest = maximum if maximum is not None else 10**_MAX_DIGITS - 1
+    if len(raw.lstrip("0")) > _MAX_DIGITS or int(raw) > largest:
+        raise _bad_param(name, f"it must be at most {largest}", 422)
+    return int(raw)
 
 
 def ilike(column: Field, pattern: str) -> NodeList:
@@ -278,7 +292,7 @@ def translate(spec: CollectionSpec, node: Node) -> Expression:
 
 
 def order_by(spec: CollectionSpec, sort_by: str | None) -> list[Any]:
-    """ORDER BY terms for ``sortBy`` (``400`` for unknown fields), ending in a tiebreak."""
+    """ORDER BY terms for ``sortBy`` (``422`` for unknown fields), ending in a tiebreak."""
     keys = [key.strip() for key in (sort_by or "").split(",") if key.strip()] or list(
         spec.default_sort)
     terms = []
@@ -287,8 +301,10 @@ def order_by(spec: CollectionSpec, sort_by: str | None) -> list[Any]:
         name = key.lstrip("+-")
         field_spec = spec.fields.get(name)
         if field_spec is None:
+            # A name that no field could have is malformed (400); a field name
+            # this collection does not sort by is well formed but invalid (422).
             raise ApiError(
-                400, "invalidSortField",
+                422 if _FIELD_NAME.fullmatch(name) else 400, "invalidSortField",
                 f"{name!r} is not a field this collection can be sorted by.",
                 attributes={"name": "sortBy", "field": name, "allowed": sorted(spec.fields)},
             )
@@ -315,7 +331,9 @@ def alternatives(args: Mapping[str, str], name: str, choices: Sequence[str] | No
     if choices is not None:
         for value in values:
             if value not in choices:
-                raise _bad_param(name, f"{value!r} is not one of {', '.join(choices)}")
+                # An unknown name is well formed (422); anything else is not (400).
+                raise _bad_param(name, f"{value!r} is not one of {', '.join(choices)}",
+                                 422 if _FIELD_NAME.fullmatch(value) else 400)
     return values
 
 

@@ -20,6 +20,7 @@ from accountapps.representations.common import (
     CollectionSchema,
     MoneySchema,
     SummarySchema,
+    Timestamp,
     action_links,
     embedded_items,
     links_field,
@@ -67,7 +68,7 @@ class ContactSchema(Body):
 
 class RoleSchema(Body):
     _id = fields.String(data_key="_id", dump_only=True)
-    createdAt = fields.String(dump_only=True)
+    createdAt = Timestamp(dump_only=True)
     description = fields.String(dump_only=True)
     name = fields.String(required=True, validate=_name)
     label = fields.String(validate=_name)
@@ -93,8 +94,8 @@ class DocumentSchema(Body):
 
     _id = fields.String(data_key="_id", validate=validate.Length(max=64))
     state = fields.String(dump_only=True)
-    createdAt = fields.String(dump_only=True)
-    reviewedAt = fields.String(dump_only=True, allow_none=True)
+    createdAt = Timestamp(dump_only=True)
+    reviewedAt = Timestamp(dump_only=True, allow_none=True)
     reviewReason = fields.String(dump_only=True, allow_none=True)
     type = fields.String(required=True, validate=validate.Length(min=1, max=64))
     name = fields.String(validate=_name)
@@ -114,7 +115,7 @@ class ConsentSchema(Body):
     """Consent given (or revoked) by the applicant; ``givenAt``/``userId`` are set by us."""
 
     _id = fields.String(data_key="_id", dump_only=True)
-    givenAt = fields.String(dump_only=True, allow_none=True)
+    givenAt = Timestamp(dump_only=True, allow_none=True)
     userId = fields.String(dump_only=True, allow_none=True)
     type = fields.String(required=True, validate=validate.OneOf(CONSENT_TYPES))
     state = fields.String(load_default="given", validate=validate.OneOf(("given", "revoked")))
@@ -139,8 +140,8 @@ class ApplicationUpdateSchema(Body):
     fundingAmount = fields.Nested(MoneySchema, allow_none=True)
     state = fields.String(dump_only=True, validate=validate.OneOf(tuple(lifecycle.TRANSITIONS)))
     workflowState = fields.String(dump_only=True)
-    createdAt = fields.String(dump_only=True)
-    completedAt = fields.String(allow_none=True, dump_only=True)
+    createdAt = Timestamp(dump_only=True)
+    completedAt = Timestamp(allow_none=True, dump_only=True)
     fundingAccount = fields.Nested(FundingAccountSchema, allow_none=True)
     organization = fields.Nested(OrganizationSchema, allow_none=True)
     applicants = fields.List(fields.Nested(ApplicantSchema), validate=validate.Length(max=20))
@@ -175,8 +176,8 @@ class ApplicationSummarySchema(SummarySchema):
     applicantName = fields.String(allow_none=True)
     productName = fields.String(allow_none=True)
     organizationName = fields.String(allow_none=True)
-    createdAt = fields.String()
-    completedAt = fields.String(allow_none=True)
+    createdAt = Timestamp()
+    completedAt = Timestamp(allow_none=True)
 
 
 class ApplicationsSchema(CollectionSchema):

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 from accountapps.auth import policy
 from accountapps.auth.principal import Principal
 from accountapps.auth.security import may_call
-from accountapps.representations.common import Body, CollectionSchema, embedded_items
+from accountapps.representations.common import Body, CollectionSchema, Timestamp, embedded_items
 from accountapps.storage.models import AuditRecord, timestamp
 from accountapps.web import hal
 
@@ -18,7 +18,7 @@ class AuditRecordSchema(Schema):
     """One state change: who, when, from, to and why."""
 
     _id = fields.String(data_key="_id", required=True)
-    occurredAt = fields.String(required=True)
+    occurredAt = Timestamp(required=True)
     userId = fields.String(allow_none=True, required=True)
     clientId = fields.String(allow_none=True, required=True)
     from_ = fields.String(data_key="from", allow_none=True, required=True)

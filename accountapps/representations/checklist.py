@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from accountapps.representations.common import Timestamp
+
 _ACTORS = validate.OneOf(("applicant", "institution"))
 
 
@@ -54,7 +56,7 @@ class IdentityVerificationRecordSchema(Schema):
     result = fields.String(validate=validate.OneOf(("verified", "failed")))
     reason = fields.String()
     reference = fields.String()
-    verifiedAt = fields.String()
+    verifiedAt = Timestamp()
     userId = fields.String()
 
 

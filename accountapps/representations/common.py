@@ -26,6 +26,15 @@ from accountapps.web import hal
 HREF_MAX = 2048
 
 
+class Timestamp(fields.String):
+    """An RFC 3339 date-time such as ``2018-12-13T11:01:41.375Z``: ``format: date-time``
+    in the schema, so that generated clients type it as a time, not a string."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"format": "date-time", **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
+
 class Body(Schema):
     """Base of every request body schema.
 

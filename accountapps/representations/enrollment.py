@@ -34,6 +34,7 @@ from accountapps.representations.common import (
     CollectionSchema,
     StrictBoolean,
     SummarySchema,
+    Timestamp,
     action_links,
     embedded_items,
     links_field,
@@ -176,7 +177,7 @@ def _date(**kwargs: Any) -> fields.String:
 
 
 def _date_time(**kwargs: Any) -> fields.String:
-    return fields.String(validate=[DATE_TIME, date_time], **kwargs)
+    return Timestamp(validate=[DATE_TIME, date_time], **kwargs)
 
 
 def _birthdate(**kwargs: Any) -> fields.String:
@@ -401,7 +402,7 @@ class EnrollmentConsentSchema(Part):
     """A consent the applicant gives; its ``_id``, ``givenAt`` and ``userId`` are ours."""
 
     read_only = frozenset({"givenAt", "userId"})
-    givenAt = fields.String(dump_only=True, allow_none=True)
+    givenAt = Timestamp(dump_only=True, allow_none=True)
     userId = fields.String(dump_only=True, allow_none=True)
     type = _one_of(CONSENT_TYPES, required=True)
     state = _one_of(CONSENT_STATES, load_default="given")
@@ -538,8 +539,8 @@ class EnrollmentSchema(EnrollmentWriteSchema):
     applicantName = fields.String(allow_none=True)
     workflowState = fields.String()
     state = fields.String(validate=validate.OneOf(tuple(lifecycle.TRANSITIONS)))
-    createdAt = fields.String()
-    completedAt = fields.String(allow_none=True)
+    createdAt = Timestamp()
+    completedAt = Timestamp(allow_none=True)
     blockers = fields.List(fields.Dict())
 
 
@@ -547,8 +548,8 @@ class EnrollmentSummarySchema(SummarySchema):
     applicantName = fields.String(allow_none=True)
     username = fields.String(allow_none=True)
     flaggedForReview = StrictBoolean()
-    createdAt = fields.String()
-    completedAt = fields.String(allow_none=True)
+    createdAt = Timestamp()
+    completedAt = Timestamp(allow_none=True)
 
 
 class EnrollmentsSchema(CollectionSchema):

@@ -164,16 +164,17 @@ def register_actions(blp: Any, kind: Kind, schema: Any,
 
 def _register_action(blp: Any, kind: Kind, action: Action, schema: Any,
                      render: Callable[[Any, Principal], dict]) -> None:
-    @blp.route(action.collection, methods=["POST"], endpoint=action.operation)
-    @blp.doc(parameters=[target_parameter(kind)])
-    @blp.arguments(ACTION_BODY, required=False)
-    @blp.response(200, schema)
-    @error_responses(blp, 400, 403, 409, 412)
-    @requires("banking/write")
     def view(body: dict[str, Any]) -> Response:
         return perform_action(kind, action.target, render, body)
 
+    # The summary first: the decorators below document the view as they find it.
     view.__doc__ = action.summary
+    view = requires("banking/write")(view)
+    view = error_responses(blp, 400, 403, 409, 412)(view)
+    view = blp.response(200, schema)(view)
+    view = blp.arguments(ACTION_BODY, required=False)(view)
+    view = blp.doc(parameters=[target_parameter(kind)])(view)
+    blp.route(action.collection, methods=["POST"], endpoint=action.operation)(view)
 
 
 def collection_links(*kinds: Kind) -> dict[str, str]:

@@ -38,19 +38,23 @@ class RootSchema(Schema):
 @requires(PUBLIC)
 def get_api() -> Response:
     """The API root: links to every collection."""
-    links = {"self": hal.link(hal.api_url("/"))}
-    links["apiture:apiDoc"] = hal.link(hal.api_url("/apiDoc"))
-    links["apiture:docs"] = hal.link(hal.api_url(apidoc.DOCS_PATH), type="text/html")
-    for rel, path in COLLECTIONS.items():
-        links[rel] = hal.link(hal.api_url(path))
-    body = {
+    return hal.response({
         "_id": "accountApplications",
         "_profile": hal.profile("root"),
         "name": "Account Applications",
         "apiVersion": API_VERSION,
-        "_links": links,
-    }
-    return hal.response(body)
+        "_links": _root_links(),
+    })
+
+
+def _root_links() -> dict[str, dict]:
+    links = {"self": hal.link(hal.api_url("/"))}
+    links["apiture:apiDoc"] = hal.link(hal.api_url("/apiDoc"))
+    links["apiture:docs"] = hal.link(hal.api_url(apidoc.DOCS_PATH), type="text/html")
+    links["apiture:errors"] = hal.link(hal.api_url("/errors"))
+    for rel, path in COLLECTIONS.items():
+        links[rel] = hal.link(hal.api_url(path))
+    return links
 
 
 #: Media types of the apiDoc answer; JSON unless the client prefers YAML.
@@ -61,7 +65,9 @@ API_DOC_TYPES = ("application/json", "application/yaml", "application/x-yaml", "
 @blp.response(200, description="The OpenAPI document (JSON, or YAML when Accept prefers it).")
 @blp.doc(responses={200: {"content": {
     "application/json": {"schema": {"type": "object"}},
-    "application/yaml": {"schema": {"type": "object"}},
+    # YAML text: no schema, since tools disagree on whether to read it as text
+    # or parse it; the JSON answer's schema describes the document.
+    "application/yaml": {},
 }}})
 @blp.alt_response(401, schema=ErrorResponseSchema)
 @requires(PUBLIC)

@@ -67,7 +67,8 @@ def http_error_type(status: int) -> str:
 def error_body(error: ApiError, *, request_id: str | None = None,
                profile: str | None = None) -> dict[str, Any]:
     """The ``errorResponse`` document of an error (the request's id and profile URI
-    unless given: outside a request, for gunicorn's refusals)."""
+    unless given: outside a request, for gunicorn's refusals, whose links are
+    relative to the host)."""
     body: dict[str, Any] = {
         "_id": request_id or getattr(g, "request_id", None) or "unknown",
         "message": error.message,
@@ -84,6 +85,9 @@ def error_body(error: ApiError, *, request_id: str | None = None,
         body["_embedded"] = {
             "errors": [{"statusCode": error.status, **nested} for nested in error.errors]
         }
+    described = f"/errors/{error.type}"
+    body["_links"] = {"describedby": hal.link(
+        hal.BASE_PATH + described if profile else hal.api_url(described))}
     return {"_profile": profile or hal.profile("errorResponse"), "_error": body}
 
 
