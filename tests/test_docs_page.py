@@ -59,7 +59,7 @@ def _wait(find, timeout: float = 30.0):
             found = find()
             if found:
                 return found
-        except Exception:  # noqa: BLE001 (the page is still rendering)
+        except Exception:
             if time.monotonic() > deadline:
                 raise
         if time.monotonic() > deadline:
