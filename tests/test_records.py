@@ -150,6 +150,28 @@ def test_a_character_the_font_lacks_prints_as_a_replacement_mark(user):
     assert "\ufffd\ufffd savings" in text
 
 
+def test_text_that_looks_like_a_page_count_alias_prints_as_written(user):
+    created = user.post("/applications", complete_personal(accountName="Savings {nb}"))
+    text = pdf_text(record_of(user, created))
+    assert "Savings {nb}" in text and "Page 1 of 2" in text
+
+
+def test_the_largest_application_the_service_accepts_has_a_record(user, admin):
+    long_name = "Ж" * 60 + " " + "x" * 190  # a word wider than its column, in Cyrillic
+    applicants = [{"username": f"party-{index}", "contact": {
+        "firstName": long_name, "lastName": "L" * 255, "suffix": "S" * 32},
+        "role": {"name": "director", "label": "D" * 255}} for index in range(20)]
+    documents = [{"type": "governmentId", "name": "n" * 255,
+                  "uri": "https://files.example.com/" + "a" * 2000} for _ in range(50)]
+    created = user.post("/applications", complete_personal(
+        BUSINESS_CHECKING, applicants=applicants, documents=documents,
+        accountName="\u2028" + "A" * 254, organization={"name": "O" * 255}))
+    assert created.status_code == 201, created.json
+    response = record_of(admin, created)
+    assert long_name[:20] in pdf_text(response)
+    assert len(PdfReader(io.BytesIO(response.data)).pages) > 10
+
+
 def test_the_first_page_renders_to_an_image(user, admin, tmp_path):
     pdftoppm = shutil.which("pdftoppm")
     if pdftoppm is None:

@@ -38,6 +38,7 @@ _FAMILY = "DejaVuSans"
 #: States after which nothing changes: the audit record that entered one is the decision.
 _DECISIONS = ("approved", "rejected", "canceled", "expired")
 _NONE = "—"
+_PAGES = "{nb}"
 _MISSING = "\ufffd"
 
 
@@ -229,7 +230,7 @@ def _trail(page: _Page, context: Context) -> None:
     if not items:
         page.note("No state changes recorded.")
         return
-    page.grid(("When", "Change", "By", "Reason"), (41, 34, 42, None), [
+    page.grid(("When", "Change", "By", "Reason"), (25, 37, 36, None), [
         (_when(item.get("occurredAt")), _join(" → ", item.get("from") or "(new)", item.get("to")),
          _actor(item), item.get("reason")) for item in items])
 
@@ -420,6 +421,7 @@ class _Page(FPDF):
 
     def header(self) -> None:
         """The institution's name and the record's title, on every page."""
+        self.alias_nb_pages(None)  # see footer()
         self.set_font(_FAMILY, "B", 10)
         self.cell(0, 6, _text(self.context.institution), new_x=XPos.LMARGIN)
         self.set_font(_FAMILY, "", 8)
@@ -438,7 +440,10 @@ class _Page(FPDF):
         self.set_text_color(90)
         generated = self.context.generated_at.strftime("%Y-%m-%d %H:%M:%S UTC")
         self.cell(0, 5, f"Generated {generated}", new_x=XPos.LMARGIN)
-        self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align="R")
+        # The page count's alias is on from each footer to the next header
+        # (and while the document is closed): "{nb}" in a name prints as written.
+        self.alias_nb_pages(_PAGES)
+        self.cell(0, 5, f"Page {self.page_no()} of {_PAGES}", align="R")
         self.set_text_color(0)
 
     def summary(self, body: Mapping[str, Any], more: list[tuple[str, Any]]) -> None:
@@ -511,7 +516,7 @@ class _Page(FPDF):
         rest = self.epw - sum(width for width in widths if width is not None)
         self.set_font(_FAMILY, "", 8.5)
         with self.table(col_widths=tuple(width or rest for width in widths),
-                        text_align="LEFT", line_height=4.5, padding=1,
+                        text_align="LEFT", v_align="TOP", line_height=4.5, padding=1,
                         first_row_as_headings=True) as table:
             heading = table.row()
             for text in headings:
