@@ -120,7 +120,7 @@ def enrollment_record(body: Mapping[str, Any], context: Context) -> bytes:
         ", ", _words(item.get("type")), _words(item.get("category")), item.get("contentType"),
         item.get("revisionId"), _when(item.get("revisedAt"))))
         for item in body.get("documents") or []], "None provided.")
-    _approvals(page, body.get("approvals") or [], "Approvals")
+    _approvals(page, body.get("approvals") or [], section=True)
     page.section("Requirements still open")
     page.items([_join(" ", item.get("message"), item.get("remediation"))
                 for item in body.get("blockers") or []], "None: every requirement is met.")
@@ -276,16 +276,17 @@ def _enrollment_applicant(page: _Page, applicant: Mapping[str, Any], number: int
     page.subheading("Consents")
     page.items([_consent(consent) for consent in applicant.get("consents") or []],
                "None given.")
-    _approvals(page, applicant.get("approvals") or [], None)
+    _approvals(page, applicant.get("approvals") or [], section=False)
 
 
-def _approvals(page: _Page, approvals: list[Mapping[str, Any]], section: str | None) -> None:
+def _approvals(page: _Page, approvals: list[Mapping[str, Any]], *, section: bool) -> None:
+    """Approvals: a section of the enrollment's own, or a part of an applicant's (if any)."""
     if section:
-        page.section(section)
-    elif not approvals:
-        return
-    else:
+        page.section("Approvals")
+    elif approvals:
         page.subheading("Approvals")
+    else:
+        return
     page.items([_join(", ", item.get("state"), item.get("reason"), _when(item.get("createdAt")))
                 for item in approvals], "None.")
 
