@@ -1,4 +1,4 @@
-# Sourced by .ci/postgres.sh and .ci/redis.sh (which define `log`).
+# Sourced by .ci/postgres.sh, .ci/redis.sh and .ci/poppler.sh (which define `log`).
 #
 #   apt_install NAME PACKAGE...   install Debian packages for NAME, or explain why not
 apt_install() {

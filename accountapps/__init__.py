@@ -47,6 +47,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         enrollments,
         error_types,
         health,
+        records,
         root,
         workflow,
     )
@@ -57,6 +58,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(enrollments.blp)
     api.register_blueprint(workflow.blp)
     api.register_blueprint(error_types.blp)
+    api.register_blueprint(records.blp)
     apidoc.init_app(app)  # JSON Schemas and interactive docs (not in the OpenAPI document)
     errors.register(app)  # after Api, which installs handlers of its own
     cli.init_app(app)

@@ -43,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     # OpenAPI document offers that flow too (the docs page's Authorize dialog).
     "ACCOUNTAPPS_OAUTH2_AUTHORIZATION_URL": "",
     "ACCOUNTAPPS_OAUTH2_TOKEN_URL": "",
+    # the institution's name, printed at the head of every PDF record
+    "ACCOUNTAPPS_INSTITUTION_NAME": "Account Applications",
 }
 
 _FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY"}
@@ -81,6 +83,19 @@ def _platform_url(value: Any) -> str:
     return text
 
 
+#: The longest institution name a record's heading holds on one line.
+MAX_INSTITUTION_NAME = 120
+
+
+def _institution_name(value: Any) -> str:
+    """The institution's name for the records' heading; refused when empty or too long."""
+    text = " ".join(str(value or "").split())
+    if not text or len(text) > MAX_INSTITUTION_NAME:
+        raise ValueError("ACCOUNTAPPS_INSTITUTION_NAME must be a name of 1 to "
+                         f"{MAX_INSTITUTION_NAME} characters, not {value!r}")
+    return text
+
+
 def _coerce(key: str, value: Any) -> Any:
     if value is None or not isinstance(value, str):
         return value
@@ -108,6 +123,8 @@ def load_settings(
     _check_range(settings, "ACCOUNTAPPS_EXPIRY_DAYS", 0, MAX_EXPIRY_DAYS, low_included=False)
     _check_range(settings, "ACCOUNTAPPS_JWT_LEEWAY", 0, MAX_LEEWAY_SECONDS)
     settings["ACCOUNTAPPS_PLATFORM_URL"] = _platform_url(settings["ACCOUNTAPPS_PLATFORM_URL"])
+    settings["ACCOUNTAPPS_INSTITUTION_NAME"] = _institution_name(
+        settings["ACCOUNTAPPS_INSTITUTION_NAME"])
     if not settings["ACCOUNTAPPS_DATABASE_URL"]:
         settings["ACCOUNTAPPS_DATABASE_URL"] = (
             f"sqlite:///{Path(instance_path, 'accountapps.db')}"

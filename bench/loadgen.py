@@ -125,6 +125,12 @@ def make_op(kind: str, session: Session, client_index: int) -> Op | None:
                                      session.headers(reader, **{"If-None-Match": tag}))
             return status, 304, body
         return get_304
+    if kind == "record":
+        def record(c: Client) -> tuple[int, int, bytes]:
+            status, _, body = c.call("GET", f"{BASE}/applications/{rng.choice(ids)}/record",
+                                     session.headers(reader))
+            return status, 200, body
+        return record
     if kind in ("page", "page_admin"):
         user, scopes, query = (reader, USER_SCOPES, PAGE_QUERY) if kind == "page" else (
             "bench-admin", ADMIN_SCOPES, ADMIN_PAGE_QUERY)
@@ -226,10 +232,11 @@ def run_client(op: Op, client: Client, warmup_until: float, stop_at: float,
 def run_process(spec: dict[str, Any], proc: int, barrier: Any, results: Any) -> None:
     """One load-generating process: its share of the clients, phase after phase."""
     session = Session(spec)
-    per_proc = spec["clients"] // spec["procs"]
-    indexes = [proc * per_proc + t for t in range(per_proc)]
     connections: dict[tuple[int, int], Client] = {}
     for phase in spec["phases"]:
+        # A phase may run with fewer clients (one measuring a single request's time).
+        per_proc = max(1, phase.get("clients", spec["clients"]) // spec["procs"])
+        indexes = [proc * per_proc + t for t in range(per_proc)]
         port = phase.get("port", spec["port"])
         clients = {i: connections.setdefault((i, port), Client(spec["host"], port))
                    for i in indexes}

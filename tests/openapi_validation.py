@@ -95,7 +95,7 @@ def check_response(response: Any) -> None:
         raise ConformanceError(
             f"{request.method} {request.full_path} -> {response.status_code} does not "
             f"conform to openapi/openapi.yaml: {_explain(exc)}\nbody: "
-            f"{response.get_data(as_text=True)[:2000]}") from exc
+            f"{response.get_data()[:2000].decode(errors='replace')}") from exc
 
 
 def _explain(exc: BaseException) -> str:

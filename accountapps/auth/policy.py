@@ -28,6 +28,15 @@ def may_read_audit(principal: Principal) -> bool:
     return is_institution(principal) or principal.has("admin/read")
 
 
+def may_read_record(principal: Principal, row: Any) -> bool:
+    """May download the printable record of ``row``: its owner, the institution, auditors.
+
+    What the record shows is still what each of them may read: personal data as
+    :func:`may_read_pii` allows, the audit trail as :func:`may_read_audit` allows.
+    """
+    return row.owner == principal.user_id or may_read_audit(principal)
+
+
 def may_read_pii(principal: Principal) -> bool:
     """May see tax ids, full account numbers and other personal data unmasked."""
     return principal.has("profiles/readPii")

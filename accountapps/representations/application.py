@@ -25,6 +25,7 @@ from accountapps.representations.common import (
     embedded_items,
     links_field,
 )
+from accountapps.representations.record import record_href
 from accountapps.storage import jsoncodec
 from accountapps.storage.models import timestamp
 from accountapps.web import hal
@@ -254,6 +255,7 @@ def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> 
             apiture_approval=(
                 body["accountApproval"]["_links"]["self"]["href"] if approval else None),
             apiture_auditTrail=audit_trail_href("/applications/{id}", row.id, principal),
+            apiture_record=record_href("/applications/{id}", row, principal),
         ),
         **action_links(kind, row, principal),
     }

@@ -8,8 +8,13 @@ from marshmallow import Schema, fields, validate
 
 from accountapps.auth import policy
 from accountapps.auth.principal import Principal
-from accountapps.auth.security import may_call
-from accountapps.representations.common import Body, CollectionSchema, Timestamp, embedded_items
+from accountapps.representations.common import (
+    Body,
+    CollectionSchema,
+    Timestamp,
+    embedded_items,
+    guarded_href,
+)
 from accountapps.storage.models import AuditRecord, timestamp
 from accountapps.web import hal
 
@@ -75,7 +80,5 @@ def audit_trail_href(pattern: str, resource_id: str, principal: Principal) -> st
     reading audit records is a right of its own, and the trail's route has its
     scope too; both must hold, or the link would lead to a ``403``.
     """
-    trail = f"{pattern}/auditRecords"
-    if not (policy.may_read_audit(principal) and may_call(principal, "GET", hal.BASE_PATH + trail)):
-        return None
-    return hal.api_url(trail.format(id=resource_id))
+    return guarded_href(f"{pattern}/auditRecords", resource_id, principal,
+                        policy.may_read_audit(principal))

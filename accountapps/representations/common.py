@@ -251,3 +251,15 @@ def action_links(kind: Kind, row: Any, principal: Principal) -> dict[str, dict]:
         for action in lifecycle.available_actions(kind, row, principal)
         if may_call(principal, "POST", hal.BASE_PATH + action.collection)
     }
+
+
+def guarded_href(pattern: str, resource_id: str, principal: Principal, allowed: bool) -> str | None:
+    """The href of a resource's sub-resource, or ``None`` unless ``principal`` may follow it.
+
+    ``pattern`` is its path with ``{id}`` (``/applications/{id}/auditRecords``);
+    ``allowed`` is the policy's word on this reader. The route's declared scope
+    must admit the token too, or the link would lead to a ``403``.
+    """
+    if not (allowed and may_call(principal, "GET", hal.BASE_PATH + pattern)):
+        return None
+    return hal.api_url(pattern.format(id=resource_id))

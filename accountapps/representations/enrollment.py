@@ -39,6 +39,7 @@ from accountapps.representations.common import (
     embedded_items,
     links_field,
 )
+from accountapps.representations.record import record_href
 from accountapps.storage import jsoncodec
 from accountapps.storage.models import timestamp
 from accountapps.web import hal
@@ -633,6 +634,7 @@ def render_enrollment(row: Any, principal: Principal, kind: lifecycle.Kind) -> d
             self=hal.api_url(f"/enrollments/{row.id}"),
             apiture_applicant=contact_href,
             apiture_auditTrail=audit_trail_href("/enrollments/{id}", row.id, principal),
+            apiture_record=record_href("/enrollments/{id}", row, principal),
         ),
         **action_links(kind, row, principal),
     }

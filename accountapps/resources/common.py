@@ -1,7 +1,9 @@
-"""Helpers every view shares: single-resource responses, action targets, audit trails."""
+"""Helpers every view shares: single-resource responses, action targets, audit trails,
+printable records."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -16,20 +18,27 @@ from accountapps.auth.security import current_principal, requires
 from accountapps.domain import store
 from accountapps.domain.errors import ApiError
 from accountapps.domain.lifecycle import Action, Kind, transition
+from accountapps.representations import record
 from accountapps.representations.audit import ActionBodySchema, render_audit_trail
 from accountapps.representations.common import ErrorResponseSchema
 from accountapps.web import hal
-from accountapps.web.preconditions import etag, if_match, not_modified
+from accountapps.web.preconditions import RECORD, etag, if_match, not_modified
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 def resource_response(
-    row: Any, principal: Principal, render: Callable[[Any, Principal], dict], *,
-    status: int = 200, created: bool = False,
+    row: Any, principal: Principal, render: Callable[[Any, Principal], Any], *,
+    status: int = 200, created: bool = False, variant: str = "",
+    respond: Callable[[Any, int, dict[str, str]], Response] = hal.response,
 ) -> Response:
-    """One resource with its ``ETag`` (``304`` for a matching ``If-None-Match`` on GET)."""
-    tag = etag(row.id, row.revision, masked=not policy.may_read_pii(principal))
+    """One resource with its ``ETag`` (``304`` for a matching ``If-None-Match`` on GET).
+
+    ``render`` makes the body and ``respond`` the response; another representation
+    than hal+json (the PDF record) names its ``variant`` of the tag
+    (:func:`~accountapps.web.preconditions.etag`), so each has tags of its own.
+    """
+    tag = etag(row.id, row.revision, masked=not policy.may_read_pii(principal), variant=variant)
     headers = {"ETag": tag, "Vary": "Authorization"}
     if request.method in ("GET", "HEAD") and not_modified(tag):
         response = Response(status=304, headers=headers)
@@ -37,7 +46,7 @@ def resource_response(
     body = render(row, principal)
     if created:
         headers["Location"] = body["_links"]["self"]["href"]
-    return hal.response(body, status, headers)
+    return respond(body, status, headers)
 
 
 def target_id(kind: Kind) -> str:
@@ -128,6 +137,23 @@ def audit_trail_response(kind: Kind, resource_id: str) -> Response:
     # An auditor (admin/read) reads any owner's trail, as the institution does.
     row = store.load_visible(kind, resource_id, principal, any_owner=True)
     return hal.response(render_audit_trail(kind.name, row.id, f"{kind.path}/{row.id}"))
+
+
+def record_response(kind: Kind, resource_id: str,
+                    render: Callable[[Any, Principal], bytes]) -> Response:
+    """``GET .../{id}/record``: the printable record (PDF), with the ETag rules of the JSON.
+
+    Its owner, the institution and auditors may read it; anyone else gets the
+    ``404`` of a missing resource (the ``apiture:record`` link follows the same rule).
+    """
+    principal = current_principal()
+    # An auditor reads any owner's record, as it reads any owner's audit trail.
+    row = store.load_visible(kind, resource_id, principal,
+                             any_owner=policy.may_read_audit(principal))
+    if not policy.may_read_record(principal, row):
+        raise store.not_found(kind, resource_id)
+    return resource_response(row, principal, render, variant=RECORD, respond=functools.partial(
+        record.response, name=f"{kind.name}-{row.id}.pdf"))
 
 
 class CollectionArgs(Schema):

@@ -18,10 +18,22 @@ from accountapps.domain.errors import ApiError, IfMatch
 #: names one representation, and the masked body differs from the full one.
 MASKED = "m"
 
+#: Marks the tags of a resource's other representations than its hal+json
+#: (``RECORD``: its printable PDF record); the masked mark follows it.
+RECORD = "r"
+_VARIANTS = ("", RECORD)
 
-def etag(resource_id: str, revision: int, *, masked: bool = False) -> str:
-    """The strong entity tag (quoted) of a resource at a revision, in its full or masked view."""
-    return f'"{revision}.{zlib.crc32(resource_id.encode()):08x}{MASKED if masked else ""}"'
+
+def etag(resource_id: str, revision: int, *, masked: bool = False, variant: str = "") -> str:
+    """The strong entity tag (quoted) of a resource at a revision, in its full or masked view.
+
+    ``variant`` (one of ``""`` and :data:`RECORD`) names the representation:
+    each has tags of its own, all naming the same revision.
+    """
+    if variant not in _VARIANTS:
+        raise ValueError(f"unknown representation variant {variant!r}")
+    return (f'"{revision}.{zlib.crc32(resource_id.encode()):08x}{variant}'
+            f'{MASKED if masked else ""}"')
 
 
 def _tags(header: str) -> list[str]:
@@ -43,8 +55,8 @@ def if_match(resource_id: str, *, required: bool) -> IfMatch | None:
     ``If-Match`` missing: ``428`` when ``required``; with neither header, ``None``.
     ``If-None-Match`` with ``*`` or a current tag makes the write ``412``. Tags
     of another resource, weak tags (strong comparison applies) and garbage can never match, so they
-    end as ``412`` at the database check. The masked view's tag names the same
-    revision as the full view's.
+    end as ``412`` at the database check. The masked view's tag, and the
+    record's, name the same revision as the full view's.
     """
     header = request.headers.get("If-Match")
     if not header and required:
@@ -68,18 +80,23 @@ def if_match(resource_id: str, *, required: bool) -> IfMatch | None:
 
 
 def _revisions(resource_id: str, tags: list[str]) -> frozenset[int]:
-    """The revisions of ``resource_id`` that ``tags`` name (strong tags of either view)."""
+    """The revisions of ``resource_id`` that ``tags`` name (strong tags of any view)."""
     expected = f"{zlib.crc32(resource_id.encode()):08x}"
     revisions = set()
     for tag in tags:
         if len(tag) < 2 or tag[0] != '"' or tag[-1] != '"':
             continue
         number, _, rest = tag[1:-1].partition(".")
-        # Either view's tag names the revision: a write needs no more. ASCII
+        # Any view's tag names the revision: a write needs no more. ASCII
         # digits only ("²".isdigit() is true, int() refuses it), and no more
         # than a revision can have (int() refuses 4,300 digits and more).
         # Compared as written: "01" is not the tag "1" (strong comparison).
-        if (rest.removesuffix(MASKED) == expected and number.isascii() and number.isdigit()
+        if (_unmarked(rest) == expected and number.isascii() and number.isdigit()
                 and len(number) <= 18 and not number.startswith("0")):
             revisions.add(int(number))
     return frozenset(revisions)
+
+
+def _unmarked(rest: str) -> str:
+    """A tag's part after the revision, without its view's marks (variant, then masked)."""
+    return rest.removesuffix(MASKED).removesuffix(RECORD)
