@@ -80,10 +80,8 @@ CASES = {
         u, a, complete_personal(consents=[*consents("productTermsAndConditions", "privacyPolicy"),
                                           {"type": "electronicConsent", "state": "revoked"}])),
     "applicantMissing": lambda u, a: _institution_done(u, a, complete_personal(applicants=[])),
-    "identityVerificationPending": lambda u, a: u.post("/applications", complete_personal()),
     "identityVerificationFailed": _failed_identity,
     "documentMissing": lambda u, a: _institution_done(u, a, complete_personal(PERSONAL_CHECKING)),
-    "documentReviewPending": _pending_review,
     "documentRejected": _rejected_document,
     "organizationIncomplete": lambda u, a: _institution_done(
         u, a, _business(organization={"name": "Arendelle Ice Ltd", "type": "corporation"})),
@@ -92,8 +90,15 @@ CASES = {
 }
 
 
+#: The institution's own tasks: its approval settles them (see test_contract_behaviours.py).
+WAIVED = {
+    "identityVerificationPending": lambda u, a: u.post("/applications", complete_personal()),
+    "documentReviewPending": _pending_review,
+}
+
+
 @pytest.mark.parametrize("code", sorted(CASES))
-def test_approval_is_refused_while_a_blocker_remains(user, admin, code):
+def test_approval_is_refused_while_an_applicant_blocker_remains(user, admin, code):
     application = CASES[code](user, admin)
     assert codes(application.json) == [code]
     seen = fetch(admin, application)
@@ -104,6 +109,19 @@ def test_approval_is_refused_while_a_blocker_remains(user, admin, code):
     assert codes(refused.json) == [code]
     assert [b["code"] for b in refused.json["_error"]["attributes"]["blockers"]] == [code]
     assert fetch(admin, application).json["state"] == seen.json["state"]
+
+
+@pytest.mark.parametrize("code", sorted(WAIVED))
+def test_approval_settles_the_institutions_own_remaining_task(user, admin, code):
+    application = WAIVED[code](user, admin)
+    assert codes(application.json) == [code]
+    seen = fetch(admin, application)
+    assert seen.json["state"] == "blocked"
+    approved = admin.post(seen.json["_links"]["apiture:approve"]["href"])
+    assert approved.status_code == 200, approved.json
+    assert approved.json["state"] == "approved"
+    assert approved.json["blockers"] == []
+    assert {task["state"] for task in approved.json["tasks"]} == {"done"}
 
 
 def test_blockers_name_the_task_the_field_and_the_remedy(user, admin):

@@ -154,7 +154,8 @@ def test_task_state_in_a_client_body_is_ignored(user, admin):
     assert forged.json["documents"][0]["state"] == "pending"
     assert forged.json["identityVerifications"] == []
     assert forged.json["state"] == "blocked"
-    assert "apiture:approve" not in fetch(admin, created).json["_links"]
+    assert {b["code"] for b in fetch(admin, created).json["blockers"]} == {
+        "identityVerificationPending", "documentReviewPending"}
 
 
 def test_sending_back_the_representation_changes_no_task(user, admin):

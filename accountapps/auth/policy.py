@@ -70,3 +70,28 @@ def may_write_institution_fields(principal: Principal) -> bool:
     """Approvals, required documents, review flags and verification results in a body
     are the institution's; anyone else's values for them are ignored."""
     return is_institution(principal)
+
+
+def may_seed(principal: Principal) -> bool:
+    """May create an application with initial data from an external source, its
+    ``state`` included (a "pre-approved" application): the institution only.
+    Anyone else's ``state`` in a create body is ignored."""
+    return is_institution(principal)
+
+
+def may_waive(principal: Principal, blocker: Any) -> bool:
+    """May settle ``blocker`` by deciding instead of waiting on it.
+
+    The institution's own remaining tasks (identity verifications, document
+    reviews: blockers whose ``actor`` is the institution) are settled by an
+    institution's approval, and recorded as waived by the approver; what waits
+    on the applicant never is.
+    """
+    return is_institution(principal) and isinstance(blocker, dict) and blocker.get(
+        "actor") == INSTITUTION
+
+
+def may_delete_enrollment(principal: Principal, row: Any) -> bool:
+    """Its owner, in every state, and the institution (the reference gives deleteEnrollment
+    no other outcome than ``204``); the audit trail outlives it."""
+    return is_institution(principal) or row.owner == principal.user_id

@@ -44,7 +44,13 @@ APPROVAL_TYPE = {
     "domain": "https://api.apiture.com/approvals",
 }
 
-def _on_transition(row: Application, target: str, now: datetime) -> dict[str, Any]:
+#: The states the institution may seed an application in: the usual start, or
+#: a decision (or end) reached elsewhere ("pre-approved" applications).
+SEEDABLE_STATES = ("running", "approved", "rejected", "canceled", "expired")
+
+
+def _on_transition(row: Application, target: str, now: datetime,
+                   waived: list[dict[str, Any]]) -> dict[str, Any]:
     doc = jsoncodec.copy_document(row.document)
     approval = doc.get("accountApproval")
     if approval and target in lifecycle.TERMINAL_STATES:
@@ -52,7 +58,37 @@ def _on_transition(row: Application, target: str, now: datetime) -> dict[str, An
             target, "canceled")
         approval["done"] = True
         approval["updatedAt"] = timestamp(now)
+    if waived:  # the tasks show who settled them (workflow.evaluate)
+        doc["waivers"] = [*(doc.get("waivers") or []), *waived]
     return {"document": doc, "workflow_state": workflow.workflow_state(doc, target)}
+
+
+def decision_snapshot(row: Application) -> dict[str, Any]:
+    """What a decision on ``row`` sees: the product and its workflow version, funding,
+    the applicants with their identity verification, consents, documents, and what
+    still blocked approval. Unmasked: the representations mask it for their reader."""
+    doc = jsoncodec.copy_document(row.document)
+    definition = workflow.definition_of(doc)
+    snapshot: dict[str, Any] = {
+        "state": row.state,
+        "workflowState": row.workflow_state,
+        "revision": row.revision,
+        "product": {"_id": row.product_id, "name": row.product_name,
+                    "workflow": {"_id": definition.get("_id"),
+                                 "version": definition.get("version")}},
+        "accountName": row.account_name,
+    }
+    for key in ("fundingAmount", "fundingAccount", "organization"):
+        if doc.get(key):
+            snapshot[key] = doc[key]
+    snapshot["applicants"] = [
+        {**applicant, "identityVerification": workflow.identity_verification(doc, applicant)}
+        for applicant in doc.get("applicants") or []]
+    snapshot["consents"] = doc.get("consents") or []
+    snapshot["documents"] = doc.get("documents") or []
+    snapshot["blockers"] = jsoncodec.copy_document(
+        workflow.evaluation(row.document, row.state).blockers)
+    return snapshot
 
 
 KIND = Kind(
@@ -74,6 +110,7 @@ KIND = Kind(
     },
     on_transition=_on_transition,
     blockers=workflow.approval_blockers,
+    snapshot=decision_snapshot,
     views={"running": "/runningApplications", "blocked": "/blockedApplications"},
 )
 
@@ -260,8 +297,44 @@ def page(principal: Principal, query: Mapping[str, str], *, max_limit: int,
     return store.page(KIND, COLLECTION, principal, query, max_limit=max_limit, where=where)
 
 
+def _seed_state(principal: Principal, data: Mapping[str, Any]) -> str:
+    """The state a new application starts in: ``running``, or the institution's
+    ``state`` in the body (:data:`SEEDABLE_STATES`). Anyone else's is ignored."""
+    wanted = data.get("state")
+    if wanted is None or not policy.may_seed(principal):
+        return "running"
+    if wanted not in SEEDABLE_STATES:
+        raise validation_error([field_error(
+            "state", f"an application can be seeded only as one of {', '.join(SEEDABLE_STATES)}.",
+            "invalidSeedState", value=wanted)], 400)
+    return wanted
+
+
+def _seed(principal: Principal, values: dict[str, Any], state: str, now: datetime
+          ) -> tuple[str, dict[str, Any] | None]:
+    """Turn the new application's ``values`` into one seeded in ``state`` (terminal).
+
+    Its decision is made now, by the seeding caller: an approval settles every
+    remaining task (the external source decided), each recorded as waived.
+    Returns the audit record's reason and decision.
+    """
+    created = Application(**values)
+    waived = (lifecycle.waivers(KIND.blockers(created), principal, now)
+              if state == "approved" else [])
+    decision = lifecycle.decision_record(KIND, created, state, waived)
+    values.update(state=state, completed_at=now, **_on_transition(created, state, now, waived))
+    reason = (f"Application seeded as {state} by {principal.user_id}: initial data from an "
+              "external source.")
+    return lifecycle.waiver_reason(reason, waived) or reason, decision
+
+
 def create(principal: Principal, data: dict[str, Any]) -> Application:
-    """createApplication: ``data`` is the validated body."""
+    """createApplication: ``data`` is the validated body.
+
+    The institution may seed it (:func:`policy.may_seed`): ``state`` in the body
+    then names the state it starts in, a decision such as ``approved`` included.
+    """
+    state = _seed_state(principal, data)
     links = data.get("_links") or {}
     product_ref = _href(links, "apiture:product")
     if product_ref is None and data.get("products"):
@@ -306,13 +379,15 @@ def create(principal: Principal, data: dict[str, Any]) -> Application:
         workflow_state=workflow.workflow_state(doc, "running"),
         created_at=now, active_at=now, revision=1, document=doc, **columns,
     )
+    reason, decision = "Application created.", None
+    if state != "running":
+        reason, decision = _seed(principal, values, state, now)
 
     def insert() -> None:
         with write_transaction():
             sql.insert(Application, values)
-            _save_contacts(app_id, doc, replace=False)
-            lifecycle.audit(KIND, app_id, None, "running", "Application created.",
-                            principal, now)
+            _save_contacts(app_id, values["document"], replace=False)
+            lifecycle.audit(KIND, app_id, None, state, reason, principal, now, decision)
 
     store.create_in_progress(KIND, principal, insert, "finish or cancel it first.")
     # The row as inserted (nothing in the database adds to it): no need to read it back.

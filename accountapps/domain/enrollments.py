@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from peewee import EXCLUDED
+
 from accountapps.auth import policy
 from accountapps.auth.principal import Principal
 from accountapps.domain import cas, lifecycle, store
@@ -34,7 +36,7 @@ from accountapps.domain.lifecycle import Action, Kind
 from accountapps.domain.workflow import WORKFLOW_STATE_BY_STATE as WORKFLOW_STATE
 from accountapps.storage import jsoncodec
 from accountapps.storage.db import write_transaction
-from accountapps.storage.models import Enrollment, utcnow
+from accountapps.storage.models import Enrollment, ReviewFlag, utcnow
 
 #: Fields only the institution may set (:func:`policy.may_write_institution_fields`).
 SERVER_OWNED = {
@@ -135,8 +137,28 @@ def requirements(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 # --- the state machine ----------------------------------------------------------
 
-def _on_transition(row: Enrollment, target: str, _now: datetime) -> dict[str, Any]:
+def _on_transition(row: Enrollment, target: str, _now: datetime,
+                   _waived: list[dict[str, Any]]) -> dict[str, Any]:
     return {"workflow_state": WORKFLOW_STATE[target]}
+
+
+def decision_snapshot(row: Enrollment) -> dict[str, Any]:
+    """What a decision on ``row`` sees: the applicants (their identity verification
+    and consents), the required and provided documents, approvals, the review flag
+    and the requirements still open. Unmasked: the representations mask it."""
+    doc = jsoncodec.copy_document(row.document)
+    snapshot: dict[str, Any] = {
+        "state": row.state,
+        "revision": row.revision,
+        "flaggedForReview": bool(row.flagged_for_review),
+        "identityVerified": identity_verified(primary_applicant(doc)),
+    }
+    if doc.get("applicant"):
+        snapshot["applicant"] = doc["applicant"]
+    for key in ("applicants", "requiredDocuments", "documents", "approvals"):
+        snapshot[key] = doc.get(key) or []
+    snapshot["requirements"] = requirements(doc)
+    return snapshot
 
 
 KIND = Kind(
@@ -154,6 +176,7 @@ KIND = Kind(
     },
     blockers=lambda row: requirements(row.document),
     on_transition=_on_transition,
+    snapshot=decision_snapshot,
 )
 
 STATES = tuple(lifecycle.TRANSITIONS)
@@ -325,21 +348,60 @@ def page(principal: Principal, query: Mapping[str, str], *, max_limit: int) -> P
     return store.page(KIND, COLLECTION, principal, query, max_limit=max_limit, where=where)
 
 
+def inherited_flag(owner: str) -> tuple[bool, str | None]:
+    """The ``flaggedForReview`` that ``owner``'s next enrollment starts with, and the
+    enrollment it comes from: that of their latest enrollment, deleted or not."""
+    latest = (Enrollment.select(Enrollment.id, Enrollment.flagged_for_review,
+                                Enrollment.created_at)
+              .where(Enrollment.owner == owner)
+              .order_by(Enrollment.created_at.desc(), Enrollment.id.desc()).first())
+    carried = ReviewFlag.get_or_none(ReviewFlag.owner == owner)
+    if carried is not None and (latest is None
+                                or carried.enrollment_created_at >= latest.created_at):
+        return bool(carried.flagged), carried.enrollment_id
+    if latest is not None:
+        return bool(latest.flagged_for_review), latest.id
+    return False, None
+
+
+def _carry_flag(row: Enrollment, now: datetime) -> None:
+    """Keep the review flag of ``row``, being deleted, for the owner's next enrollment
+    (unless a later-created enrollment of theirs was deleted before it)."""
+    ReviewFlag.insert(
+        owner=row.owner, flagged=bool(row.flagged_for_review), enrollment_id=row.id,
+        enrollment_created_at=row.created_at, recorded_at=now,
+    ).on_conflict(
+        conflict_target=[ReviewFlag.owner],
+        update={ReviewFlag.flagged: EXCLUDED.flagged,
+                ReviewFlag.enrollment_id: EXCLUDED.enrollment_id,
+                ReviewFlag.enrollment_created_at: EXCLUDED.enrollment_created_at,
+                ReviewFlag.recorded_at: EXCLUDED.recorded_at},
+        where=EXCLUDED.enrollment_created_at >= ReviewFlag.enrollment_created_at,
+    ).execute()
+
+
 def create(principal: Principal, data: dict[str, Any]) -> Enrollment:
-    """createEnrollment: ``data`` is the validated body."""
+    """createEnrollment: ``data`` is the validated body.
+
+    A user flagged for review stays flagged: the new enrollment inherits the flag
+    of the user's latest enrollment, even a deleted one (:func:`inherited_flag`).
+    """
     now = utcnow()
     doc = _document(data, {}, principal, principal.user_id, now)
     enrollment_id = new_id()
     def insert() -> Enrollment:
         with write_transaction():
+            inherited, source = inherited_flag(principal.user_id)
+            flagged = _flagged(data, doc, {}, principal, inherited)
+            reason = "Enrollment created."
+            if flagged and inherited:
+                reason += f" Flagged for review, as the user's enrollment {source} was."
             row = Enrollment.create(
                 id=enrollment_id, owner=principal.user_id, client_id=principal.client_id,
-                state="running", workflow_state="running",
-                flagged_for_review=_flagged(data, doc, {}, principal, False),
+                state="running", workflow_state="running", flagged_for_review=flagged,
                 created_at=now, active_at=now, revision=1, document=doc, **_columns(doc),
             )
-            lifecycle.audit(KIND, enrollment_id, None, "running", "Enrollment created.",
-                            principal, now)
+            lifecycle.audit(KIND, enrollment_id, None, "running", reason, principal, now)
         return row
 
     return store.create_in_progress(KIND, principal, insert,
@@ -376,20 +438,26 @@ def update(principal: Principal, row: Enrollment, body: Any, if_match: IfMatch, 
 
 
 def delete(principal: Principal, row: Enrollment, if_match: IfMatch | None) -> None:
-    """deleteEnrollment: the enrollment and everything it owns (its documents, consents).
+    """deleteEnrollment: the enrollment and everything it owns (its documents, consents),
+    in every state (the reference gives no other outcome than ``204``).
 
-    Approved and rejected enrollments are the institution's record and are
-    retained (``409``); the audit trail is never deleted, and records the deletion.
+    What outlives it, written in the same transaction: the audit trail, which
+    records the deletion (auditors still read it), and the review flag, which
+    the owner's next enrollment inherits.
     """
-    if row.state in ("approved", "rejected"):
-        raise ApiError(
-            409, "deleteNotAllowed",
-            f"The enrollment is {row.state}; completed enrollments are retained.",
-            attributes={"state": row.state},
-        )
+    if not policy.may_delete_enrollment(principal, row):
+        raise store.not_found(KIND, row.id)
     if if_match is not None and not if_match.accepts(row.revision):
         raise precondition_failed()
-    if not cas.write(Enrollment, row, None, then=lambda: lifecycle.audit(
-            KIND, row.id, row.state, "deleted", "Enrollment deleted.", principal, utcnow())):
+
+    def then() -> None:
+        now = utcnow()
+        _carry_flag(row, now)
+        reason = "Enrollment deleted." + (" It was flagged for review; the flag is kept for "
+                                          "the user's next enrollment."
+                                          if row.flagged_for_review else "")
+        lifecycle.audit(KIND, row.id, row.state, "deleted", reason, principal, now)
+
+    if not cas.write(Enrollment, row, None, then=then):
         raise precondition_failed() if if_match is not None else ApiError(
             409, "concurrentModification", "The enrollment changed while deleting it; retry.")

@@ -23,10 +23,12 @@ from accountapps.domain import cas
 from accountapps.domain.errors import ApiError, IfMatch, precondition_failed
 from accountapps.storage import sql
 from accountapps.storage.db import is_postgres
-from accountapps.storage.models import AuditRecord, utcnow
+from accountapps.storage.models import AuditRecord, timestamp, utcnow
 
 TERMINAL_STATES = ("canceled", "expired", "rejected", "approved")
 INCOMPLETE_STATES = ("running", "blocked")
+#: The institution's decisions: their audit records keep what the decision saw.
+DECISION_STATES = ("approved", "rejected")
 
 #: state -> the states it may move to
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -68,11 +70,53 @@ class Kind:
     actions: dict[str, Action]  # by target state
     #: blockers(row) -> list of outstanding requirements that forbid approval
     blockers: Callable[[Any], list[dict]] = lambda _row: []
-    #: on_transition(row, target, now) -> extra column values for the UPDATE
-    on_transition: Callable[[Any, str, datetime], dict[str, Any]] = (
-        lambda _row, _target, _now: {})
+    #: on_transition(row, target, now, waived) -> extra column values for the UPDATE
+    #: (``waived``: the waivers an approval records, see :func:`waivers`)
+    on_transition: Callable[[Any, str, datetime, list[dict]], dict[str, Any]] = (
+        lambda _row, _target, _now, _waived: {})
+    #: snapshot(row) -> what a decision on ``row`` saw, kept in its audit record
+    #: (stored unmasked: the representations mask it for their reader)
+    snapshot: Callable[[Any], dict[str, Any]] | None = None
     #: state -> path of the collection of those in that state, e.g. "/runningApplications"
     views: dict[str, str] = field(default_factory=dict)
+
+
+def approval_blockers(kind: Kind, row: Any,
+                      principal: Principal | None) -> tuple[list[dict], list[dict]]:
+    """``row``'s blockers, split: those that refuse ``principal``'s approval, and those
+    the approval settles (the institution's own tasks, :func:`policy.may_waive`)."""
+    refusing: list[dict] = []
+    waivable: list[dict] = []
+    for blocker in kind.blockers(row):
+        settled = principal is not None and policy.may_waive(principal, blocker)
+        (waivable if settled else refusing).append(blocker)
+    return refusing, waivable
+
+
+def waivers(blockers: list[dict], principal: Principal | None,
+            now: datetime) -> list[dict[str, Any]]:
+    """One waiver per blocker a decision settles: the task, what it waited for, who, when."""
+    return [{"task": b.get("task"), "code": b.get("code") or b.get("type"),
+             "message": b.get("message"), "waivedBy": principal.user_id if principal else None,
+             "waivedAt": timestamp(now)} for b in blockers]
+
+
+def waiver_reason(reason: str | None, waived: list[dict[str, Any]]) -> str | None:
+    """The decision's ``reason``, followed by the list of what it waived (if anything)."""
+    if not waived:
+        return reason
+    listed = "; ".join(f"{w['task']}: {w['message']}" for w in waived)
+    note = f"Waived by {waived[0]['waivedBy']}: {listed}"
+    return f"{reason} {note}" if reason else note
+
+
+def decision_record(kind: Kind, row: Any, target: str,
+                    waived: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The ``decision`` of a decision's audit record: the snapshot of ``row`` as the
+    decision saw it, and the waivers (``None`` for a change that is no decision)."""
+    if target not in DECISION_STATES or kind.snapshot is None:
+        return None
+    return {"snapshot": kind.snapshot(row), "waived": waived}
 
 
 def available_actions(kind: Kind, row: Any, principal: Principal) -> list[Action]:
@@ -82,7 +126,7 @@ def available_actions(kind: Kind, row: Any, principal: Principal) -> list[Action
         action = kind.actions.get(target)
         if action is None or not policy.may_act(action.who, principal, row):
             continue
-        if target == "approved" and kind.blockers(row):
+        if target == "approved" and approval_blockers(kind, row, principal)[0]:
             continue
         result.append(action)
     return result
@@ -100,21 +144,25 @@ def is_due(row: Any) -> bool:
 
 def audit_values(kind: Kind, resource_id: str, from_state: str | None, to_state: str,
                  reason: str | None, principal: Principal | None,
-                 now: datetime) -> dict[str, Any]:
+                 now: datetime, decision: dict[str, Any] | None = None) -> dict[str, Any]:
     """The audit record of one state change, as ``AuditRecord`` field values."""
-    return dict(
+    values = dict(
         resource_type=kind.name, resource_id=resource_id, occurred_at=now,
         user_id=principal.user_id if principal else None,
         client_id=principal.client_id if principal else getattr(g, "client_id", None),
         from_state=from_state, to_state=to_state, reason=reason,
     )
+    if decision is not None:  # most records have none: their INSERT keeps its shape
+        values["decision"] = decision
+    return values
 
 
 def audit(kind: Kind, resource_id: str, from_state: str | None, to_state: str,
-          reason: str | None, principal: Principal | None, now: datetime) -> None:
+          reason: str | None, principal: Principal | None, now: datetime,
+          decision: dict[str, Any] | None = None) -> None:
     """Append one record to the audit trail (call inside the write's transaction)."""
     sql.insert(AuditRecord, audit_values(kind, resource_id, from_state, to_state, reason,
-                                         principal, now))
+                                         principal, now, decision))
 
 
 def _conflict(kind: Kind, row: Any, target: str) -> ApiError:
@@ -167,8 +215,10 @@ def transition(
             allowed = allowed | SERVICE_TRANSITIONS.get(row.state, frozenset())
         if target not in allowed:
             raise _conflict(kind, row, target)
+        now = utcnow()
+        waived: list[dict[str, Any]] = []
         if target == "approved":
-            blockers = kind.blockers(row)
+            blockers, settled = approval_blockers(kind, row, principal)
             if blockers:
                 raise ApiError(
                     409, "approvalBlocked",
@@ -178,16 +228,18 @@ def transition(
                     remediation="Complete the listed requirements first.",
                     errors=blockers,
                 )
-        now = utcnow()
+            # The institution's own remaining tasks: its approval settles them.
+            waived = waivers(settled, principal, now)
         values = {
             "state": target,
             "revision": row.revision + 1,
             "active_at": now,
-            **kind.on_transition(row, target, now),
+            **kind.on_transition(row, target, now, waived),
         }
         if target in TERMINAL_STATES:
             values["completed_at"] = now
-        record = audit_values(kind, row.id, row.state, target, reason, principal, now)
+        record = audit_values(kind, row.id, row.state, target, waiver_reason(reason, waived),
+                              principal, now, decision_record(kind, row, target, waived))
         # The change and its audit record: one statement on PostgreSQL.
         if not cas.write(kind.model, row, values, then_insert=(AuditRecord, record),
                          one_statement=is_postgres()):

@@ -24,7 +24,7 @@ from accountapps.domain.errors import ApiError, IfMatch, precondition_failed
 from accountapps.domain.lifecycle import Kind
 from accountapps.storage import sql
 from accountapps.storage.db import database, prepared
-from accountapps.storage.models import utcnow
+from accountapps.storage.models import AuditRecord, utcnow
 
 T = TypeVar("T")
 
@@ -156,6 +156,26 @@ def load_visible(kind: Kind, resource_id: str, principal: Principal, *,
     if lifecycle.is_due(row):
         row = expire(kind, row.id)
     return row
+
+
+def audit_trail(kind: Kind, resource_id: str, principal: Principal) -> list[AuditRecord]:
+    """The audit records of one resource, oldest first, for those who may read trails.
+
+    Anyone else gets the ``404`` of a missing resource: the trail's existence is
+    not disclosed. The trail outlives its resource: after a deletion, those who
+    may read trails still read it; a resource that never existed is ``404``.
+    """
+    if not policy.may_read_audit(principal) or len(resource_id) > 64:
+        raise not_found(kind, resource_id[:64])
+    row = _by_id(kind.model, resource_id, None)  # an auditor reads any owner's trail
+    if row is not None and lifecycle.is_due(row):
+        expire(kind, row.id)
+    records = list(AuditRecord.select().where(
+        (AuditRecord.resource_type == kind.name) & (AuditRecord.resource_id == resource_id)
+    ).order_by(AuditRecord.id))
+    if row is None and not records:
+        raise not_found(kind, resource_id)
+    return records
 
 
 def expire(kind: Kind, resource_id: str, on_change: Callable[[], None] | None = None) -> Any:

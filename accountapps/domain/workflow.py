@@ -408,6 +408,8 @@ def evaluate(doc: Mapping[str, Any], state: str) -> Evaluation:
             tasks.append(_document_review(task, doc))
         else:
             tasks.append(_instance(task, _RULES[kind](task, doc)))
+    if state == "approved":
+        _settle_all(tasks, doc)
     remaining = [t for t in tasks if t["state"] != DONE]
     blockers = [b for t in tasks for b in t.pop("_blockers")]
     applicant_turn = any(acting(t) == APPLICANT for t in remaining)
@@ -434,6 +436,35 @@ def evaluate(doc: Mapping[str, Any], state: str) -> Evaluation:
     in_progress = state in lifecycle.INCOMPLETE_STATES
     return Evaluation(tasks, blockers, _next_action(tasks, blockers) if in_progress else None,
                       workflow_state, waiting_on_institution)
+
+
+def _settle_all(tasks: list[dict[str, Any]], doc: Mapping[str, Any]) -> None:
+    """An approved application has nothing left to do: the approval settled every task.
+
+    Tasks the approval waived (the institution's, or any of a seeded
+    application's) say by whom and when (``document.waivers``).
+    """
+    waived = {w.get("task"): w for w in doc.get("waivers") or []}
+    for task in tasks:
+        if task["state"] == DONE:
+            continue
+        task.pop("waitingFor", None)
+        task["state"] = DONE
+        task["_blockers"] = []
+        waiver = waived.get(task["_id"])
+        if waiver is not None:
+            task["waivedBy"] = waiver.get("waivedBy")
+            task["waivedAt"] = waiver.get("waivedAt")
+
+
+def identity_verification(doc: Mapping[str, Any], applicant: Mapping[str, Any]) -> dict[str, Any]:
+    """The institution's current identity-verification result for ``applicant``
+    (``result`` ``pending`` when there is none, or its details changed since)."""
+    for record in doc.get("identityVerifications") or []:
+        if record.get("applicant") == applicant.get("_id") and record.get(
+                "fingerprint") == fingerprint(applicant):
+            return {k: v for k, v in record.items() if k not in ("applicant", "fingerprint")}
+    return {"result": "pending"}
 
 
 def _next_action(tasks: list[dict], blockers: list[dict]) -> dict[str, Any] | None:

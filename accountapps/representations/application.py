@@ -11,6 +11,7 @@ from marshmallow import ValidationError, fields, missing, validate
 from accountapps.auth import policy
 from accountapps.auth.principal import Principal
 from accountapps.domain import lifecycle, masking
+from accountapps.domain.applications import SEEDABLE_STATES
 from accountapps.domain.errors import validation_error
 from accountapps.domain.workflow import CONSENT_TYPES
 from accountapps.representations import checklist, validators
@@ -158,16 +159,27 @@ class ApplicationUpdateSchema(Body):
 
 
 class ApplicationCreateSchema(ApplicationUpdateSchema):
-    """createApplication: ``_links`` names the product (and funding account, organization)."""
+    """createApplication: ``_links`` names the product (and funding account, organization).
+
+    ``state`` seeds the application (the institution only; see docs/decisions.md).
+    """
 
     read_only = frozenset()
     _links = links_field()
+    state = fields.String(metadata={
+        "enum": list(SEEDABLE_STATES),
+        "description": (
+            "The state to seed the application in, with initial data from an external "
+            "source (for example `approved`: a pre-approved application). Honoured for "
+            "the financial institution (`admin/write`) only; anyone else's is ignored "
+            "and the application starts `running`.")})
 
 
 class ApplicationSchema(ApplicationCreateSchema):
     """The application representation."""
 
     _links = links_field(required=True)
+    state = fields.String(dump_only=True, validate=validate.OneOf(tuple(lifecycle.TRANSITIONS)))
 
 
 class ApplicationSummarySchema(SummarySchema):
@@ -198,6 +210,24 @@ def _masked_funding_account(account: dict[str, Any], pii: bool) -> dict[str, Any
         "masked": masking.mask(full),
     }
     return rendered
+
+
+def _masked_organization(organization: dict[str, Any], pii: bool) -> dict[str, Any]:
+    rendered = dict(organization)
+    if rendered.get("taxId") and not pii:
+        rendered["taxId"] = masking.mask(rendered["taxId"])
+    return rendered
+
+
+def snapshot_view(snapshot: dict[str, Any], pii: bool) -> dict[str, Any]:
+    """A decision's snapshot of an application (in its audit record), masked as the
+    application itself is for a reader without ``profiles/readPii``."""
+    shown = dict(snapshot)
+    if shown.get("fundingAccount"):
+        shown["fundingAccount"] = _masked_funding_account(shown["fundingAccount"], pii)
+    if shown.get("organization"):
+        shown["organization"] = _masked_organization(shown["organization"], pii)
+    return shown
 
 
 def _render_approval(approval: dict[str, Any]) -> dict[str, Any]:
@@ -232,10 +262,7 @@ def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> 
         body["fundingAmount"] = doc["fundingAmount"]
     if doc.get("fundingAccount"):
         body["fundingAccount"] = _masked_funding_account(doc["fundingAccount"], pii)
-    organization = dict(doc.get("organization") or {})
-    if organization.get("taxId") and not pii:
-        organization["taxId"] = masking.mask(organization["taxId"])
-    body["organization"] = organization
+    body["organization"] = _masked_organization(doc.get("organization") or {}, pii)
     for name in ("applicants", "products", "documents"):
         body[name] = doc.get(name) or []
     approval = doc.get("accountApproval")

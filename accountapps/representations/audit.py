@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import Schema, fields, validate
@@ -19,8 +20,19 @@ from accountapps.storage.models import AuditRecord, timestamp
 from accountapps.web import hal
 
 
+class WaiverSchema(Schema):
+    """A task the decision settled instead of waiting for it, and who waived it."""
+
+    task = fields.String(allow_none=True, metadata={"description": "The task's `_id`."})
+    code = fields.String(allow_none=True,
+                         metadata={"description": "The blocker that waited on it."})
+    message = fields.String(allow_none=True)
+    waivedBy = fields.String(allow_none=True, metadata={"description": "The approver."})
+    waivedAt = Timestamp()
+
+
 class AuditRecordSchema(Schema):
-    """One state change: who, when, from, to and why."""
+    """One state change: who, when, from, to and why; a decision's also what it saw."""
 
     _id = fields.String(data_key="_id", required=True)
     occurredAt = Timestamp(required=True)
@@ -29,6 +41,13 @@ class AuditRecordSchema(Schema):
     from_ = fields.String(data_key="from", allow_none=True, required=True)
     to = fields.String(required=True)
     reason = fields.String(allow_none=True, required=True)
+    snapshot = fields.Dict(metadata={"description": (
+        "A decision's record (`to` approved or rejected): the resource as the decision "
+        "saw it (for an application: product with its workflow version, funding, "
+        "applicants with their identity verification, consents, documents, blockers). "
+        "Immutable; personal data masked unless the token has `profiles/readPii`.")})
+    waived = fields.List(fields.Nested(WaiverSchema), metadata={"description": (
+        "The institution's tasks an approval settled, each waived by the approver.")})
 
 
 #: The longest reason an action's body may give (it is kept in the audit trail).
@@ -48,20 +67,35 @@ class AuditRecordsSchema(CollectionSchema):
     _embedded = embedded_items(AuditRecordSchema, "AuditRecordsEmbedded")
 
 
-def render_audit_trail(resource_type: str, resource_id: str, path: str) -> dict[str, Any]:
-    """The audit records of one resource (``path`` is its path under the API), oldest first."""
-    records = AuditRecord.select().where(
-        (AuditRecord.resource_type == resource_type) & (AuditRecord.resource_id == resource_id)
-    ).order_by(AuditRecord.id)
-    items = [{
-        "_id": str(record.id),
-        "occurredAt": timestamp(record.occurred_at),
-        "userId": record.user_id,
-        "clientId": record.client_id,
-        "from": record.from_state,
-        "to": record.to_state,
-        "reason": record.reason,
-    } for record in records]
+#: snapshot_view(snapshot, pii) -> the snapshot as a reader with (or without) PII sees it
+SnapshotView = Callable[[dict[str, Any], bool], dict[str, Any]]
+
+
+def render_audit_trail(records: list[AuditRecord], path: str, principal: Principal,
+                       snapshot_view: SnapshotView) -> dict[str, Any]:
+    """The audit records of one resource (``path`` is its path under the API), oldest first.
+
+    A decision's snapshot is shown through ``snapshot_view``, masked unless
+    ``principal`` may read personal data.
+    """
+    pii = policy.may_read_pii(principal)
+    items = []
+    for record in records:
+        item = {
+            "_id": str(record.id),
+            "occurredAt": timestamp(record.occurred_at),
+            "userId": record.user_id,
+            "clientId": record.client_id,
+            "from": record.from_state,
+            "to": record.to_state,
+            "reason": record.reason,
+        }
+        decision = record.decision or {}
+        if decision.get("snapshot") is not None:
+            item["snapshot"] = snapshot_view(decision["snapshot"], pii)
+        if decision.get("waived"):
+            item["waived"] = decision["waived"]
+        items.append(item)
     return {
         "_profile": hal.profile("auditRecords"),
         "name": "auditRecords",

@@ -24,6 +24,10 @@ class TaskSchema(Schema):
     waitingFor = fields.String(validate=_ACTORS,
                                metadata={"description": "Who must act first (when waiting)."})
     subject = fields.Dict()
+    waivedBy = fields.String(metadata={"description": (
+        "Who settled the task by approving without it (an approval waives the "
+        "institution's remaining tasks).")})
+    waivedAt = Timestamp(metadata={"description": "When it was waived."})
 
 
 class BlockerSchema(Schema):

@@ -595,6 +595,18 @@ def mask_applicant(applicant: dict[str, Any]) -> None:
                 identity[key] = masking.REDACTED
 
 
+def snapshot_view(snapshot: dict[str, Any], pii: bool) -> dict[str, Any]:
+    """A decision's snapshot of an enrollment (in its audit record), masked as the
+    enrollment itself is for a reader without ``profiles/readPii``."""
+    if pii:
+        return snapshot
+    shown = jsoncodec.copy_document(snapshot)
+    applicant = shown.get("applicant")
+    for item in ([applicant] if applicant else []) + (shown.get("applicants") or []):
+        mask_applicant(item)
+    return shown
+
+
 # --- renderers -----------------------------------------------------------------
 
 def render_enrollment(row: Any, principal: Principal, kind: lifecycle.Kind) -> dict[str, Any]:

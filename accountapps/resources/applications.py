@@ -18,6 +18,7 @@ from accountapps.representations.application import (
     ApplicationUpdateSchema,
     load_update,
     render_application,
+    snapshot_view,
     summary_renderer,
 )
 from accountapps.representations.audit import AuditRecordsSchema
@@ -175,7 +176,7 @@ def delete_application(application_id: str) -> Response:
 @requires("banking/read")
 def get_application_audit_records(application_id: str) -> Response:
     """The state changes of this application: who, when, from, to and why (administrators)."""
-    return audit_trail_response(KIND, application_id)
+    return audit_trail_response(KIND, application_id, snapshot_view)
 
 
 register_actions(blp, KIND, ApplicationSchema, render)

@@ -19,7 +19,7 @@ from accountapps.domain import store
 from accountapps.domain.errors import ApiError
 from accountapps.domain.lifecycle import Action, Kind, transition
 from accountapps.representations import record
-from accountapps.representations.audit import ActionBodySchema, render_audit_trail
+from accountapps.representations.audit import ActionBodySchema, SnapshotView, render_audit_trail
 from accountapps.representations.common import ErrorResponseSchema
 from accountapps.web import hal
 from accountapps.web.preconditions import RECORD, etag, if_match, not_modified
@@ -125,18 +125,14 @@ def perform_action(kind: Kind, target: str, render: Callable[[Any, Principal], d
     return resource_response(row, principal, render)
 
 
-def audit_trail_response(kind: Kind, resource_id: str) -> Response:
-    """``GET .../{id}/auditRecords``: the resource's audit trail, for those who may read it.
-
-    Anyone else gets the ``404`` of a missing resource: the trail's existence is
-    not disclosed (the ``apiture:auditTrail`` link follows the same rule).
-    """
+def audit_trail_response(kind: Kind, resource_id: str, snapshot_view: SnapshotView) -> Response:
+    """``GET .../{id}/auditRecords``: the resource's audit trail, for those who may read it
+    (even after the resource's deletion); ``404`` for anyone else (see
+    :func:`store.audit_trail`). ``snapshot_view`` masks a decision's snapshot."""
     principal = current_principal()
-    if not policy.may_read_audit(principal):
-        raise store.not_found(kind, resource_id)
-    # An auditor (admin/read) reads any owner's trail, as the institution does.
-    row = store.load_visible(kind, resource_id, principal, any_owner=True)
-    return hal.response(render_audit_trail(kind.name, row.id, f"{kind.path}/{row.id}"))
+    records = store.audit_trail(kind, resource_id, principal)
+    path = f"{kind.path}/{resource_id}"
+    return hal.response(render_audit_trail(records, path, principal, snapshot_view))
 
 
 def record_response(kind: Kind, resource_id: str,

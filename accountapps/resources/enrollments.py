@@ -21,6 +21,7 @@ from accountapps.representations.enrollment import (
     load_write,
     render_enrollment,
     render_summary,
+    snapshot_view,
 )
 from accountapps.representations.examples import CREATE_ENROLLMENT_EXAMPLE as CREATE_EXAMPLE
 from accountapps.resources.common import (
@@ -146,7 +147,7 @@ def delete_enrollment(enrollment_id: str) -> Response:
 @requires("banking/read")
 def get_enrollment_audit_records(enrollment_id: str) -> Response:
     """The state changes of this enrollment: who, when, from, to and why (administrators)."""
-    return audit_trail_response(KIND, enrollment_id)
+    return audit_trail_response(KIND, enrollment_id, snapshot_view)
 
 
 register_actions(blp, KIND, EnrollmentSchema, render)

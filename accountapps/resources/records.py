@@ -16,9 +16,12 @@ from flask import Response, current_app
 from accountapps.auth import policy
 from accountapps.auth.principal import Principal
 from accountapps.auth.security import requires
+from accountapps.domain import store
 from accountapps.domain.lifecycle import Kind
 from accountapps.representations import record
-from accountapps.representations.audit import render_audit_trail
+from accountapps.representations.application import snapshot_view as application_snapshot_view
+from accountapps.representations.audit import SnapshotView, render_audit_trail
+from accountapps.representations.enrollment import snapshot_view as enrollment_snapshot_view
 from accountapps.representations.workflow import render_workflow
 from accountapps.resources import applications, enrollments
 from accountapps.resources.common import error_responses, record_response
@@ -35,8 +38,10 @@ blp = Blueprint(
 PDF_RESPONSE = {200: {"content": {record.MEDIA_TYPE: {}}}}
 
 
-def _context(kind: Kind, row: Any, principal: Principal) -> record.Context:
-    trail = (render_audit_trail(kind.name, row.id, f"{kind.path}/{row.id}")
+def _context(kind: Kind, row: Any, principal: Principal,
+             snapshot_view: SnapshotView) -> record.Context:
+    trail = (render_audit_trail(store.audit_trail(kind, row.id, principal),
+                                f"{kind.path}/{row.id}", principal, snapshot_view)
              if policy.may_read_audit(principal) else None)
     return record.Context(institution=current_app.config["ACCOUNTAPPS_INSTITUTION_NAME"],
                           generated_at=datetime.now(UTC), masked=not policy.may_read_pii(principal),
@@ -47,13 +52,15 @@ def _application_record(row: Any, principal: Principal) -> bytes:
     kind = applications.KIND
     return record.application_record(applications.render(row, principal),
                                      render_workflow(row, principal, kind),
-                                     _context(kind, row, principal))
+                                     _context(kind, row, principal,
+                                              application_snapshot_view))
 
 
 def _enrollment_record(row: Any, principal: Principal) -> bytes:
     kind = enrollments.KIND
     return record.enrollment_record(enrollments.render(row, principal),
-                                    _context(kind, row, principal))
+                                    _context(kind, row, principal,
+                                             enrollment_snapshot_view))
 
 
 @blp.route("/applications/<application_id>/record", methods=["GET"])

@@ -123,6 +123,9 @@ class AuditRecord(BaseModel):
     from_state = CharField(max_length=16, null=True)
     to_state = CharField(max_length=16)
     reason = TextField(null=True)
+    #: a decision's record (approved, rejected): what it saw and what it waived
+    #: (``{"snapshot": {...}, "waived": [...]}``, added by migration ``m0015``)
+    decision = JSONField(null=True)
 
     class Meta:
         indexes = ((("resource_type", "resource_id", "id"), False),)
@@ -195,3 +198,21 @@ class ApiKey(BaseModel):
 
 
 ALL_MODELS.append(ApiKey)  # created by migration m0003
+
+
+class ReviewFlag(BaseModel):
+    """A user's review flag as their most recently created deleted enrollment left it.
+
+    Deleting an enrollment must not clear ``flaggedForReview``: the user's next
+    enrollment inherits the flag of their latest enrollment, deleted or not
+    (created by migration ``m0015``).
+    """
+
+    owner = CharField(primary_key=True, max_length=255)
+    flagged = BooleanField()
+    enrollment_id = CharField(max_length=36)
+    enrollment_created_at = DateTimeField()
+    recorded_at = DateTimeField()
+
+
+ALL_MODELS.append(ReviewFlag)
