@@ -106,11 +106,12 @@ def test_approval_is_refused_while_a_blocker_remains(user, admin, code):
     assert fetch(admin, application).json["state"] == seen.json["state"]
 
 
-def test_blockers_name_the_task_the_field_and_the_remedy(user, admin):
+def test_blockers_name_the_task_the_requirement_the_field_and_the_remedy(user, admin):
     application = CASES["fundingAmountBelowMinimum"](user, admin)
     (blocker,) = application.json["blockers"]
     assert blocker == {
-        "code": "fundingAmountBelowMinimum", "task": "funding", "field": "fundingAmount.value",
+        "code": "fundingAmountBelowMinimum", "task": "funding",
+        "requirement": "field:fundingAmount", "field": "fundingAmount.value",
         "actor": "applicant",
         "message": "The funding amount is below the product's minimum of 100.00 USD.",
         "remediation": "Raise fundingAmount.value to at least 100.00.",

@@ -19,7 +19,7 @@ from accountapps.domain.lifecycle import Action, Kind, transition
 from accountapps.representations.audit import ActionBodySchema, render_audit_trail
 from accountapps.representations.common import ErrorResponseSchema
 from accountapps.web import hal
-from accountapps.web.preconditions import etag, if_match, not_modified
+from accountapps.web.preconditions import content_etag, etag, if_match, not_modified
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -38,6 +38,15 @@ def resource_response(
     if created:
         headers["Location"] = body["_links"]["self"]["href"]
     return hal.response(body, status, headers)
+
+
+def versioned_response(version: str, render: Callable[[], dict]) -> Response:
+    """A read-only resource whose content has a ``version`` (the catalog's): its strong
+    ``ETag``, and ``304`` for a matching ``If-None-Match`` on GET (nothing rendered)."""
+    headers = {"ETag": content_etag(version)}
+    if request.method in ("GET", "HEAD") and not_modified(headers["ETag"]):
+        return Response(status=304, headers=headers)
+    return hal.response(render(), 200, headers)
 
 
 def target_id(kind: Kind) -> str:
@@ -130,7 +139,7 @@ def audit_trail_response(kind: Kind, resource_id: str) -> Response:
     return hal.response(render_audit_trail(kind.name, row.id, f"{kind.path}/{row.id}"))
 
 
-class CollectionArgs(Schema):
+class PagingArgs(Schema):
     """Query parameters every collection takes (documentation; ``collection_query``
     parses and enforces them, with its own ``400``s)."""
 
@@ -138,6 +147,12 @@ class CollectionArgs(Schema):
                                      "description": "Zero-based index of the first item."})
     limit = fields.Integer(metadata={"minimum": 0, "maximum": 1000,
                                      "description": "Page size (default 100, at most 1000)."})
+
+
+class CollectionArgs(PagingArgs):
+    """Query parameters of the collections kept in the database: paging, sorting,
+    filtering and searching."""
+
     sortBy = fields.String(metadata={"description": "e.g. `-createdAt,accountName`."})
     filter = fields.String(metadata={"description": "Filter expression, e.g. `eq(state,running)`."})
     q = fields.String(metadata={"description": "Text search over the name fields."})
