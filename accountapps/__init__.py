@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from accountapps import apidoc, cli
 from accountapps.auth import security
 from accountapps.config import load_settings
+from accountapps.domain import catalog
 from accountapps.storage import db, migrations
 from accountapps.web import bodies, connections, errors, hooks, http, limits, logs
 
@@ -61,6 +62,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     errors.register(app)  # after Api, which installs handlers of its own
     cli.init_app(app)
 
+    with app.app_context():
+        catalog.current()  # a catalog that is not one stops the service here, not later
     if app.config["ACCOUNTAPPS_AUTO_MIGRATE"]:
         migrations.upgrade()
     # Never carry a connection across gunicorn's fork (pooled ones included).

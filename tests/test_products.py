@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 from conftest import API_KEY, BASE, USER_SCOPES, Api, headers_for
+from jsonschema import Draft202012Validator
 from workflow_support import FUNDING_ACCOUNT, document, href, money, patch, person
 
+from accountapps import create_app
 from accountapps.domain import catalog, workflow
 
 ROOT = f"http://localhost{BASE}"
@@ -200,6 +202,16 @@ def test_a_catalog_resource_has_a_strong_etag_and_a_matching_if_none_match_is_30
     assert again.get_data() == b""
     assert again.headers["ETag"] == tag
     assert user.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_the_profiles_the_catalog_names_are_served_and_describe_it(client, user):
+    bodies = [user.get("/products").json, user.get(f"/products/{BUSINESS_SAVINGS}").json,
+              requirements_of(user, BUSINESS_SAVINGS, applicantType="business").json]
+    bodies += bodies[0]["_embedded"]["items"]
+    for body in bodies:
+        schema = client.get(body["_profile"]).json  # no credentials: profiles are public
+        Draft202012Validator.check_schema(schema)
+        assert not list(Draft202012Validator(schema).iter_errors(body)), body["_profile"]
 
 
 def test_each_product_has_its_own_etag(user):
@@ -537,6 +549,27 @@ def test_a_product_gone_from_the_catalog_is_404_and_its_applications_stay(
     kept = user.get(href(created.json, "self"))
     assert kept.status_code == 200
     assert kept.json["productName"] == "Premiere Savings"
+
+
+def test_a_catalog_file_broken_mid_flight_leaves_the_last_catalog_in_force(
+        user, catalog_file, caplog):
+    before = user.get(f"/products/{PREMIERE}")
+    stat = os.stat(catalog_file)
+    catalog_file.write_text('{"products": [')  # half written
+    os.utime(catalog_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    still = user.get(f"/products/{PREMIERE}")
+    assert still.status_code == 200
+    assert still.headers["ETag"] == before.headers["ETag"]
+    assert user.post("/applications", new_application(PREMIERE)).status_code == 201
+    assert "not a product catalog" in caplog.text
+    publish(catalog_file, renamed_with_a_proof_of_address)
+    assert user.get(f"/products/{PREMIERE}").json["name"] == "Premiere Savings Plus"
+
+
+def test_a_catalog_that_is_not_one_stops_the_service_at_start_up(app_settings, catalog_file):
+    catalog_file.write_text(premiere_with(_when("funding", {"countries": ["CA"]})))
+    with pytest.raises(ValueError, match="not offered in"):
+        create_app(app_settings)
 
 
 # --- the catalog format ----------------------------------------------------------------

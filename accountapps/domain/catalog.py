@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -35,6 +36,8 @@ from flask import current_app, has_app_context
 from accountapps.domain import workflow
 from accountapps.domain.collection_query import Page, alternatives, list_page
 from accountapps.domain.errors import ApiError
+
+log = logging.getLogger(__name__)
 
 _PRODUCT_PATH = re.compile(
     r"/(?:products|accountApplications)/products/([^/?#]+)/?(?:[?#].*)?$")
@@ -134,19 +137,44 @@ def _packaged() -> Catalog:
 
 
 @lru_cache(maxsize=4)
-def _from_file(path: str, mtime_ns: int, size: int) -> Catalog:
+def _from_file(path: str, mtime_ns: int, size: int) -> Catalog | ValueError:
+    """The catalog in the file as it is, or why it is not one (logged once, not raised:
+    a failure is kept as well as a success, so that a broken file is read once)."""
     # Keyed by modification time and size: an edited file is read again.
-    with open(path, encoding="utf-8") as handle:
-        return _parse(handle.read(), path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return _parse(handle.read(), path)
+    except (OSError, ValueError, KeyError, TypeError, ArithmeticError) as exc:
+        problem = ValueError(f"{path}: not a product catalog: {exc!r}")
+        log.error("%s; the last catalog read is kept", problem)
+        return problem
+
+
+#: path -> the last catalog read from it: kept while the file is broken (being rewritten
+#: in place, or badly edited), so that one bad save does not refuse every application.
+_LAST_GOOD: dict[str, Catalog] = {}
 
 
 def current() -> Catalog:
-    """The catalog now (from ``ACCOUNTAPPS_CATALOG_FILE`` when it is set)."""
+    """The catalog now (from ``ACCOUNTAPPS_CATALOG_FILE`` when it is set).
+
+    A file that cannot be read as a catalog leaves the last one read in force
+    (the error is logged); with none read before (at start-up), it is raised.
+    """
     path = current_app.config.get("ACCOUNTAPPS_CATALOG_FILE") if has_app_context() else None
     if not path:
         return _packaged()
-    stat = os.stat(path)
-    return _from_file(path, stat.st_mtime_ns, stat.st_size)
+    try:
+        stat = os.stat(path)
+        loaded = _from_file(path, stat.st_mtime_ns, stat.st_size)
+    except OSError as exc:
+        loaded = ValueError(f"{path}: not a product catalog: {exc!r}")
+    if isinstance(loaded, Catalog):
+        _LAST_GOOD[path] = loaded
+        return loaded
+    if path in _LAST_GOOD:
+        return _LAST_GOOD[path]
+    raise loaded
 
 
 def products() -> dict[str, Product]:
