@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from accountapps import apidoc, cli
 from accountapps.auth import security
 from accountapps.config import load_settings
+from accountapps.domain import catalog
 from accountapps.storage import db, migrations
 from accountapps.web import bodies, connections, errors, hooks, http, limits, logs
 
@@ -47,6 +48,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         enrollments,
         error_types,
         health,
+        products,
         records,
         root,
         workflow,
@@ -59,10 +61,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(workflow.blp)
     api.register_blueprint(error_types.blp)
     api.register_blueprint(records.blp)
+    api.register_blueprint(products.blp)
     apidoc.init_app(app)  # JSON Schemas and interactive docs (not in the OpenAPI document)
     errors.register(app)  # after Api, which installs handlers of its own
     cli.init_app(app)
 
+    with app.app_context():
+        catalog.current()  # a catalog that is not one stops the service here, not later
     if app.config["ACCOUNTAPPS_AUTO_MIGRATE"]:
         migrations.upgrade()
     # Never carry a connection across gunicorn's fork (pooled ones included).

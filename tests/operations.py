@@ -35,13 +35,17 @@ class Operation:
     rule: str
     endpoint: str
     scope: str | None
-    role: str  # "probe" | "public" | "collection" | "create" | "item" | "action"
+    role: str  # "probe" | "public" | "catalog" | "collection" | "create" | "item" | "action"
     kind: Kind | None
     arguments: tuple[str, ...]
 
     @property
     def id(self) -> str:
         return f"{self.method} {self.rule}"
+
+
+#: Where the product catalog is: its operations name products, not a Kind's resources.
+CATALOG = "/accountApplications/products"
 
 
 def classify(app, method: str, rule) -> Operation:
@@ -51,6 +55,9 @@ def classify(app, method: str, rule) -> Operation:
     args = tuple(sorted(rule.arguments))
     if scope == UNAUTHENTICATED:  # health probes: no credentials by design (test_health.py)
         return Operation(method, path, rule.endpoint, scope, "probe", None, args)
+    if path == CATALOG or path.startswith(f"{CATALOG}/"):
+        # The product catalog: the same for every reader, nobody's own (test_products.py).
+        return Operation(method, path, rule.endpoint, scope, "catalog", None, args)
     for kind in kinds():
         base = f"/accountApplications{kind.path}"
         if args and path.startswith(f"{base}/<"):

@@ -70,7 +70,7 @@ def test_money_is_a_decimal_string_with_its_currency(application):
 def test_links_of_an_application(application):
     links = application.json["_links"]
     assert links["self"]["href"] == application.headers["Location"]
-    assert links["apiture:product"]["href"].endswith(f"/products/products/{PREMIERE}")
+    assert links["apiture:product"]["href"] == f"http://localhost{BASE}/products/{PREMIERE}"
     assert links["apiture:workflow"]["href"] == f"{application.headers['Location']}/workflow"
     assert links["apiture:applicant"]["href"].endswith(
         "/users/user/3017d005-9910-4a8b-874b-397749353e7a")

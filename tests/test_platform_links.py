@@ -27,8 +27,14 @@ def platform_user(platform_app):
 
 def test_by_default_neighbouring_apis_are_on_the_host_this_api_was_called_on(user, application):
     links = user.get(application.headers["Location"]).json["_links"]
-    assert links["apiture:product"]["href"].startswith("http://localhost/products/products/")
     assert links["apiture:approval"]["href"].startswith("http://localhost/approvals/approvals/")
+
+
+def test_by_default_the_product_link_leads_to_this_services_catalog(user, application):
+    links = user.get(application.headers["Location"]).json["_links"]
+    assert links["apiture:product"]["href"].startswith(
+        "http://localhost/accountApplications/products/")
+    assert user.get(links["apiture:product"]["href"]).status_code == 200
 
 
 def test_product_and_approval_links_use_the_platform_url(platform_user, create_body):

@@ -30,6 +30,9 @@ OWNER, STRANGER, ADMINISTRATOR = "owner-1", "stranger-1", "admin-1"
 ALL_USER_SCOPES = ("banking/read", "banking/write", "banking/delete", "profiles/readPii",
                    "profiles/read", "profiles/write")
 ADMIN_SCOPES = "banking/full admin/full profiles/full"
+#: "Premiere Savings": offered to one applicant type in one country, so its
+#: requirements need no query
+CATALOG_PRODUCT = "51df9a81-2cb8-4515-aad1-9543b3c4fc18"
 OWNER_SCOPES = "banking/read banking/write banking/delete profiles/readPii"
 
 
@@ -129,6 +132,9 @@ def request(api: Api, op: Operation, target: Resource | None, **kw: Any):
             body = item_post_body(op, target)
     elif op.role == "action":
         path = f"{path}?{op.kind.param}={target.id}"
+    elif op.role == "catalog":
+        for name in op.arguments:  # a product of the shipped catalog
+            path = path.replace(f"<{name}>", CATALOG_PRODUCT)
     elif op.role == "create":
         body = (REFERENCE_CREATE_BODY if op.kind.name == "application" else enrollment_body()
                 ) if op.kind else {}

@@ -124,11 +124,12 @@ def test_approval_settles_the_institutions_own_remaining_task(user, admin, code)
     assert {task["state"] for task in approved.json["tasks"]} == {"done"}
 
 
-def test_blockers_name_the_task_the_field_and_the_remedy(user, admin):
+def test_blockers_name_the_task_the_requirement_the_field_and_the_remedy(user, admin):
     application = CASES["fundingAmountBelowMinimum"](user, admin)
     (blocker,) = application.json["blockers"]
     assert blocker == {
-        "code": "fundingAmountBelowMinimum", "task": "funding", "field": "fundingAmount.value",
+        "code": "fundingAmountBelowMinimum", "task": "funding",
+        "requirement": "field:fundingAmount", "field": "fundingAmount.value",
         "actor": "applicant",
         "message": "The funding amount is below the product's minimum of 100.00 USD.",
         "remediation": "Raise fundingAmount.value to at least 100.00.",

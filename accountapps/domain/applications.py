@@ -34,8 +34,12 @@ from accountapps.storage.db import write_transaction
 from accountapps.storage.models import Application, ApplicationApplicant, timestamp, utcnow
 
 #: The fields a client writes (everything else in the representation is ours).
-WRITABLE = ("accountName", "fundingAmount", "fundingAccount", "organization",
-            "applicants", "products", "documents", "consents")
+WRITABLE = ("accountName", "applicantType", "country", "fundingAmount", "fundingAccount",
+            "organization", "applicants", "products", "documents", "consents")
+#: Who applies (the product's requirements depend on it): kept when an update leaves it out.
+PROFILE = ("applicantType", "country")
+#: a profile problem -> the type of the nested error naming the field
+_PROFILE_ERRORS = {workflow.MALFORMED: "invalidField", workflow.NOT_OFFERED: "productNotOffered"}
 
 APPROVAL_TYPE = {
     "_id": "bd10a515-5da8-40ec-bd4a-f60e958a297b",
@@ -177,6 +181,22 @@ def _resolve_products(doc: Mapping[str, Any]) -> None:
             item["name"] = product.name
     if errors:
         raise validation_error(errors, 422)
+
+
+def _settle_profile(doc: dict[str, Any], definition: Mapping[str, Any]) -> None:
+    """Check who applies against the product's offer (as snapshotted), and fill in what
+    it implies: the product's only applicant type or country (``400`` when it has
+    several and none is given, ``422`` when the product is not offered to it)."""
+    try:
+        profile = workflow.applicant_profile(definition, doc.get("applicantType"),
+                                             doc.get("country"))
+    except workflow.ProfileError as exc:
+        kind = _PROFILE_ERRORS.get(exc.reason, f"{exc.name}Required")
+        raise validation_error([field_error(exc.name, exc.message, kind, offered=exc.offered)],
+                               exc.status) from exc
+    for key, value in zip(PROFILE, (profile.applicant_type, profile.country), strict=True):
+        if value is not None:
+            doc[key] = value
 
 
 def _columns(doc: Mapping[str, Any], product_name: str) -> dict[str, Any]:
@@ -352,12 +372,14 @@ def create(principal: Principal, data: dict[str, Any]) -> Application:
     doc: dict[str, Any] = {key: data[key] for key in WRITABLE if key in data}
     _refuse_masked(doc)
     _resolve_products(doc)
+    definition = workflow.snapshot(product)
+    _settle_profile(doc, definition)
     now = utcnow()
     _enrich(doc, {}, principal, now)
     app_id = new_id()
     columns = _columns(doc, product.name)
     doc["workflowId"] = str(uuid.uuid4())
-    doc["workflow"] = workflow.snapshot(product)
+    doc["workflow"] = definition
     doc["links"] = {
         "fundingAccount": _href(links, "apiture:fundingAccount"),
         "organization": _href(links, "apiture:organization")
@@ -441,6 +463,10 @@ def update(principal: Principal, row: Application, body: Any, if_match: IfMatch,
         doc = {key: data[key] for key in WRITABLE if data.get(key) not in (None, {})}
         _refuse_masked(doc)
         _resolve_products(doc)
+        for key in PROFILE:
+            if key not in doc and stored.get(key) is not None:
+                doc[key] = stored[key]
+        _settle_profile(doc, workflow.definition_of(stored))
         _enrich(doc, stored, principal, utcnow())
         for key in ("workflowId", "links", "accountApproval", "workflow",
                     "identityVerifications"):

@@ -337,6 +337,17 @@ def alternatives(args: Mapping[str, str], name: str, choices: Sequence[str] | No
     return values
 
 
+def list_page(items: Sequence[Any], args: Mapping[str, str], *, max_limit: int,
+              params: Mapping[str, str] | None = None) -> Page:
+    """One page of a collection held in memory (the product catalog): ``start`` and
+    ``limit`` read and refused exactly as for the collections in the database;
+    ``params`` are the other query parameters its page links keep."""
+    start = parse_int(args, "start", 0, None)
+    limit = parse_int(args, "limit", DEFAULT_LIMIT, max_limit)
+    return Page(rows=list(items[start:start + limit]), start=start, limit=limit,
+                count=len(items), params=dict(params or {}))
+
+
 def query_page(
     spec: CollectionSpec,
     query: ModelSelect,

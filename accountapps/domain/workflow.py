@@ -1,10 +1,17 @@
 """Product workflows: the tasks that open an account, and what still blocks it.
 
 A product's workflow definition (catalog data) is an ordered list of tasks, each
-with the party that completes it (``applicant`` or ``institution``) and a
-completion rule (its ``type``). Creating an application snapshots the definition
-into the application (``document.workflow``), so the institution can change its
-catalog without changing the rules of applications already running.
+with the party that completes it (``applicant`` or ``institution``), a
+completion rule (its ``type``) and, optionally, the applicants it applies to
+(its ``when``: applicant types, countries). Creating an application snapshots
+the definition, with the product's offer, into the application
+(``document.workflow``), so the institution can change its catalog without
+changing the rules of applications already running.
+
+:func:`plan` alone decides what a workflow requires of an applicant (a
+:class:`Profile`: applicant type and country): the product's requirements
+resource lists it before anyone applies, and :func:`evaluate` checks exactly
+it, so a form built from the requirements asks what approval will need.
 
 No task state is ever stored: :func:`evaluate` derives every task's state, the
 approval blockers, the next action and ``workflowState`` from the application's
@@ -27,6 +34,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -83,11 +91,32 @@ _ANY = IfMatch(any=True, revisions=frozenset())
 
 # --- definitions ---------------------------------------------------------------
 
-def validate_definition(definition: Any, source: str) -> dict[str, Any]:
+#: Who may apply: a person, or a business (represented by its related parties).
+APPLICANT_TYPES = ("individual", "business")
+#: The conditions of a task (its ``when``): it applies only to these applicant types,
+#: only in these countries, or in every country but these.
+CONDITIONS = ("applicantTypes", "countries", "exceptCountries")
+_COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+
+
+def is_country_code(value: Any) -> bool:
+    """True for an ISO 3166-1 alpha-2 shaped code (two capital letters, ``US``)."""
+    return isinstance(value, str) and bool(_COUNTRY_CODE.match(value))
+
+
+def validate_definition(definition: Any, source: str, *,
+                        applicant_types: tuple[str, ...] | list[str] = APPLICANT_TYPES,
+                        countries: tuple[str, ...] | list[str] | None = None) -> dict[str, Any]:
     """Check a catalog workflow definition; return it. ``ValueError`` names the problem.
 
     A catalog with a bad workflow must stop the service at start-up, not strand
-    applications later.
+    applications later. ``applicant_types`` and ``countries`` are the product's
+    offer: a task's ``when`` may only narrow it (a condition naming anything
+    else is a typo). A ``documentReview`` applies exactly when the document it
+    reviews does: it takes that task's ``when`` (a different one is refused),
+    or an application could wait forever for a review of a document nobody
+    asked for. No input may be asked for twice (the requirements and the
+    blockers name each input once).
     """
 
     def bad(problem: str) -> ValueError:
@@ -98,11 +127,13 @@ def validate_definition(definition: Any, source: str) -> dict[str, Any]:
     if not isinstance(definition.get("_id"), str) or not isinstance(
             definition.get("version"), int) or definition["version"] < 1:
         raise bad("needs a string _id and a positive integer version")
-    tasks = definition.get("tasks")
+    result = copy.deepcopy(dict(definition))
+    tasks = result.get("tasks")
     if not isinstance(tasks, list) or not tasks:
         raise bad("needs a non-empty list of tasks")
     seen: set[str] = set()
-    documents: set[str] = set()
+    documents: dict[str, Any] = {}  # document type -> the when of the task asking for it
+    asked: set[str] = set()
     for index, task in enumerate(tasks):
         where = f"task {index}"
         if not isinstance(task, Mapping) or not isinstance(task.get("_id"), str):
@@ -115,25 +146,63 @@ def validate_definition(definition: Any, source: str) -> dict[str, Any]:
             raise bad(f"{where} has unknown type {kind!r}")
         if task.get("actor", TASK_TYPES[kind]) != TASK_TYPES[kind]:
             raise bad(f"{where}: a {kind} task is completed by the {TASK_TYPES[kind]}")
+        if "when" in task:
+            problem = _when_problem(task["when"], kind, applicant_types, countries)
+            if problem:
+                raise bad(f"{where} {problem}")
         if kind == "consent" and task.get("consent") not in CONSENT_TYPES:
             raise bad(f"{where} names no known consent type")
         if kind == "document":
             if not isinstance(task.get("document"), str):
                 raise bad(f"{where} needs a document type")
-            documents.add(task["document"])
-        if kind == "documentReview" and task.get("document") not in documents:
-            raise bad(f"{where} reviews a document no earlier task asks for")
+            documents[task["document"]] = task.get("when")
+        if kind == "documentReview":
+            if task.get("document") not in documents:
+                raise bad(f"{where} reviews a document no earlier task asks for")
+            asked_when = documents[task["document"]]
+            if "when" not in task and asked_when is not None:
+                task["when"] = copy.deepcopy(asked_when)
+            elif task.get("when") != asked_when:
+                raise bad(f"{where} must apply when the {task['document']} document is asked "
+                          "for (the same when, or none)")
         if kind == "organization" and not set(task.get("fields", ())) <= set(
                 ORGANIZATION_FIELDS):
             raise bad(f"{where} names unknown organization fields")
-        if kind == "relatedParties" and not all(
-                isinstance(role, str) for role in task.get("requiredRoles", ())):
+        if kind == "relatedParties" and not (isinstance(task.get("requiredRoles", []), list)
+                                             and all(isinstance(role, str)
+                                                     for role in task.get("requiredRoles", []))):
             raise bad(f"{where} needs requiredRoles as strings")
         if kind == APPROVAL and index != len(tasks) - 1:
             raise bad("must end with its only accountApproval task")
+        for need in _needs(task):
+            if need["_id"] in asked:
+                raise bad(f"{where} asks again for {need['_id']} (give the task a when instead)")
+            asked.add(need["_id"])
     if tasks[-1]["type"] != APPROVAL:
         raise bad("must end with an accountApproval task")
-    return copy.deepcopy(dict(definition))
+    return result
+
+
+def _when_problem(when: Any, kind: str, applicant_types: Any, countries: Any) -> str | None:
+    """What is wrong with a task's ``when`` (``None``: nothing)."""
+    if kind == APPROVAL:
+        return "(the approval) applies always: it takes no when"
+    if not isinstance(when, Mapping) or not when or not set(when) <= set(CONDITIONS):
+        return f"needs a when with some of {', '.join(CONDITIONS)}"
+    for key, values in when.items():
+        if not isinstance(values, list) or not values or not all(
+                isinstance(value, str) for value in values) or len(set(values)) != len(values):
+            return f"needs when.{key} as a non-empty list of strings without repeats"
+    if not set(when.get("applicantTypes", ())) <= set(applicant_types):
+        return f"names an applicant type the product is not offered to ({when['applicantTypes']})"
+    for key in ("countries", "exceptCountries"):
+        if not all(is_country_code(code) for code in when.get(key, ())):
+            return f"needs when.{key} as ISO 3166-1 alpha-2 codes (US)"
+    if "countries" in when and "exceptCountries" in when:
+        return "gives both countries and exceptCountries"
+    if countries is not None and not set(when.get("countries", ())) <= set(countries):
+        return f"names a country the product is not offered in ({when['countries']})"
+    return None
 
 
 #: product id -> (its workflow definition, the snapshot of it as JSON). A create
@@ -142,7 +211,8 @@ _SNAPSHOTS: dict[str, tuple[Any, str]] = {}
 
 
 def snapshot(product: Any) -> dict[str, Any]:
-    """The definition an application keeps for life, with the product's limits filled in."""
+    """The definition an application keeps for life: the product's offer (applicant types,
+    countries) and its tasks, with the product's funding limits filled in."""
     definition = product.workflow
     cached = _SNAPSHOTS.get(product.id)
     if cached is None or cached[0] is not definition:
@@ -162,7 +232,175 @@ def _snapshot(product: Any) -> dict[str, Any]:
             task.setdefault("maximum", str(product.maximum_funding))
         tasks.append(task)
     return {"_id": definition["_id"], "version": definition["version"],
-            "productId": product.id, "tasks": tasks}
+            "productId": product.id, "applicantTypes": list(product.applicant_types),
+            "countries": list(product.countries), "tasks": tasks}
+
+
+def completion(task: Mapping[str, Any]) -> str:
+    """What completes ``task``, in words: its completion rule, for the people reading it."""
+    kind = task["type"]
+    if kind == "organization":
+        names = [f"organization.{name}" for name in task.get("fields", ORGANIZATION_FIELDS)]
+        return f"{_words(names)} are given."
+    if kind == "relatedParties":
+        return (f"An applicant holds each of the roles (role.name) "
+                f"{_words(task.get('requiredRoles', ()))}.")
+    if kind == "funding":
+        limits = (f" between {task['minimum']} and {task['maximum']} {task['currency']}"
+                  if "minimum" in task else "")
+        return f"fundingAccount is given, and fundingAmount{limits}."
+    if kind == "consent":
+        return f"A consent of type {task['consent']} is given."
+    if kind == "document":
+        return f"A document of type {task['document']} is provided and not rejected."
+    if kind == "documentReview":
+        return (f"The institution accepts the {task['document']} document "
+                "(apiture:documentReviews).")
+    if kind == "identityVerification":
+        return ("The institution verifies the identity of each applicant, as currently given "
+                "(apiture:identityVerifications).")
+    return "The institution approves the application (apiture:approve) once nothing else remains."
+
+
+def _words(items: Any) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+# --- who applies, and what the workflow requires of them --------------------------
+
+@dataclass(frozen=True)
+class Profile:
+    """Who applies: ``individual`` or ``business``, and the country (ISO 3166-1
+    alpha-2) where the person lives or the business is registered. ``None``: not
+    known (applications made before products had an offer)."""
+
+    applicant_type: str | None = None
+    country: str | None = None
+
+
+#: the profile's fields, by their name in bodies and queries
+_PROFILE_FIELDS = (("applicantType", "applicantTypes"), ("country", "countries"))
+MISSING, MALFORMED, NOT_OFFERED = "missing", "malformed", "notOffered"
+
+
+class ProfileError(ValueError):
+    """Why a profile does not fit a product: ``reason`` is missing (``400``),
+    malformed (``400``) or notOffered (``422``); ``name`` is the field."""
+
+    def __init__(self, reason: str, name: str, message: str, offered: list[str] | None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = 422 if reason == NOT_OFFERED else 400
+        self.name = name
+        self.message = message
+        self.offered = offered
+
+
+def profile_of(doc: Mapping[str, Any]) -> Profile:
+    """Who applies, as the application says."""
+    return Profile(doc.get("applicantType"), doc.get("country"))
+
+
+def applicant_profile(definition: Mapping[str, Any], applicant_type: str | None,
+                      country: str | None) -> Profile:
+    """The profile of an applicant for the product ``definition`` is a snapshot of.
+
+    Left out, the applicant type or the country is the product's only one; a
+    product offered to several needs it said. ``ProfileError`` when it is
+    missing, malformed or not offered. A definition without an offer (snapshots
+    older than offers) takes what is given.
+    """
+    given = {"applicantType": applicant_type or None, "country": country or None}
+    for name, offer_key in _PROFILE_FIELDS:
+        offered = definition.get(offer_key)
+        value = given[name]
+        if value is None:
+            if offered is not None and len(offered) == 1:
+                given[name] = offered[0]
+            elif offered:
+                raise ProfileError(MISSING, name, f"is required: the product is offered to "
+                                   f"{_words(offered)}.", offered)
+        elif not (value in APPLICANT_TYPES if name == "applicantType"
+                  else is_country_code(value)):
+            raise ProfileError(MALFORMED, name, "must be individual or business." if (
+                name == "applicantType") else "must be an ISO 3166-1 alpha-2 country code, "
+                "such as US.", offered)
+        elif offered is not None and value not in offered:
+            raise ProfileError(NOT_OFFERED, name, f"the product is not offered to {value!r}; "
+                               f"it is offered to {_words(offered)}.", offered)
+    return Profile(given["applicantType"], given["country"])
+
+
+def applies(task: Mapping[str, Any], profile: Profile) -> bool:
+    """Whether ``task`` applies to an applicant with ``profile`` (its ``when``).
+
+    What is not known excludes nothing: an unknown country needs every
+    country's tasks.
+    """
+    when = task.get("when") or {}
+    kind, country = profile.applicant_type, profile.country
+    excluded_kind = kind is not None and kind not in when.get("applicantTypes", (kind,))
+    excluded_country = country is not None and (
+        country not in when.get("countries", (country,))
+        or country in when.get("exceptCountries", ()))
+    return not (excluded_kind or excluded_country)
+
+
+FIELD, CONSENT, DOCUMENT, RELATED_PARTY = "field", "consent", "document", "relatedParty"
+#: what the applicant may be asked for: a field, a consent, a document, a related party's role
+REQUIREMENT_KINDS = (FIELD, CONSENT, DOCUMENT, RELATED_PARTY)
+
+
+def _need(task: Mapping[str, Any], kind: str, name: str, field: str,
+          **attributes: Any) -> dict[str, Any]:
+    need = {"_id": f"{kind}:{name}", "kind": kind, "name": name, "field": field,
+            "task": task["_id"], "label": task.get("label") or task["type"]}
+    if attributes:
+        need["attributes"] = attributes
+    return need
+
+
+def _needs(task: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The inputs ``task`` asks of the applicant, each with the field they go in."""
+    kind = task["type"]
+    if kind == "funding":
+        limits = {key: task[key] for key in ("currency", "minimum", "maximum") if key in task}
+        return [_need(task, FIELD, "fundingAccount", "fundingAccount"),
+                _need(task, FIELD, "fundingAmount", "fundingAmount", **limits)]
+    if kind == "consent":
+        return [_need(task, CONSENT, task["consent"], "consents")]
+    if kind == "document":
+        return [_need(task, DOCUMENT, task["document"], "documents")]
+    if kind == "organization":
+        return [_need(task, FIELD, f"organization.{name}", f"organization.{name}")
+                for name in task.get("fields", ORGANIZATION_FIELDS)]
+    if kind == "relatedParties":
+        return [_need(task, RELATED_PARTY, role, "applicants")
+                for role in task.get("requiredRoles", ())]
+    if kind == "identityVerification":
+        return [_need(task, FIELD, "applicants", "applicants")]
+    return []  # the institution's own tasks ask nothing of the applicant
+
+
+def plan(definition: Mapping[str, Any], profile: Profile
+         ) -> list[tuple[Mapping[str, Any], list[dict[str, Any]]]]:
+    """What this workflow requires of this applicant: each task that applies to
+    ``profile``, with the inputs it asks of the applicant.
+
+    The one place that decides it: the product's requirements resource lists
+    these inputs (:func:`requirements`), and :func:`evaluate` checks exactly
+    these, each blocker naming the one it is about, so what a form asks and
+    what approval needs can never disagree.
+    """
+    return [(task, _needs(task)) for task in definition["tasks"] if applies(task, profile)]
+
+
+def requirements(definition: Mapping[str, Any], profile: Profile) -> list[dict[str, Any]]:
+    """Every input the workflow requires of an applicant with ``profile``, in task order:
+    ``_id`` (``kind:name``, as blockers name it), ``kind``, ``name``, ``field``, ``task``,
+    ``label`` and, for the funding amount, the limits as ``attributes``."""
+    return [need for _task, needs in plan(definition, profile) for need in needs]
 
 
 # --- evaluation -----------------------------------------------------------------
@@ -180,9 +418,13 @@ class Evaluation:
 
 
 def _blocker(code: str, task: Mapping[str, Any], field: str, actor: str, message: str,
-             remediation: str, **attributes: Any) -> dict[str, Any]:
+             remediation: str, *, need: Mapping[str, Any] | None = None,
+             **attributes: Any) -> dict[str, Any]:
+    """A blocker; one the applicant clears names the requirement (``need``) it is about."""
     blocker = {"code": code, "task": task["_id"], "field": field, "actor": actor,
                "message": message, "remediation": remediation}
+    if need is not None:
+        blocker["requirement"] = need["_id"]
     if attributes:
         blocker["attributes"] = attributes
     return blocker
@@ -221,13 +463,16 @@ def fingerprint(applicant: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(subject, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _funding(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict]:
+# Each rule checks the inputs plan() gave its task (``needs``), and nothing else.
+
+def _funding(task: Mapping[str, Any], needs: list[dict], doc: Mapping[str, Any]) -> list[dict]:
+    account, amount_need = needs
     blockers = []
     if not doc.get("fundingAccount"):
         blockers.append(_blocker(
             "fundingAccountMissing", task, "fundingAccount", APPLICANT,
             "No funding account is given.",
-            "Set fundingAccount to the account that funds the new account."))
+            "Set fundingAccount to the account that funds the new account.", need=account))
     amount = doc.get("fundingAmount")
     currency, low, high = task["currency"], Decimal(task["minimum"]), Decimal(task["maximum"])
     limits = {"currency": currency, "minimum": task["minimum"], "maximum": task["maximum"]}
@@ -235,7 +480,8 @@ def _funding(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict]:
         blockers.append(_blocker(
             "fundingAmountMissing", task, "fundingAmount", APPLICANT,
             "No funding amount is given.",
-            f"Set fundingAmount between {low} and {high} {currency}.", **limits))
+            f"Set fundingAmount between {low} and {high} {currency}.", need=amount_need,
+            **limits))
         return blockers
     try:
         value = Decimal(str(amount.get("value")))
@@ -245,57 +491,66 @@ def _funding(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict]:
         blockers.append(_blocker(
             "fundingCurrencyMismatch", task, "fundingAmount.currency", APPLICANT,
             f"The product is funded in {currency}.",
-            f"Set fundingAmount.currency to {currency}.", **limits))
+            f"Set fundingAmount.currency to {currency}.", need=amount_need, **limits))
     elif value is None or value < low:
         blockers.append(_blocker(
             "fundingAmountBelowMinimum", task, "fundingAmount.value", APPLICANT,
             f"The funding amount is below the product's minimum of {low} {currency}.",
-            f"Raise fundingAmount.value to at least {low}.", **limits))
+            f"Raise fundingAmount.value to at least {low}.", need=amount_need, **limits))
     elif value > high:
         blockers.append(_blocker(
             "fundingAmountAboveMaximum", task, "fundingAmount.value", APPLICANT,
             f"The funding amount is above the product's maximum of {high} {currency}.",
-            f"Lower fundingAmount.value to at most {high}.", **limits))
+            f"Lower fundingAmount.value to at most {high}.", need=amount_need, **limits))
     return blockers
 
 
-def _consent(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict]:
-    kind = task["consent"]
+def _consent(task: Mapping[str, Any], needs: list[dict], doc: Mapping[str, Any]) -> list[dict]:
+    (need,) = needs
+    kind = need["name"]
     given = [c for c in doc.get("consents") or [] if c.get("type") == kind]
     if given and given[-1].get("state", "given") == "given":
         return []
     if given:
         return [_blocker("consentRevoked", task, "consents", APPLICANT,
                          f"The {kind} consent was revoked.",
-                         f"Give the {kind} consent again (state given).", consent=kind)]
+                         f"Give the {kind} consent again (state given).", need=need,
+                         consent=kind)]
     return [_blocker("consentMissing", task, "consents", APPLICANT,
                      f"The {kind} consent is not given.",
-                     f"Add a consent of type {kind} with state given.", consent=kind)]
+                     f"Add a consent of type {kind} with state given.", need=need, consent=kind)]
 
 
-def _organization(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict]:
+def _organization(task: Mapping[str, Any], needs: list[dict],
+                  doc: Mapping[str, Any]) -> list[dict]:
     organization = doc.get("organization") or {}
-    return [_blocker("organizationIncomplete", task, f"organization.{name}", APPLICANT,
-                     f"The organization's {name} is missing.",
-                     f"Set organization.{name}.")
-            for name in task.get("fields", ORGANIZATION_FIELDS) if not organization.get(name)]
+    blockers = []
+    for need in needs:
+        name = need["field"].removeprefix("organization.")
+        if not organization.get(name):
+            blockers.append(_blocker("organizationIncomplete", task, need["field"], APPLICANT,
+                                     f"The organization's {name} is missing.",
+                                     f"Set {need['field']}.", need=need))
+    return blockers
 
 
-def _related_parties(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict]:
+def _related_parties(task: Mapping[str, Any], needs: list[dict],
+                     doc: Mapping[str, Any]) -> list[dict]:
     roles = {((a.get("role") or {}).get("name")) for a in doc.get("applicants") or []}
     return [_blocker("relatedPartyMissing", task, "applicants", APPLICANT,
-                     f"No applicant has the role {role}.",
-                     f"Add the organization's {role} to applicants, with role.name {role}.",
-                     role=role)
-            for role in task.get("requiredRoles", ()) if role not in roles]
+                     f"No applicant has the role {need['name']}.",
+                     f"Add the organization's {need['name']} to applicants, with role.name "
+                     f"{need['name']}.", need=need, role=need["name"])
+            for need in needs if need["name"] not in roles]
 
 
 def _documents_of(doc: Mapping[str, Any], kind: str) -> list[dict]:
     return [d for d in doc.get("documents") or [] if d.get("type") == kind]
 
 
-def _document(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict]:
-    kind = task["document"]
+def _document(task: Mapping[str, Any], needs: list[dict], doc: Mapping[str, Any]) -> list[dict]:
+    (need,) = needs
+    kind = need["name"]
     documents = _documents_of(doc, kind)
     if any(d.get("state") != "rejected" for d in documents):
         return []
@@ -304,11 +559,12 @@ def _document(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict]:
         return [_blocker("documentRejected", task, "documents", APPLICANT,
                          f"The {kind} document was rejected: "
                          f"{last.get('reviewReason') or 'no reason given'}.",
-                         f"Add a new document of type {kind}.",
+                         f"Add a new document of type {kind}.", need=need,
                          documentType=kind, document=last.get("_id"))]
     return [_blocker("documentMissing", task, "documents", APPLICANT,
                      f"No {kind} document is provided.",
-                     f"Add a document of type {kind} to documents.", documentType=kind)]
+                     f"Add a document of type {kind} to documents.", need=need,
+                     documentType=kind)]
 
 
 def _document_review(task: Mapping[str, Any], doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -326,12 +582,14 @@ def _document_review(task: Mapping[str, Any], doc: Mapping[str, Any]) -> dict[st
         documentType=kind, document=waiting[0].get("_id"))])
 
 
-def _identity(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _identity(task: Mapping[str, Any], needs: list[dict],
+              doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    (need,) = needs  # the applicants, whose identity the institution verifies
     applicants = doc.get("applicants") or []
     if not applicants:
         return [_instance(task, [_blocker(
             "applicantMissing", task, "applicants", APPLICANT, "The application has no applicant.",
-            "Add the applicants to applicants.")], waiting_for=APPLICANT)]
+            "Add the applicants to applicants.", need=need)], waiting_for=APPLICANT)]
     results = {v.get("applicant"): v for v in doc.get("identityVerifications") or []}
     instances = []
     for index, applicant in enumerate(applicants):
@@ -352,7 +610,8 @@ def _identity(task: Mapping[str, Any], doc: Mapping[str, Any]) -> list[dict[str,
                 f"The identity of {name} could not be verified: "
                 f"{result.get('reason') or 'no reason given'}.",
                 f"Correct the details of applicants[{index}] (or replace the applicant); "
-                "the institution then verifies again.", applicant=applicant.get("_id"))],
+                "the institution then verifies again.", need=need,
+                applicant=applicant.get("_id"))],
                 task_id=task_id, label=label, waiting_for=APPLICANT, subject=subject))
         else:
             instances.append(_instance(task, [_blocker(
@@ -395,19 +654,23 @@ def definition_of(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def evaluate(doc: Mapping[str, Any], state: str) -> Evaluation:
-    """Derive the tasks, blockers, next action and workflowState of an application."""
+    """Derive the tasks, blockers, next action and workflowState of an application.
+
+    The tasks and the inputs checked are :func:`plan`'s for the application's
+    profile: those its product's requirements resource lists.
+    """
     tasks: list[dict[str, Any]] = []
     approval: Mapping[str, Any] | None = None
-    for task in definition_of(doc)["tasks"]:
+    for task, needs in plan(definition_of(doc), profile_of(doc)):
         kind = task["type"]
         if kind == APPROVAL:
             approval = task
         elif kind == "identityVerification":
-            tasks.extend(_identity(task, doc))
+            tasks.extend(_identity(task, needs, doc))
         elif kind == "documentReview":
             tasks.append(_document_review(task, doc))
         else:
-            tasks.append(_instance(task, _RULES[kind](task, doc)))
+            tasks.append(_instance(task, _RULES[kind](task, needs, doc)))
     if state == "approved":
         _settle_all(tasks, doc)
     remaining = [t for t in tasks if t["state"] != DONE]

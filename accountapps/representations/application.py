@@ -13,8 +13,8 @@ from accountapps.auth.principal import Principal
 from accountapps.domain import lifecycle, masking
 from accountapps.domain.applications import SEEDABLE_STATES
 from accountapps.domain.errors import validation_error
-from accountapps.domain.workflow import CONSENT_TYPES
-from accountapps.representations import checklist, validators
+from accountapps.domain.workflow import APPLICANT_TYPES, CONSENT_TYPES
+from accountapps.representations import checklist, places, validators
 from accountapps.representations.audit import audit_trail_href
 from accountapps.representations.common import (
     Body,
@@ -26,6 +26,7 @@ from accountapps.representations.common import (
     embedded_items,
     links_field,
 )
+from accountapps.representations.product import product_href
 from accountapps.representations.record import record_href
 from accountapps.storage import jsoncodec
 from accountapps.storage.models import timestamp
@@ -137,6 +138,16 @@ class ApplicationUpdateSchema(Body):
     _profile = fields.String(data_key="_profile", dump_only=True)
     applicantName = fields.String(allow_none=True, dump_only=True)
     accountName = fields.String(allow_none=True, validate=_name)
+    applicantType = fields.String(
+        allow_none=True, validate=validate.OneOf(APPLICANT_TYPES),
+        metadata={"description": "Who applies: a person, or a business. Left out, the "
+                                 "product's only applicant type; kept when an update leaves "
+                                 "it out. The product's requirements depend on it."})
+    country = fields.String(
+        allow_none=True, validate=places.country_code,
+        metadata={"description": "Where the person lives or the business is registered "
+                                 "(ISO 3166-1 alpha-2). Left out, the product's only country; "
+                                 "kept when an update leaves it out."})
     productName = fields.String(allow_none=True, dump_only=True)
     organizationName = fields.String(allow_none=True, dump_only=True)
     fundingAmount = fields.Nested(MoneySchema, allow_none=True)
@@ -253,6 +264,8 @@ def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> 
         "accountName": row.account_name,
         "productName": row.product_name,
         "organizationName": row.organization_name,
+        "applicantType": doc.get("applicantType"),
+        "country": doc.get("country"),
         "state": row.state,
         "workflowState": row.workflow_state,
         "createdAt": timestamp(row.created_at),
@@ -270,11 +283,10 @@ def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> 
         body["accountApproval"] = _render_approval(approval)
     body["consents"] = doc.get("consents") or []
     stored = doc.get("links") or {}
-    host = hal.platform_url()
     body["_links"] = {
         **hal.links(
             self=self_href,
-            apiture_product=f"{host}/products/products/{row.product_id}",
+            apiture_product=product_href(row.product_id),
             apiture_workflow=hal.api_url(f"/applications/{row.id}/workflow"),
             apiture_fundingAccount=stored.get("fundingAccount"),
             apiture_applicant=stored.get("applicant"),

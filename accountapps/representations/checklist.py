@@ -35,6 +35,9 @@ class BlockerSchema(Schema):
 
     code = fields.String()
     task = fields.String()
+    requirement = fields.String(metadata={
+        "description": "The requirement it is about, as the product's requirements resource "
+                       "names it (`document:governmentId`); only on the applicant's blockers."})
     field = fields.String()
     actor = fields.String(validate=_ACTORS, metadata={"description": "Who must act."})
     message = fields.String()

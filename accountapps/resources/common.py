@@ -22,7 +22,7 @@ from accountapps.representations import record
 from accountapps.representations.audit import ActionBodySchema, SnapshotView, render_audit_trail
 from accountapps.representations.common import ErrorResponseSchema
 from accountapps.web import hal
-from accountapps.web.preconditions import RECORD, etag, if_match, not_modified
+from accountapps.web.preconditions import RECORD, content_etag, etag, if_match, not_modified
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -47,6 +47,15 @@ def resource_response(
     if created:
         headers["Location"] = body["_links"]["self"]["href"]
     return respond(body, status, headers)
+
+
+def versioned_response(version: str, render: Callable[[], dict]) -> Response:
+    """A read-only resource whose content has a ``version`` (the catalog's): its strong
+    ``ETag``, and ``304`` for a matching ``If-None-Match`` on GET (nothing rendered)."""
+    headers = {"ETag": content_etag(version)}
+    if request.method in ("GET", "HEAD") and not_modified(headers["ETag"]):
+        return Response(status=304, headers=headers)
+    return hal.response(render(), 200, headers)
 
 
 def target_id(kind: Kind) -> str:
@@ -152,7 +161,7 @@ def record_response(kind: Kind, resource_id: str,
         record.response, name=f"{kind.name}-{row.id}.pdf"))
 
 
-class CollectionArgs(Schema):
+class PagingArgs(Schema):
     """Query parameters every collection takes (documentation; ``collection_query``
     parses and enforces them, with its own ``400``s)."""
 
@@ -160,6 +169,12 @@ class CollectionArgs(Schema):
                                      "description": "Zero-based index of the first item."})
     limit = fields.Integer(metadata={"minimum": 0, "maximum": 1000,
                                      "description": "Page size (default 100, at most 1000)."})
+
+
+class CollectionArgs(PagingArgs):
+    """Query parameters of the collections kept in the database: paging, sorting,
+    filtering and searching."""
+
     sortBy = fields.String(metadata={"description": "e.g. `-createdAt,accountName`."})
     filter = fields.String(metadata={"description": "Filter expression, e.g. `eq(state,running)`."})
     q = fields.String(metadata={"description": "Text search over the name fields."})

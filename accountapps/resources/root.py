@@ -9,6 +9,7 @@ from accountapps import apidoc
 from accountapps.auth.security import PUBLIC, requires
 from accountapps.domain import applications, enrollments
 from accountapps.representations.common import ErrorResponseSchema, links_field
+from accountapps.resources import products
 from accountapps.resources.common import collection_links
 from accountapps.web import hal
 from accountapps.web.bodies import Blueprint
@@ -19,7 +20,8 @@ blp = Blueprint("root", __name__, url_prefix=hal.BASE_PATH,
 API_VERSION = "0.18.3"
 
 #: rel -> path of every collection and action collection, linked from the root.
-COLLECTIONS: dict[str, str] = collection_links(applications.KIND, enrollments.KIND)
+COLLECTIONS: dict[str, str] = {**collection_links(applications.KIND, enrollments.KIND),
+                               "apiture:products": products.PATH}
 
 
 class RootSchema(Schema):

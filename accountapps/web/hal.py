@@ -27,7 +27,12 @@ def platform_url() -> str:
     ``ACCOUNTAPPS_PLATFORM_URL`` when the institution sets it, else this
     request's own ``scheme://host`` (the APIs behind one gateway).
     """
-    return current_app.config.get("ACCOUNTAPPS_PLATFORM_URL") or host_url()
+    return institution_platform_url() or host_url()
+
+
+def institution_platform_url() -> str:
+    """``ACCOUNTAPPS_PLATFORM_URL``: the institution's own neighbouring APIs (empty: none)."""
+    return current_app.config.get("ACCOUNTAPPS_PLATFORM_URL") or ""
 
 
 def use_host_url(url: str) -> None:

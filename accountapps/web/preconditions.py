@@ -36,6 +36,12 @@ def etag(resource_id: str, revision: int, *, masked: bool = False, variant: str 
             f'{MASKED if masked else ""}"')
 
 
+def content_etag(version: str) -> str:
+    """The strong entity tag (quoted) of a read-only resource whose content has a
+    version (the product catalog's: a hash of what the resource shows)."""
+    return f'"{version}"'
+
+
 def _tags(header: str) -> list[str]:
     return [tag.strip() for tag in header.split(",") if tag.strip()]
 
