@@ -171,10 +171,13 @@ def _link_hosts(value: Any) -> tuple[LinkHost, ...]:
 def _coerce(key: str, value: Any) -> Any:
     if value is None or not isinstance(value, str):
         return value
-    if key in _FLOATS:
-        return float(value)
-    if key in _INTS:
-        return int(value)
+    try:
+        if key in _FLOATS:
+            return float(value)
+        if key in _INTS:
+            return int(value)
+    except ValueError:
+        raise ValueError(f"{key} must be a number, not {value!r}") from None
     if key in _BOOLS:
         return value.strip().lower() in {"1", "true", "yes", "on"}
     return value
