@@ -85,3 +85,10 @@ def test_behind_a_proxy_the_forwarded_host_is_the_one_checked(app_settings, user
 def test_an_allowed_host_that_is_not_a_host_name_stops_the_start_up(app_settings, value):
     with pytest.raises(ValueError, match="ACCOUNTAPPS_ALLOWED_HOSTS"):
         create_app({**app_settings, "ACCOUNTAPPS_ALLOWED_HOSTS": value})
+
+
+@pytest.mark.parametrize("probe", ["live", "ready"])
+def test_health_probes_are_answered_on_any_host(app, probe):
+    # Load balancers and orchestrators probe an instance by its address.
+    response = app.test_client().get(f"{BASE}/health/{probe}", headers={"Host": "10.0.0.9:8000"})
+    assert response.status_code == 200

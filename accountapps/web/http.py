@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import (
@@ -55,6 +57,22 @@ _HOST = re.compile(
     rf"({_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])(?::(\d{{1,5}}))?")
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def probe(view: F) -> F:
+    """Mark a view as a health probe: answered whatever the ``Host`` (load balancers and
+    orchestrators probe an instance by its address; a probe's answer carries no link
+    built on it) and never rate-limited (:mod:`.limits`)."""
+    view.probe = True  # type: ignore[attr-defined]
+    return view
+
+
+def _is_probe(current: Request) -> bool:
+    view = current_app.view_functions.get(current.endpoint or "")
+    return getattr(view, "probe", False)
+
+
 def host_allowed(name: str, allowed: tuple[str, ...]) -> bool:
     """True when the host ``name`` (canonical, :func:`accountapps.config.host_name`)
     is one ``ACCOUNTAPPS_ALLOWED_HOSTS`` admits: listed, under a listed ``.domain``, or ``*``."""
@@ -83,8 +101,10 @@ def _refuse_invalid_host(current: Request) -> None:
                        remediation="Send the host name (and port) the request was sent to.")
     name = host_name(match.group(1))
     if name is None or not host_allowed(name, current_app.config["ACCOUNTAPPS_ALLOWED_HOSTS"]):
-        # No link may lead to a host nobody vouched for: the error's _profile is relative.
+        # No link may lead to a host nobody vouched for: the answer's links are relative.
         hal.use_host_url("")
+        if _is_probe(current):
+            return
         raise ApiError(400, "invalidHost",
                        "This service does not answer for the host named in the Host header.",
                        attributes={"host": host},

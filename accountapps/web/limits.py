@@ -22,8 +22,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, current_app, request
 from gunicorn.http.errors import ParseException
@@ -35,7 +34,6 @@ from accountapps.auth.security import identify
 from accountapps.domain.errors import ApiError
 
 log = logging.getLogger("accountapps.web.limits")
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def body_too_large(limit: int) -> ApiError:
@@ -157,18 +155,12 @@ def address_key(address: str | None) -> str:
     return str(ip)
 
 
-def rate_limit_exempt(view: F) -> F:
-    """Mark a view as never rate-limited (health probes: cheap, and revealing nothing)."""
-    view.rate_limit_exempt = True  # type: ignore[attr-defined]
-    return view
-
-
 def _is_limited_endpoint(endpoint: str | None) -> bool:
-    # Requests that match no route (404/405) spend nothing; nor do exempt views.
+    # Requests that match no route (404/405) spend nothing; nor do health probes.
     if not endpoint or endpoint.rsplit(".", 1)[-1] == "static":
         return False
     view = current_app.view_functions.get(endpoint)
-    return not getattr(view, "rate_limit_exempt", False)
+    return not getattr(view, "probe", False)  # health probes: http.probe
 
 
 # Storage counted in this process by LocalRateLimiter; any other is shared (limits).
@@ -275,7 +267,7 @@ def init_app(app: Flask) -> None:
     requests only; and each client address (``ACCOUNTAPPS_RATE_LIMIT_ANONYMOUS``)
     for requests without valid credentials, failed ones included. An anonymous
     caller, even one holding a public app's API key, spends only its address's
-    budget. Health probes spend nothing (:func:`rate_limit_exempt`).
+    budget. Health probes spend nothing (:func:`accountapps.web.http.probe`).
     """
     app.before_request(_refuse_declared_too_large)
     user = _limiter(app, "ACCOUNTAPPS_RATE_LIMIT", "user")
