@@ -149,3 +149,13 @@ def test_the_platform_url_and_link_hosts_say_where_links_may_lead(platform_user,
 def test_a_link_host_that_is_not_a_host_stops_the_start_up(app_settings, value):
     with pytest.raises(ValueError, match="ACCOUNTAPPS_LINK_HOSTS"):
         create_app({**app_settings, "ACCOUNTAPPS_LINK_HOSTS": value})
+
+
+def test_when_any_host_is_answered_the_callers_host_is_no_link_host(app_settings, create_body):
+    anywhere = create_app({**app_settings, "ACCOUNTAPPS_ALLOWED_HOSTS": "*"})
+    body = create_body()
+    body["_links"]["apiture:fundingAccount"] = {"href": "https://attacker.example/accounts/1"}
+    response = anywhere.test_client().post(
+        "/accountApplications/applications", json=body,
+        headers={**headers_for("user-1", USER_SCOPES), "Host": "attacker.example"})
+    assert response.status_code == 400

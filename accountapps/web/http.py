@@ -137,13 +137,15 @@ def _link_targets() -> tuple[LinkHost, ...]:
     config = current_app.config
     targets = list(config["ACCOUNTAPPS_LINK_HOSTS"])
     # The platform's scheme is the institution's choice; this API's own host is
-    # reached over https (or, on a loopback host, http: see link_target_allowed).
-    for url, http in ((config.get("ACCOUNTAPPS_PLATFORM_URL"), True),
-                      (hal.host_url() if environ is not None else None, False)):
+    # reached over https (or, on a loopback host, http: see link_target_allowed),
+    # and counts only when the allow-list names it (not merely admits any host).
+    named = tuple(entry for entry in config["ACCOUNTAPPS_ALLOWED_HOSTS"] if entry != "*")
+    for url, own in ((config.get("ACCOUNTAPPS_PLATFORM_URL"), False),
+                     (hal.host_url() if environ is not None else None, True)):
         parts = urlsplit(url or "")
         name = host_name(parts.hostname or "")
-        if name is not None:
-            targets.append(LinkHost(name, parts.port, http and parts.scheme == "http"))
+        if name is not None and not (own and not host_allowed(name, named)):
+            targets.append(LinkHost(name, parts.port, not own and parts.scheme == "http"))
     if environ is not None:
         environ[_LINK_TARGETS] = tuple(targets)
     return tuple(targets)

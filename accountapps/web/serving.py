@@ -8,9 +8,11 @@ user and client the service identified, so that under gunicorn it is the one
 access log (``gunicorn.conf.py`` turns the application's own line off).
 
 :class:`ThreadWorker` (``gunicorn.conf.py``'s ``worker_class``) is gunicorn's
-gthread worker, except that a request gunicorn's HTTP parser refuses (broken
-framing, an oversized header) is answered with the service's errorResponse
-JSON, a request id and the security headers, never gunicorn's HTML page.
+gthread worker, except that its event loop reads each request whole before a
+thread serves it (clients that send slowly hold no thread; docs/security.md),
+and that a request gunicorn's HTTP parser refuses (broken framing, an
+oversized header) is answered with the service's errorResponse JSON, a request
+id and the security headers, never gunicorn's HTML page.
 """
 
 from __future__ import annotations
