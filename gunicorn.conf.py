@@ -2,7 +2,8 @@
 
 Every setting can be overridden by a ``GUNICORN_*`` variable below, or on the
 command line (which wins over this file), e.g. ``--bind 127.0.0.1:8000``.
-The reasoning: README, "Deployment" and "gunicorn.conf.py".
+The reasoning: README, "Deployment" and "gunicorn.conf.py"; what protects users
+from slow clients, forwarded headers and the control socket: docs/security.md.
 """
 
 from __future__ import annotations
