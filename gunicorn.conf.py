@@ -2,7 +2,8 @@
 
 Every setting can be overridden by a ``GUNICORN_*`` variable below, or on the
 command line (which wins over this file), e.g. ``--bind 127.0.0.1:8000``.
-The reasoning: docs/deployment.md, "gunicorn.conf.py".
+The reasoning: docs/deployment.md, "gunicorn.conf.py"; what protects users
+from slow clients, forwarded headers and the control socket: docs/security.md.
 """
 
 from __future__ import annotations
@@ -19,11 +20,19 @@ def _int(name: str, default: int) -> int:
 # Behind a load balancer: listen on every interface of the host (or container).
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 
-# Threaded workers: a slow client or an idle keep-alive connection holds a thread,
-# not a whole process. Not gevent: SQLite and psycopg2 calls would block its loop
+# Threaded workers. Not gevent: SQLite and psycopg2 calls would block its loop
 # (p99 about 10x worse, see engineering notes).
-# gunicorn's gthread worker, answering the requests its HTTP parser refuses with
-# the service's errorResponse instead of an HTML page (accountapps.web.serving).
+# gunicorn's gthread worker (accountapps.web.serving), except that
+# - each worker's event loop reads a request whole (head and body) before a
+#   thread is taken, so clients that send slowly hold no thread: a request not
+#   whole GUNICORN_REQUEST_READ_TIMEOUT seconds (default 20) after its first
+#   byte is 408, a head over 64 KiB 431, a body over ACCOUNTAPPS_MAX_BODY_BYTES
+#   413 (then the connection closes, and says so);
+# - a thread waits at most GUNICORN_READ_TIMEOUT seconds (default 15) for a client
+#   to take the next bytes of its answer;
+# - the requests its HTTP parser refuses are answered with the service's
+#   errorResponse instead of an HTML page.
+# docs/security.md, "Slow clients", says what this protects and what a proxy adds.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "accountapps.web.serving.ThreadWorker")
 workers = _int("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1)
 threads = _int("GUNICORN_THREADS", 4)  # also each worker's most PostgreSQL connections
@@ -62,6 +71,20 @@ if accesslog:
 errorlog = os.environ.get("GUNICORN_ERRORLOG", "-")
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 
-# X-Forwarded-* are trusted by the app itself when ACCOUNTAPPS_BEHIND_PROXY=1
-# (werkzeug ProxyFix, one hop); gunicorn's own handling only for these peers.
-forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# X-Forwarded-* are trusted by the app alone, and only when ACCOUNTAPPS_BEHIND_PROXY=1
+# (werkzeug's ProxyFix, one hop). gunicorn itself trusts no peer with them (its
+# default trusts 127.0.0.1, ::1 and every unix-socket peer to set the scheme):
+# GUNICORN_FORWARDED_ALLOW_IPS names peers it may trust after all.
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "")
+if not forwarded_allow_ips:
+    secure_scheme_headers: dict[str, str] = {}
+    forwarder_headers = ""
+
+# gunicorn's control socket (gunicornc) is off: by default every instance on a
+# host would share one, in $XDG_RUNTIME_DIR or ~/.gunicorn. GUNICORN_CONTROL_SOCKET
+# (a path of this instance's own) turns it on.
+_control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+if _control_socket:
+    control_socket = _control_socket
+else:
+    control_socket_disable = True

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
+import re
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,12 +24,26 @@ DEFAULTS: dict[str, Any] = {
     "ACCOUNTAPPS_JWT_AUDIENCE": None,
     "ACCOUNTAPPS_JWT_ISSUER": None,
     "ACCOUNTAPPS_JWT_LEEWAY": 30.0,  # seconds of clock skew tolerated
+    "ACCOUNTAPPS_JWT_MAX_LIFETIME": 0.0,  # seconds a token may live at most; 0: no maximum
     "ACCOUNTAPPS_API_KEYS": "",  # comma-separated accepted API-Key values
     "ACCOUNTAPPS_EXPIRY_DAYS": 30.0,
     "ACCOUNTAPPS_BEHIND_PROXY": False,  # trust one hop of X-Forwarded-* headers
+    # Host names this service answers for (Host header; X-Forwarded-Host behind a
+    # proxy); others are 400. ".bank.example" also admits its subdomains, "*" any host.
+    "ACCOUNTAPPS_ALLOWED_HOSTS": "localhost,127.0.0.1,::1",
+    # Hosts (host or host:port; "http://host" admits plain http too) that links a
+    # client sends may lead to, besides the platform's and this API's own host.
+    "ACCOUNTAPPS_LINK_HOSTS": "",
     "ACCOUNTAPPS_MAX_BODY_BYTES": 256 * 1024,
     "ACCOUNTAPPS_MAX_LIMIT": 1000,
-    "ACCOUNTAPPS_RATE_LIMIT": "600/minute",  # per client application; empty: no limit
+    # Requests of one user of one client application (API key + bearer token);
+    # empty: no limit. See docs/security.md for the reasoning behind the defaults.
+    "ACCOUNTAPPS_RATE_LIMIT": "600/minute",
+    # All authenticated requests of one client application together; empty: no ceiling.
+    "ACCOUNTAPPS_RATE_LIMIT_CLIENT": "",
+    # Requests without a valid API key and token (failed ones too), per client
+    # address (an IPv6 address per /64); empty: no limit. Health probes are never limited.
+    "ACCOUNTAPPS_RATE_LIMIT_ANONYMOUS": "120/minute",
     # memory:// counts per process: several workers or hosts need redis:// (or similar)
     "ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI": "memory://",
     "ACCOUNTAPPS_CORS_ORIGINS": "",  # comma-separated browser origins allowed, or "*"
@@ -47,7 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "ACCOUNTAPPS_INSTITUTION_NAME": "Account Applications",
 }
 
-_FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY"}
+_FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY", "ACCOUNTAPPS_JWT_MAX_LIFETIME"}
 _INTS = {"ACCOUNTAPPS_MAX_BODY_BYTES", "ACCOUNTAPPS_MAX_LIMIT"}
 _BOOLS = {"ACCOUNTAPPS_DATABASE_PREPARE", "ACCOUNTAPPS_BEHIND_PROXY", "ACCOUNTAPPS_AUTO_MIGRATE",
           "ACCOUNTAPPS_ACCESS_LOG"}
@@ -57,6 +74,7 @@ _BOOLS = {"ACCOUNTAPPS_DATABASE_PREPARE", "ACCOUNTAPPS_BEHIND_PROXY", "ACCOUNTAP
 #: (``timedelta`` overflows past ~2.7 million days, NaN compares false).
 MAX_EXPIRY_DAYS = 36_500.0
 MAX_LEEWAY_SECONDS = 3_600.0
+MAX_TOKEN_LIFETIME_SECONDS = 366 * 86_400.0
 
 
 def _check_range(settings: dict[str, Any], key: str, low: float, high: float, *,
@@ -96,13 +114,89 @@ def _institution_name(value: Any) -> str:
     return text
 
 
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
+_HOST_LABELS = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+
+
+def host_name(text: str) -> str | None:
+    """``text`` (a host name, IPv4 address or IPv6 address, bracketed or not, without
+    a port) in one canonical form: lower case, no trailing dot, IPv6 compressed;
+    ``None`` when it names no host."""
+    name = text.strip().lower()
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    if ":" in name:
+        try:
+            return ipaddress.IPv6Address(name).compressed
+        except ValueError:
+            return None
+    name = name[:-1] if name.endswith(".") else name
+    return name if 0 < len(name) <= 253 and _HOST_LABELS.fullmatch(name) else None
+
+
+def _allowed_hosts(value: Any) -> tuple[str, ...]:
+    """``ACCOUNTAPPS_ALLOWED_HOSTS``: host names, ``.suffix`` entries or ``*``."""
+    entries = []
+    for entry in str(value or "").split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        if entry == "*":
+            entries.append(entry)
+            continue
+        suffix = entry.startswith(".")
+        name = host_name(entry[1:] if suffix else entry)
+        if name is None or (suffix and ":" in name):
+            raise ValueError("ACCOUNTAPPS_ALLOWED_HOSTS lists host names (without ports), "
+                             f".domain suffixes or *, not {entry!r}")
+        entries.append("." + name if suffix else name)
+    return tuple(entries)
+
+
+@dataclass(frozen=True)
+class LinkHost:
+    """Where links a client sends may lead: a host, on a port (``None``: the
+    scheme's default), and whether plain ``http`` is admitted (development)."""
+
+    host: str
+    port: int | None = None
+    http: bool = False
+
+
+def link_host(text: str, setting: str = "ACCOUNTAPPS_LINK_HOSTS") -> LinkHost:
+    """One entry: ``host``, ``host:port``, ``https://host[:port]`` or ``http://host[:port]``."""
+    entry = text.strip()
+    scheme, _, rest = entry.rpartition("://") if "://" in entry else ("https", "", entry)
+    problem = ValueError(f"{setting} lists hosts such as api.bank.example, "
+                         f"api.bank.example:8443 or http://localhost:9000, not {text!r}")
+    if scheme.lower() not in ("http", "https") or not rest or any(
+            c in rest for c in "/?#@\\") or any(c.isspace() for c in rest):
+        raise problem
+    parsed = urlsplit(f"//{rest}")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise problem from None
+    name = host_name(parsed.hostname or "")
+    if name is None:
+        raise problem
+    return LinkHost(name, port, scheme.lower() == "http")
+
+
+def _link_hosts(value: Any) -> tuple[LinkHost, ...]:
+    return tuple(link_host(entry) for entry in str(value or "").split(",") if entry.strip())
+
+
 def _coerce(key: str, value: Any) -> Any:
     if value is None or not isinstance(value, str):
         return value
-    if key in _FLOATS:
-        return float(value)
-    if key in _INTS:
-        return int(value)
+    try:
+        if key in _FLOATS:
+            return float(value)
+        if key in _INTS:
+            return int(value)
+    except ValueError:
+        raise ValueError(f"{key} must be a number, not {value!r}") from None
     if key in _BOOLS:
         return value.strip().lower() in {"1", "true", "yes", "on"}
     return value
@@ -122,9 +216,14 @@ def load_settings(
         settings[key] = _coerce(key, value)
     _check_range(settings, "ACCOUNTAPPS_EXPIRY_DAYS", 0, MAX_EXPIRY_DAYS, low_included=False)
     _check_range(settings, "ACCOUNTAPPS_JWT_LEEWAY", 0, MAX_LEEWAY_SECONDS)
+    _check_range(settings, "ACCOUNTAPPS_JWT_MAX_LIFETIME", 0, MAX_TOKEN_LIFETIME_SECONDS)
     settings["ACCOUNTAPPS_PLATFORM_URL"] = _platform_url(settings["ACCOUNTAPPS_PLATFORM_URL"])
     settings["ACCOUNTAPPS_INSTITUTION_NAME"] = _institution_name(
         settings["ACCOUNTAPPS_INSTITUTION_NAME"])
+    for key, parse in (("ACCOUNTAPPS_ALLOWED_HOSTS", _allowed_hosts),
+                       ("ACCOUNTAPPS_LINK_HOSTS", _link_hosts)):
+        if not isinstance(settings[key], tuple):
+            settings[key] = parse(settings[key])
     if not settings["ACCOUNTAPPS_DATABASE_URL"]:
         settings["ACCOUNTAPPS_DATABASE_URL"] = (
             f"sqlite:///{Path(instance_path, 'accountapps.db')}"

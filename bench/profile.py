@@ -47,7 +47,8 @@ def main() -> None:
     app = create_app({"ACCOUNTAPPS_DATABASE_URL": url, "ACCOUNTAPPS_API_KEYS": API_KEY,
                       "ACCOUNTAPPS_JWT_SECRET": SECRET, "ACCOUNTAPPS_LOG_LEVEL": "WARNING",
                       # as in the benchmark: the limiter runs but never refuses
-                      "ACCOUNTAPPS_RATE_LIMIT": "100000000/minute"})
+                      "ACCOUNTAPPS_RATE_LIMIT": "100000000/minute",
+                      "ACCOUNTAPPS_LINK_HOSTS": "www.example.com"})
     client = app.test_client()
     reader, ids = sorted(info["readers"].items())[0]
 

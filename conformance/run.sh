@@ -49,6 +49,7 @@ export ACCOUNTAPPS_LOG_LEVEL=WARNING
 # schemathesis sends thousands of requests a minute from one client: a limit it
 # never reaches (429 is documented; tests/test_limits.py covers it).
 export ACCOUNTAPPS_RATE_LIMIT="${ACCOUNTAPPS_RATE_LIMIT:-1000000/minute}"
+export ACCOUNTAPPS_RATE_LIMIT_ANONYMOUS="${ACCOUNTAPPS_RATE_LIMIT_ANONYMOUS:-1000000/minute}"
 
 # The longest documented query (percent-encoded) must fit in gunicorn's request line.
 # No access log: thousands of lines would bury schemathesis's report.

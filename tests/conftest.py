@@ -148,7 +148,11 @@ def app_settings(database_url) -> dict[str, Any]:
         "ACCOUNTAPPS_API_KEYS": API_KEY,
         "ACCOUNTAPPS_JWT_SECRET": SECRET,
         "ACCOUNTAPPS_LOG_LEVEL": "WARNING",
-        "ACCOUNTAPPS_RATE_LIMIT": "",  # off, except in tests/test_rate_limits.py
+        # off, except in tests/test_limits.py
+        "ACCOUNTAPPS_RATE_LIMIT": "",
+        "ACCOUNTAPPS_RATE_LIMIT_ANONYMOUS": "",
+        # The reference's examples link to the platform at www.example.com.
+        "ACCOUNTAPPS_LINK_HOSTS": "www.example.com",
     }
 
 

@@ -80,11 +80,11 @@ def test_links_of_an_application(application):
 
 def test_funding_account_and_organization_links_are_kept_from_the_request(user, create_body):
     body = create_body()
-    body["_links"]["apiture:fundingAccount"] = {"href": "https://example.com/accounts/a/1"}
-    body["_links"]["apiture:organization"] = {"href": "https://example.com/orgs/o/1"}
+    body["_links"]["apiture:fundingAccount"] = {"href": "https://www.example.com/accounts/a/1"}
+    body["_links"]["apiture:organization"] = {"href": "https://www.example.com/orgs/o/1"}
     links = user.post("/applications", body).json["_links"]
-    assert links["apiture:fundingAccount"]["href"] == "https://example.com/accounts/a/1"
-    assert links["apiture:organization"]["href"] == "https://example.com/orgs/o/1"
+    assert links["apiture:fundingAccount"]["href"] == "https://www.example.com/accounts/a/1"
+    assert links["apiture:organization"]["href"] == "https://www.example.com/orgs/o/1"
 
 
 def test_links_absent_when_they_do_not_apply(application):
@@ -181,7 +181,7 @@ def test_tax_id_is_masked_without_pii_scope(user, admin, create_body):
 @pytest.mark.parametrize("templated", [0, 1, "true"])
 def test_a_link_that_is_templated_says_so_with_a_json_boolean(user, create_body, templated):
     body = create_body()
-    body["_links"]["apiture:fundingAccount"] = {"href": "https://bank.example/accounts/1",
+    body["_links"]["apiture:fundingAccount"] = {"href": "https://www.example.com/accounts/1",
                                                 "templated": templated}
     response = user.post("/applications", body)
     assert response.status_code == 400

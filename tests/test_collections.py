@@ -258,9 +258,9 @@ def test_simple_filters_combine_with_and(app, admin, five):
 
 def test_applicant_filter_keeps_applications_of_that_contact(client, admin, five):
     body = {**REFERENCE_CREATE_BODY, "applicants": [
-        {"contact": {"firstName": "Anna", "_links": {"self": {"href": "https://x.test/c/anna"}}}}]}
+        {"contact": {"firstName": "Anna", "_links": {"self": {"href": "https://www.example.com/c/anna"}}}}]}
     anna = Api(client, headers_for("anna", USER_SCOPES)).post("/applications", body).json["_id"]
-    assert ids(admin.get("/applications?applicant=https://x.test/c/anna")) == [anna]
+    assert ids(admin.get("/applications?applicant=https://www.example.com/c/anna")) == [anna]
 
 
 def test_q_matches_any_word_case_insensitively(client, admin):
@@ -364,7 +364,7 @@ def test_missing_values_sort_last_in_both_directions(client, admin):
 
 def _anna(client) -> tuple[Api, str, str]:
     body = {**REFERENCE_CREATE_BODY, "applicants": [
-        {"contact": {"firstName": "Anna", "_links": {"self": {"href": "https://x.test/c/anna"}}}}]}
+        {"contact": {"firstName": "Anna", "_links": {"self": {"href": "https://www.example.com/c/anna"}}}}]}
     anna = Api(client, headers_for("anna", USER_SCOPES))
     created = anna.post("/applications", body)
     return anna, created.json["_id"], created.headers["ETag"]
@@ -373,11 +373,11 @@ def _anna(client) -> tuple[Api, str, str]:
 def test_applicant_filter_follows_a_patch_of_the_contacts(client, admin):
     anna, app_id, etag = _anna(client)
     changed = anna.patch(f"/applications/{app_id}", {"applicants": [{"contact": {
-        "firstName": "Anna", "_links": {"self": {"href": "https://x.test/c/anna2"}}}}]},
+        "firstName": "Anna", "_links": {"self": {"href": "https://www.example.com/c/anna2"}}}}]},
         headers={"If-Match": etag})
     assert changed.status_code == 200, changed.json
-    assert ids(admin.get("/applications?applicant=https://x.test/c/anna")) == []
-    assert ids(admin.get("/applications?applicant=https://x.test/c/anna2")) == [app_id]
+    assert ids(admin.get("/applications?applicant=https://www.example.com/c/anna")) == []
+    assert ids(admin.get("/applications?applicant=https://www.example.com/c/anna2")) == [app_id]
 
 
 def test_applicant_filter_survives_a_patch_of_other_fields(client, admin):
@@ -385,4 +385,4 @@ def test_applicant_filter_survives_a_patch_of_other_fields(client, admin):
     changed = anna.patch(f"/applications/{app_id}", {"accountName": "Renamed"},
                          headers={"If-Match": etag})
     assert changed.status_code == 200, changed.json
-    assert ids(admin.get("/applications?applicant=https://x.test/c/anna")) == [app_id]
+    assert ids(admin.get("/applications?applicant=https://www.example.com/c/anna")) == [app_id]

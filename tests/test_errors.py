@@ -100,8 +100,10 @@ def test_an_action_target_given_twice_is_400_and_changes_nothing(user, applicati
 
 @pytest.mark.parametrize("host", ["api.example.com", "api.example.com:8443", "10.0.0.7:8000",
                                   "[::1]:8000"])
-def test_links_are_built_on_a_valid_host(client, user_headers, host):
-    response = client.get(f"{BASE}/applications", headers={**user_headers, "Host": host})
+def test_links_are_built_on_a_valid_host(app, user_headers, host):
+    app.config["ACCOUNTAPPS_ALLOWED_HOSTS"] = ("api.example.com", "10.0.0.7", "::1")
+    response = app.test_client().get(f"{BASE}/applications",
+                                     headers={**user_headers, "Host": host})
     assert response.status_code == 200
     assert response.json["_links"]["self"]["href"].startswith(f"http://{host}{BASE}/")
 

@@ -137,12 +137,21 @@ def test_limit_at_the_maximum_is_accepted(user):
 
 # --- rate limits ----------------------------------------------------------------------
 
-@pytest.fixture(params=["local", "flask-limiter"])
+SECOND_KEY = "second-client-key-0123456789"
+
+
+@pytest.fixture(params=["local", "shared"])
 def rate_counter(request, monkeypatch):
-    """Run a test with each counter: this process's (memory://) and flask-limiter's."""
-    if request.param == "flask-limiter":  # as with redis://, on flask-limiter's memory storage
+    """Run a test with each counter: this process's (memory://) and the shared one
+    (as with redis://, on the limits library's memory storage)."""
+    if request.param == "shared":
         monkeypatch.setattr("accountapps.web.limits.LOCAL_STORAGE", ())
     return request.param
+
+
+def without_token(client, key: str = API_KEY, path: str = "/applications"):
+    """A request with an API key (a public app's: anyone has it) but no user token."""
+    return client.get(f"{BASE}{path}", headers={"API-Key": key})
 
 
 @pytest.mark.usefixtures("rate_counter")
@@ -150,7 +159,8 @@ class TestRateLimits:
     @pytest.fixture
     def app_settings(self, app_settings):
         return {**app_settings, "ACCOUNTAPPS_RATE_LIMIT": "3/minute",
-                "ACCOUNTAPPS_API_KEYS": f"{API_KEY},second-client-key-0123456789"}
+                "ACCOUNTAPPS_RATE_LIMIT_ANONYMOUS": "3/minute",
+                "ACCOUNTAPPS_API_KEYS": f"{API_KEY},{SECOND_KEY}"}
 
     def test_requests_within_the_limit_pass(self, user):
         assert [user.get("/applications").status_code for _ in range(3)] == [200] * 3
@@ -162,27 +172,65 @@ class TestRateLimits:
         assert response.status_code == 429
         error = response.json["_error"]
         assert error["type"] == "tooManyRequests" and error["statusCode"] == 429
+        assert error["attributes"]["budget"] == "user"
         assert 1 <= int(response.headers["Retry-After"]) <= 61
         assert response.mimetype == "application/hal+json"
 
-    def test_the_budget_is_per_client_across_operations(self, user, other):
+    def test_the_budget_is_per_user_across_operations(self, user):
         user.get("/applications")
-        other.get("/runningApplications")  # another user, same client application
+        user.get("/runningApplications")
         user.get("/blockedApplications")
-        assert other.get("/applications").status_code == 429
+        assert user.get("/applications").status_code == 429
 
-    def test_another_client_has_its_own_budget(self, client, user):
+    def test_each_user_of_a_client_has_a_budget_of_its_own(self, user, other):
+        for _ in range(4):
+            user.get("/applications")
+        assert other.get("/applications").status_code == 200
+
+    def test_the_same_user_through_another_client_has_another_budget(self, client, user):
         for _ in range(4):
             user.get("/applications")
         response = client.get(f"{BASE}/applications", headers={
-            "API-Key": "second-client-key-0123456789",
-            "Authorization": f"Bearer {token('user-1', USER_SCOPES)}"})
+            "API-Key": SECOND_KEY, "Authorization": f"Bearer {token('user-1', USER_SCOPES)}"})
         assert response.status_code == 200
 
     def test_requests_without_a_valid_key_are_limited_by_address(self, client):
         statuses = [client.get(f"{BASE}/applications", headers={"API-Key": f"guess-{n}"})
                     .status_code for n in range(4)]
         assert statuses == [401, 401, 401, 429]
+        assert client.get(f"{BASE}/applications", headers={"API-Key": "guess"}).json[
+            "_error"]["attributes"]["budget"] == "address"
+
+    def test_requests_with_a_bad_token_are_limited_by_address(self, client):
+        bad = {"API-Key": API_KEY, "Authorization": "Bearer not-a-token"}
+        statuses = [client.get(f"{BASE}/applications", headers=bad).status_code
+                    for _ in range(4)]
+        assert statuses == [401, 401, 401, 429]
+
+    def test_token_less_requests_with_a_clients_key_do_not_spend_its_users_budget(
+            self, client, user):
+        # The key of a browser or mobile app is public: its holders are anonymous.
+        assert {without_token(client).status_code for _ in range(20)} == {401, 429}
+        assert [user.get("/applications").status_code for _ in range(3)] == [200] * 3
+
+    def test_a_user_is_served_when_its_address_spent_its_anonymous_budget(self, client, user):
+        for _ in range(5):
+            without_token(client)
+        assert without_token(client).status_code == 429
+        assert user.get("/applications").status_code == 200
+
+    def test_the_api_root_with_a_token_counts_against_the_user(self, client, user):
+        for _ in range(3):
+            assert user.get("/").status_code == 200
+        assert user.get("/applications").status_code == 429
+        assert without_token(client, path="/").status_code == 200  # the address's budget
+
+    def test_health_probes_are_never_rate_limited(self, client):
+        for _ in range(5):
+            without_token(client)
+        statuses = {client.get(f"{BASE}/health/{probe}").status_code
+                    for probe in ("live", "ready") for _ in range(10)}
+        assert statuses == {200}
 
     def test_successful_responses_carry_no_retry_after(self, user):
         assert "Retry-After" not in user.get("/applications").headers
@@ -196,6 +244,44 @@ class TestRateLimits:
         for _ in range(3):
             user.get("/applications")
         assert user.get("/applications").json["_error"]["attributes"]["limit"] == "3 per 1 minute"
+
+
+@pytest.mark.usefixtures("rate_counter")
+class TestClientCeiling:
+    @pytest.fixture
+    def app_settings(self, app_settings):
+        return {**app_settings, "ACCOUNTAPPS_RATE_LIMIT": "3/minute",
+                "ACCOUNTAPPS_RATE_LIMIT_CLIENT": "4/minute"}
+
+    def test_the_users_of_a_client_together_stop_at_its_ceiling(self, user, other):
+        assert [user.get("/applications").status_code for _ in range(3)] == [200] * 3
+        assert other.get("/applications").status_code == 200
+        refused = other.get("/applications")
+        assert refused.status_code == 429
+        assert refused.json["_error"]["attributes"]["budget"] == "client"
+
+    def test_a_request_over_its_users_limit_does_not_spend_the_ceiling(self, user, other):
+        for _ in range(6):
+            user.get("/applications")  # 3 served, 3 refused by the user's own limit
+        assert other.get("/applications").status_code == 200
+
+
+@pytest.mark.parametrize(("address", "key"), [
+    ("192.0.2.7", "192.0.2.7"),
+    ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
+    ("::ffff:192.0.2.7", "192.0.2.7"),
+    ("not an address", "not an address"),
+])
+def test_an_ipv6_address_spends_the_budget_of_its_64(address, key):
+    from accountapps.web.limits import address_key
+
+    assert address_key(address) == key
+
+
+def test_a_rate_that_is_not_a_rate_stops_the_start_up(app_settings):
+    with pytest.raises(ValueError, match="ACCOUNTAPPS_RATE_LIMIT_ANONYMOUS"):
+        create_app({**app_settings, "ACCOUNTAPPS_RATE_LIMIT_ANONYMOUS": "lots"})
 
 
 class TestLocalRateLimiter:
@@ -248,12 +334,13 @@ def test_rate_limits_are_off_in_the_test_settings(user):
     assert {user.get("/applications").status_code for _ in range(20)} == {200}
 
 
-def test_the_default_rate_limit_is_per_minute():
+def test_the_default_rate_limits_are_per_user_and_per_address():
     from accountapps.config import DEFAULTS
 
     assert DEFAULTS["ACCOUNTAPPS_RATE_LIMIT"] == "600/minute"
+    assert DEFAULTS["ACCOUNTAPPS_RATE_LIMIT_CLIENT"] == ""
+    assert DEFAULTS["ACCOUNTAPPS_RATE_LIMIT_ANONYMOUS"] == "120/minute"
     assert DEFAULTS["ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI"] == "memory://"
-
 
 
 # --- rate limits shared through Redis -----------------------------------------------
@@ -302,6 +389,17 @@ def test_the_shared_429_is_an_error_response_with_retry_after(workers):
     assert response.status_code == 429
     assert response.json["_error"]["type"] == "tooManyRequests"
     assert 1 <= int(response.headers["Retry-After"]) <= 61
+
+
+def test_through_redis_token_less_requests_spend_only_their_addresss_budget(
+        app_settings, redis_url):
+    settings = {**app_settings, "ACCOUNTAPPS_RATE_LIMIT": "3/minute",
+                "ACCOUNTAPPS_RATE_LIMIT_ANONYMOUS": "2/minute",
+                "ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI": redis_url}
+    first, second = (create_app(settings).test_client() for _ in range(2))
+    assert [without_token(worker).status_code for worker in (first, second, first)] == [
+        401, 401, 429]
+    assert [get(first), get(second), get(first), get(second)] == [200, 200, 200, 429]
 
 
 def test_an_unreachable_redis_leaves_each_process_counting_for_itself(app_settings):

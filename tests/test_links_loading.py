@@ -17,7 +17,14 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from accountapps.representations.common import HREF_MAX, LinkSchema, links_field
 
-HREF = "https://api.example.com/products/1"
+HREF = "https://www.example.com/products/1"
+
+
+@pytest.fixture(autouse=True)
+def _configured(app):
+    """The link rule reads the app's configuration (www.example.com is a link host)."""
+    with app.app_context():
+        yield
 
 
 class Fast(Schema):

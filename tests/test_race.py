@@ -32,6 +32,7 @@ def server(tmp_path_factory) -> LiveServer:
         "ACCOUNTAPPS_API_KEYS": API_KEY,
         "ACCOUNTAPPS_JWT_SECRET": SECRET,
         "ACCOUNTAPPS_LOG_LEVEL": "WARNING",
+        "ACCOUNTAPPS_LINK_HOSTS": "www.example.com",  # the reference body's platform
     }
     with running_server(settings, workers=3) as live:
         yield live

@@ -60,7 +60,8 @@ def test_a_view_that_declares_no_scope_is_refused_even_to_an_administrator(admin
     assert "leaked" not in response.get_data(as_text=True)
 
 
-def test_https_responses_carry_strict_transport_security(client, user_headers):
-    response = client.get(f"{BASE}/applications", headers=user_headers,
-                          base_url="https://bank.example.com")
+def test_https_responses_carry_strict_transport_security(app, user_headers):
+    app.config["ACCOUNTAPPS_ALLOWED_HOSTS"] = ("bank.example.com",)
+    response = app.test_client().get(f"{BASE}/applications", headers=user_headers,
+                                     base_url="https://bank.example.com")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")

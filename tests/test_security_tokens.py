@@ -293,8 +293,59 @@ def test_a_subject_no_user_id_can_be_is_401(client, subject):
     assert response.json["_error"]["statusCode"] == 401
 
 
-def test_a_token_whose_exp_is_beyond_any_float_is_honoured_not_a_500(client):
-    # Signed, so the identity provider meant it; the cache must not overflow on it.
+def test_a_token_whose_exp_is_beyond_any_float_is_refused_not_a_500(client):
+    # A NumericDate past the year 9999 means "never expires": no token lives that long.
     token = hs256(claims(exp=10 ** 400))
-    assert get(client, token).status_code == 200
-    assert get(client, token).status_code == 200  # from the cache
+    assert get(client, token).status_code == 401
+    assert get(client, token).status_code == 401
+
+
+# --- time claims are NumericDates ---------------------------------------------------
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", ["9999999999", "soon", 1e30, float(2**62), True, [1], None])
+def test_a_time_claim_that_is_not_a_sane_numeric_date_is_refused(client, claim, value):
+    # PyJWT alone takes a numeric string, and 1e30: a token that never expires.
+    payload = claims()
+    payload[claim] = value
+    assert_unauthorized(get(client, hs256(payload)))
+
+
+def test_a_fractional_numeric_date_is_accepted(client):
+    now = time.time()
+    assert get(client, hs256(claims(iat=now - 0.5, nbf=now - 0.5, exp=now + 60.5))
+               ).status_code == 200
+
+
+@pytest.fixture
+def short_lived(app_settings):
+    from accountapps import create_app
+
+    application = create_app({**app_settings, "ACCOUNTAPPS_JWT_MAX_LIFETIME": "3600"})
+    return application.test_client()
+
+
+def test_a_token_within_the_maximum_lifetime_is_accepted(short_lived):
+    assert get(short_lived, hs256(claims(exp=int(time.time()) + 3600))).status_code == 200
+
+
+def test_a_token_living_longer_than_the_maximum_lifetime_is_refused(short_lived):
+    assert_unauthorized(get(short_lived, hs256(claims(exp=int(time.time()) + 7200))))
+
+
+def test_a_token_issued_for_longer_than_the_maximum_lifetime_is_refused(short_lived):
+    now = int(time.time())
+    assert_unauthorized(get(short_lived, hs256(claims(iat=now - 7000, nbf=now - 7000,
+                                                      exp=now + 600))))
+
+
+def test_without_a_maximum_lifetime_a_long_token_is_accepted(client):
+    assert get(client, hs256(claims(exp=int(time.time()) + 10 * 365 * 86400))).status_code == 200
+
+
+@pytest.mark.parametrize("value", ["-1", "forever", "nan", str(400 * 86400)])
+def test_a_maximum_lifetime_out_of_range_stops_the_start_up(app_settings, value):
+    from accountapps import create_app
+
+    with pytest.raises(ValueError, match="ACCOUNTAPPS_JWT_MAX_LIFETIME"):
+        create_app({**app_settings, "ACCOUNTAPPS_JWT_MAX_LIFETIME": value})

@@ -11,6 +11,13 @@ from marshmallow import ValidationError
 from accountapps.representations.application import _UPDATE_SCHEMA, _load_update
 
 
+@pytest.fixture(autouse=True)
+def _configured(app):
+    """The link rule reads the app's configuration (www.example.com is a link host)."""
+    with app.app_context():
+        yield
+
+
 def body(**changes):
     return {**copy.deepcopy(REFERENCE_CREATE_BODY), **changes}
 

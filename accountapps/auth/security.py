@@ -15,6 +15,7 @@ import binascii
 import functools
 import hmac
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -246,7 +247,7 @@ def _verify_token(token: str) -> dict[str, Any]:
         if isinstance(key, str) != (header_alg == "HS256"):
             continue
         try:
-            return jwt.decode(
+            claims = jwt.decode(
                 token, key, algorithms=[header_alg],
                 audience=config.get("ACCOUNTAPPS_JWT_AUDIENCE"),
                 issuer=config.get("ACCOUNTAPPS_JWT_ISSUER"),
@@ -258,7 +259,36 @@ def _verify_token(token: str) -> dict[str, Any]:
             continue
         except jwt.PyJWTError as exc:
             raise _unauthorized("The access token is missing, invalid or expired.") from exc
+        _check_dates(claims)
+        return claims
     raise _unauthorized("The access token is missing, invalid or expired.")
+
+
+#: The latest NumericDate accepted: the last second of the year 9999.
+MAX_NUMERIC_DATE = 253_402_300_799
+
+
+def _numeric_date(value: Any) -> bool:
+    """A JWT NumericDate (RFC 7519 §2): a JSON number of seconds, finite and sane."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    # Compared as it is: a huge integer would overflow a float.
+    return 0 <= value <= MAX_NUMERIC_DATE and (isinstance(value, int) or math.isfinite(value))
+
+
+def _check_dates(claims: dict[str, Any]) -> None:
+    """``401`` for an ``exp``, ``nbf`` or ``iat`` that is not a NumericDate (PyJWT
+    takes ``"9999999999"`` and ``1e30``, a token that never expires), or a token
+    that would live longer than ``ACCOUNTAPPS_JWT_MAX_LIFETIME`` (when set)."""
+    if not all(_numeric_date(claims[name]) for name in ("exp", "nbf", "iat") if name in claims):
+        raise _unauthorized("The access token is missing, invalid or expired.")
+    config = current_app.config
+    longest = config.get("ACCOUNTAPPS_JWT_MAX_LIFETIME") or 0
+    if longest:
+        exp, iat = claims["exp"], claims.get("iat")
+        if exp - time.time() > longest + config["ACCOUNTAPPS_JWT_LEEWAY"] or (
+                iat is not None and exp - iat > longest):
+            raise _unauthorized("The access token is missing, invalid or expired.")
 
 
 def mint_token(
@@ -269,6 +299,50 @@ def mint_token(
     payload = {"sub": subject, "scope": scopes, "iat": now, "nbf": now,
                "exp": now + expires_in, **claims}
     return jwt.encode(payload, secret, algorithm="HS256")
+
+
+_IDENTITY = "accountapps.identity"
+
+
+def _caller() -> Principal:
+    """The caller the request's API key and bearer token name; ``401`` unless both are valid."""
+    client = request_client()
+    if client is None:
+        raise _unauthorized("The API key is missing or not valid.")
+    header = request.environ.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("The access token is missing, invalid or expired.")
+    claims = decode_token(token.strip())
+    scope_claim = claims.get("scope", "")
+    subject = claims.get("sub")
+    # A user id longer than the owner column, or holding text no database here
+    # stores (U+0000, a lone surrogate), could never own anything: refuse it.
+    if not isinstance(scope_claim, str) or not isinstance(subject, str) or not (
+            0 < len(subject) <= 255) or unstorable(subject):
+        raise _unauthorized("The access token is missing, invalid or expired.")
+    return Principal(subject, frozenset(scope_claim.split()), client)
+
+
+def _identity() -> Principal | ApiError:
+    """:func:`_caller`, or the ``401`` it raised: worked out once per request."""
+    environ = request.environ
+    identity = environ.get(_IDENTITY)
+    if identity is None:
+        try:
+            identity = _caller()
+        except ApiError as error:
+            identity = error
+        environ[_IDENTITY] = identity
+    return identity
+
+
+def identify() -> Principal | None:
+    """Who is calling, if the request carries a valid API key *and* bearer token;
+    ``None`` otherwise. Never raises (the rate limits ask it before the view's
+    own check, :func:`authenticate`, which reuses the answer)."""
+    identity = _identity()
+    return identity if isinstance(identity, Principal) else None
 
 
 def authenticate(current: Request, _context: Any) -> None:
@@ -282,24 +356,14 @@ def authenticate(current: Request, _context: Any) -> None:
     required = getattr(view, "required_scope", None)
     if required == UNAUTHENTICATED:
         return
-    client = request_client()
-    if client is None:
-        raise _unauthorized("The API key is missing or not valid.")
     if required == PUBLIC:
+        if request_client() is None:
+            raise _unauthorized("The API key is missing or not valid.")
         return
-    header = current.environ.get("HTTP_AUTHORIZATION", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("The access token is missing, invalid or expired.")
-    claims = decode_token(token.strip())
-    scope_claim = claims.get("scope", "")
-    subject = claims.get("sub")
-    # A user id longer than the owner column, or holding text no database here
-    # stores (U+0000, a lone surrogate), could never own anything: refuse it.
-    if not isinstance(scope_claim, str) or not isinstance(subject, str) or not (
-            0 < len(subject) <= 255) or unstorable(subject):
-        raise _unauthorized("The access token is missing, invalid or expired.")
-    principal = g.principal = Principal(claims["sub"], frozenset(scope_claim.split()), client)
+    identity = _identity()
+    if isinstance(identity, ApiError):
+        raise identity
+    principal = g.principal = identity
     if required is None or not principal.has(required):
         raise ApiError(
             403, "insufficientScope",

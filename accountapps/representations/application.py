@@ -6,11 +6,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from marshmallow import ValidationError, fields, missing, validate
+from marshmallow import ValidationError, fields, missing, post_load, validate
 
 from accountapps.auth import policy
 from accountapps.auth.principal import Principal
-from accountapps.domain import lifecycle, masking
+from accountapps.domain import catalog, lifecycle, masking
 from accountapps.domain.applications import SEEDABLE_STATES
 from accountapps.domain.errors import validation_error
 from accountapps.domain.workflow import APPLICANT_TYPES, CONSENT_TYPES
@@ -18,6 +18,7 @@ from accountapps.representations import checklist, places, validators
 from accountapps.representations.audit import audit_trail_href
 from accountapps.representations.common import (
     Body,
+    BoundedList,
     CollectionSchema,
     MoneySchema,
     SummarySchema,
@@ -34,6 +35,9 @@ from accountapps.web import hal
 from accountapps.web.errors import flatten_messages
 
 _name = validate.Length(max=255)
+
+#: Most applicants (related parties) of one application.
+MAX_APPLICANTS = 10
 
 
 # --- request schemas ---------------------------------------------------------
@@ -89,7 +93,20 @@ class ApplicantSchema(Body):
 class ProductRefSchema(Body):
     _id = fields.String(data_key="_id", dump_only=True)
     name = fields.String(validate=_name)
-    _links = links_field(required=True)
+    # Read for the product's id only, and shown on the platform's host (render_application).
+    _links = links_field(required=True, any_host=("self",))
+
+    @post_load
+    def _platform_path(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        """A product reference is kept as the platform's path of the product it names
+        (``/products/products/{id}``), on whatever host it was sent: sending back the
+        representation fetched (the platform's absolute URI) changes nothing."""
+        link = data["_links"].get("self")
+        product_id = catalog.product_id_from_ref(link["href"]) if link else None
+        if product_id:
+            data["_links"] = {**data["_links"], "self": {
+                **link, "href": f"/products/products/{product_id}"}}
+        return data
 
 
 class DocumentSchema(Body):
@@ -157,11 +174,12 @@ class ApplicationUpdateSchema(Body):
     completedAt = Timestamp(allow_none=True, dump_only=True)
     fundingAccount = fields.Nested(FundingAccountSchema, allow_none=True)
     organization = fields.Nested(OrganizationSchema, allow_none=True)
-    applicants = fields.List(fields.Nested(ApplicantSchema), validate=validate.Length(max=20))
-    products = fields.List(fields.Nested(ProductRefSchema), validate=validate.Length(max=10))
-    documents = fields.List(fields.Nested(DocumentSchema), validate=validate.Length(max=50))
+    # At most 10 related parties per call, as the neighbouring clients API allows.
+    applicants = BoundedList(fields.Nested(ApplicantSchema), MAX_APPLICANTS)
+    products = BoundedList(fields.Nested(ProductRefSchema), 10)
+    documents = BoundedList(fields.Nested(DocumentSchema), 50)
     accountApproval = fields.Dict(dump_only=True)
-    consents = fields.List(fields.Nested(ConsentSchema), validate=validate.Length(max=20))
+    consents = BoundedList(fields.Nested(ConsentSchema), 20)
     tasks = fields.List(fields.Nested(checklist.TaskSchema), dump_only=True)
     blockers = fields.List(fields.Nested(checklist.BlockerSchema), dump_only=True)
     nextAction = fields.Nested(checklist.NextActionSchema, allow_none=True, dump_only=True)
@@ -176,7 +194,9 @@ class ApplicationCreateSchema(ApplicationUpdateSchema):
     """
 
     read_only = frozenset()
-    _links = links_field()
+    # The product reference is read for its id only (the representation links the
+    # platform's product): any host, as the contract says.
+    _links = links_field(any_host=("apiture:product",))
     state = fields.String(metadata={
         "enum": list(SEEDABLE_STATES),
         "description": (
@@ -252,6 +272,22 @@ def _render_approval(approval: dict[str, Any]) -> dict[str, Any]:
     return rendered
 
 
+def _render_products(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``products``, each linked to the product it names (:func:`product_href`): a
+    client's product reference may name any host (it is read for the id only), so
+    its href is never shown as sent."""
+    rendered = []
+    for item in items:
+        link = (item.get("_links") or {}).get("self") or {}
+        product = catalog.resolve(link["href"]) if isinstance(link.get("href"), str) else None
+        shown = {key: value for key, value in item.items() if key != "_links"}
+        if product is not None:
+            shown["_links"] = {**item["_links"], "self": {
+                **link, "href": product_href(product.id)}}
+        rendered.append(shown)
+    return rendered
+
+
 def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> dict[str, Any]:
     """The full HAL representation of an application, as ``principal`` may see it."""
     doc = row.document
@@ -276,8 +312,9 @@ def render_application(row: Any, principal: Principal, kind: lifecycle.Kind) -> 
     if doc.get("fundingAccount"):
         body["fundingAccount"] = _masked_funding_account(doc["fundingAccount"], pii)
     body["organization"] = _masked_organization(doc.get("organization") or {}, pii)
-    for name in ("applicants", "products", "documents"):
-        body[name] = doc.get(name) or []
+    body["applicants"] = doc.get("applicants") or []
+    body["products"] = _render_products(doc.get("products") or [])
+    body["documents"] = doc.get("documents") or []
     approval = doc.get("accountApproval")
     if approval:
         body["accountApproval"] = _render_approval(approval)

@@ -22,6 +22,7 @@ from accountapps.domain import lifecycle
 from accountapps.domain.lifecycle import Kind
 from accountapps.representations import validators
 from accountapps.web import hal
+from accountapps.web.errors import MAX_NESTED_ERRORS
 
 HREF_MAX = 2048
 
@@ -84,7 +85,10 @@ class StrictBoolean(fields.Boolean):
 
 
 class LinkSchema(Body):
-    href = fields.String(required=True, validate=validate.Length(min=1, max=HREF_MAX))
+    href = fields.String(required=True, validate=validate.Length(min=1, max=HREF_MAX), metadata={
+        "description": "In a request: a relative reference (a path), or an https URI on a "
+                       "host of the institution's platform; anything else is 400 (a product "
+                       "reference excepted: it is read for the product's id only)."})
     title = fields.String(validate=validate.Length(max=255))
     type = fields.String(validate=validate.Length(max=255))
     name = fields.String(validate=validate.Length(max=255))
@@ -111,8 +115,18 @@ def _plain_link(link: Any) -> dict[str, Any] | None:
     return {key: link[key] for key in _LINK_ORDER if key in link}
 
 
+#: Most relations one ``_links`` object may hold (a HAL resource has a handful),
+#: refused before any link is loaded.
+MAX_LINKS = 32
+
+
 class LinksField(fields.Dict):
     """A HAL ``_links`` object: relation names to :class:`LinkSchema` objects.
+
+    Every link a client sends must lead where links may
+    (:func:`validators.link_problem`), except those of the relations in
+    ``any_host``: references the service reads for an id only and never shows
+    as sent (a product reference; contract: "any scheme and host").
 
     Loading nests a schema load per link, a large part of a create body's
     validation. Links that are plainly valid (known keys only, strings within
@@ -121,7 +135,25 @@ class LinksField(fields.Dict):
     error is marshmallow's own, named after the link's relation.
     """
 
+    def __init__(self, *, any_host: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.any_host = frozenset(any_host)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, dict) and len(value) > MAX_LINKS:
+            raise ValidationError(f"Has more than {MAX_LINKS} links.")
+        loaded = self._load(value, attr, data, **kwargs)
+        problems = {}
+        for rel, link in loaded.items():
+            if rel not in self.any_host:
+                problem = validators.link_problem(link["href"])
+                if problem:
+                    problems[rel] = {"href": [problem]}
+        if problems:
+            raise ValidationError(problems)
+        return loaded
+
+    def _load(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, dict):
             plain = {}
             for rel, link in value.items():
@@ -144,14 +176,67 @@ class LinksField(fields.Dict):
                 for rel, problems in error.messages.items()}) from error
 
 
-def links_field(**kwargs: Any) -> fields.Dict:
-    """A HAL ``_links`` object."""
+def links_field(*, any_host: tuple[str, ...] = (), **kwargs: Any) -> fields.Dict:
+    """A HAL ``_links`` object (``any_host``: relations exempt from the link rule,
+    see :class:`LinksField`)."""
     return LinksField(
         keys=fields.String(validate=validate.Length(max=128)),
         values=fields.Nested(LinkSchema),
         data_key="_links",
+        any_host=any_host,
+        metadata={"maxProperties": MAX_LINKS},
         **kwargs,
     )
+
+
+def _embedded_link_problems(value: Any, path: str) -> dict[str, list[str]]:
+    """``{where: [problem]}`` for every ``_links`` href inside a free-form object
+    (HAL's ``_embedded``) that breaks the link rule."""
+    problems: dict[str, list[str]] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key == "_links" and isinstance(item, dict):
+                for rel, links in item.items():
+                    for index, link in enumerate(links if isinstance(links, list) else [links]):
+                        href = link.get("href") if isinstance(link, dict) else None
+                        problem = validators.link_problem(href) if isinstance(href, str) else None
+                        if problem:
+                            at = f"{where}.{rel}" + (f".{index}" if isinstance(links, list) else "")
+                            problems[f"{at}.href"] = [problem]
+            else:
+                problems.update(_embedded_link_problems(item, where))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problems.update(_embedded_link_problems(item, f"{path}.{index}"))
+    return problems
+
+
+class EmbeddedField(fields.Dict):
+    """HAL's ``_embedded``, kept as sent: any object, but every link inside it obeys
+    the link rule (:func:`validators.link_problem`), as ``_links`` do."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        loaded = super()._deserialize(value, attr, data, **kwargs)
+        problems = _embedded_link_problems(loaded, "")
+        if problems:
+            raise ValidationError(problems)
+        return loaded
+
+
+class BoundedList(fields.List):
+    """A JSON array with a documented maximum length (``maxItems``), refused whole
+    before any of its items is validated: an overlong array of bad items costs one
+    error, not one per item."""
+
+    def __init__(self, inner: fields.Field | type, max_items: int, **kwargs: Any) -> None:
+        super().__init__(inner, validate=validate.Length(max=max_items), **kwargs)
+        self.max_items = max_items
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, list) and len(value) > self.max_items:
+            raise ValidationError(f"Longer than maximum length {self.max_items}.")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class MoneySchema(Body):
@@ -189,7 +274,8 @@ class ErrorDetailSchema(Schema):
 class ErrorsEmbeddedSchema(Schema):
     """``_embedded`` of an error: the nested errors, e.g. one per invalid field."""
 
-    errors = fields.List(fields.Nested(ErrorDetailSchema))
+    errors = fields.List(fields.Nested(ErrorDetailSchema),
+                         validate=validate.Length(max=MAX_NESTED_ERRORS))
 
 
 class ErrorSchema(ErrorDetailSchema):

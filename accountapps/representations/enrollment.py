@@ -31,7 +31,9 @@ from accountapps.representations import places, validators
 from accountapps.representations.audit import audit_trail_href
 from accountapps.representations.common import (
     Body,
+    BoundedList,
     CollectionSchema,
+    EmbeddedField,
     StrictBoolean,
     SummarySchema,
     Timestamp,
@@ -198,7 +200,7 @@ def _text(max_length: int = 255, **kwargs: Any) -> fields.String:
 
 
 def _list(schema: type, max_items: int = 20, **kwargs: Any) -> fields.List:
-    return fields.List(fields.Nested(schema), validate=validate.Length(max=max_items), **kwargs)
+    return BoundedList(fields.Nested(schema), max_items, **kwargs)
 
 
 # --- request schemas -----------------------------------------------------------
@@ -216,7 +218,7 @@ class Part(Body):
     _id = fields.String(data_key="_id", validate=_short)
     _profile = fields.String(data_key="_profile", validate=_uri)
     _links = links_field()
-    _embedded = fields.Dict(data_key="_embedded")
+    _embedded = EmbeddedField(data_key="_embedded")
 
     @pre_load
     def _drop_read_only(self, data: Any, partial: Any = None, **_kwargs: Any) -> Any:

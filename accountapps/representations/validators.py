@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, validate
+
+from accountapps.web.http import link_target_allowed
 
 #: ISO 4217 active currency codes.
 CURRENCIES = frozenset("""
@@ -141,3 +144,33 @@ def _stored_index(item: Any, position: int, by_id: dict[str, int], count: int) -
     if isinstance(item_id, str) and item_id in by_id:
         return by_id[item_id]
     return position if position < count else None
+
+
+#: What a link a client sends may be, said to the client that sent another.
+LINK_RULE = ("Must be a relative reference (a path such as /contacts/contacts/1) or an https "
+             "URI on a host of the institution's platform.")
+
+
+def link_problem(href: str) -> str | None:
+    """Why a link a client sent may not be kept and shown to others, or ``None``.
+
+    The service shows such links to the institution (administrators' views), and
+    a client that follows links sends its credentials along: a link may only be
+    a relative reference (resolved on the platform's host) or an ``https`` URI on
+    a host of the institution's platform (``http`` only for a development host;
+    :func:`accountapps.web.http.link_target_allowed`). ``javascript:``, other
+    hosts, ``//host`` references, user information and backslashes (which
+    browsers read as ``/``) are refused.
+    """
+    if href.startswith("//") or any(c <= " " or c in "\\\x7f" for c in href):
+        return LINK_RULE
+    try:
+        parts = urlsplit(href)
+        port = parts.port
+    except ValueError:
+        return LINK_RULE
+    if not parts.scheme:
+        return None  # a relative reference: it stays on the host it is resolved on
+    if "@" in parts.netloc or not link_target_allowed(parts.scheme, parts.hostname or "", port):
+        return LINK_RULE
+    return None

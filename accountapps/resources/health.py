@@ -1,7 +1,10 @@
 """Liveness and readiness probes for load balancers and orchestrators.
 
-Both need no credentials (a probe has none) and reveal nothing but pass/fail
-and the schema versions.
+Both need no credentials (a probe has none), reveal nothing but pass/fail
+and the schema versions, are never rate-limited (a caller spending its
+address's budget, behind a load balancer the balancer's address, must not make
+the balancer's probes fail) and answer on any ``Host`` (balancers and
+orchestrators probe an instance by its address; :func:`accountapps.web.http.probe`).
 
 * ``GET /health/live``: the worker process answers. It deliberately does not
   touch the database: when PostgreSQL is down every host would fail liveness
@@ -27,6 +30,7 @@ from accountapps.storage import migrations
 from accountapps.web import hal
 from accountapps.web.bodies import Blueprint
 from accountapps.web.connections import without_database
+from accountapps.web.http import probe
 
 blp = Blueprint("health", __name__, url_prefix=f"{hal.BASE_PATH}/health",
                 description="Liveness and readiness probes (no credentials).")
@@ -42,6 +46,7 @@ def _json(body: dict[str, Any]) -> Response:
 @blp.route("/live", methods=["GET"])
 @blp.response(200)
 @without_database
+@probe
 @requires(UNAUTHENTICATED)
 def live() -> Response:
     """The process is up and answering requests (no database check)."""
@@ -51,6 +56,7 @@ def live() -> Response:
 @blp.route("/ready", methods=["GET"])
 @blp.response(200)
 @blp.alt_response(503, schema=ErrorResponseSchema)
+@probe
 @requires(UNAUTHENTICATED)
 def ready() -> Response:
     """The database answers and its schema is current: send traffic here."""

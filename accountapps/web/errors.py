@@ -64,27 +64,73 @@ def http_error_type(status: int) -> str:
     return _HTTP_TYPES.get(status, "httpError")
 
 
+#: An errorResponse lists at most this many nested errors, and no more than
+#: :data:`NESTED_ERRORS_BYTES` of them: a small bad body (an array of thousands
+#: of bad items, thousands of unknown keys) must not produce a huge answer. The
+#: count of all of them is in ``attributes.errorCount``.
+MAX_NESTED_ERRORS = 50
+NESTED_ERRORS_BYTES = 48 * 1024
+#: Longest text kept in an error's values: a field name may echo a long key.
+MAX_ERROR_TEXT = 1024
+
+
+def _clipped(value: Any, limit: int = MAX_ERROR_TEXT) -> Any:
+    """``value`` with every string longer than ``limit`` cut (and marked with …)."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit - 1] + "…"
+    if isinstance(value, Mapping):
+        return {_clipped(str(key), 256): _clipped(item, limit) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clipped(item, limit) for item in value[:MAX_NESTED_ERRORS]]
+    return value
+
+
+def _nested_errors(error: ApiError) -> list[dict[str, Any]]:
+    """The nested errors an errorResponse lists: the first ones, within the bounds."""
+    shown: list[dict[str, Any]] = []
+    size = 0
+    for nested in (error.errors or [])[:MAX_NESTED_ERRORS]:
+        item = {"statusCode": error.status, **_clipped(nested)}
+        size += len(hal.dumps(item))
+        if shown and size > NESTED_ERRORS_BYTES:
+            break
+        shown.append(item)
+    return shown
+
+
 def error_body(error: ApiError, *, request_id: str | None = None,
                profile: str | None = None) -> dict[str, Any]:
     """The ``errorResponse`` document of an error (the request's id and profile URI
     unless given: outside a request, for gunicorn's refusals, whose links are
-    relative to the host)."""
+    relative to the host).
+
+    However many nested errors ``error`` carries, the document stays small: it
+    lists the first :data:`MAX_NESTED_ERRORS` (within :data:`NESTED_ERRORS_BYTES`)
+    and says how many there were (``attributes.errorCount``) and how many are
+    listed (``attributes.errorsListed``); long texts are cut.
+    """
+    message = _clipped(error.message, 4 * MAX_ERROR_TEXT)
+    attributes = _clipped(error.attributes) if error.attributes else {}
+    nested = _nested_errors(error) if error.errors else []
+    if error.errors and len(nested) < len(error.errors):
+        total = len(error.errors)
+        attributes = {**attributes, "errorCount": total, "errorsListed": len(nested)}
+        message = (f"{message} The first {len(nested)} of its {total} errors are listed; "
+                   f"{total - len(nested)} are omitted.")
     body: dict[str, Any] = {
         "_id": request_id or getattr(g, "request_id", None) or "unknown",
-        "message": error.message,
+        "message": message,
         "statusCode": error.status,
         "type": error.type,
         "occurredAt": datetime.now(UTC).isoformat(timespec="milliseconds").replace(
             "+00:00", "Z"),
     }
-    if error.attributes:
-        body["attributes"] = error.attributes
+    if attributes:
+        body["attributes"] = attributes
     if error.remediation:
         body["remediation"] = error.remediation
-    if error.errors:
-        body["_embedded"] = {
-            "errors": [{"statusCode": error.status, **nested} for nested in error.errors]
-        }
+    if nested:
+        body["_embedded"] = {"errors": nested}
     described = f"/errors/{error.type}"
     body["_links"] = {"describedby": hal.link(
         hal.BASE_PATH + described if profile else hal.api_url(described))}

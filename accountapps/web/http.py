@@ -5,13 +5,25 @@ Request bodies have their own module, :mod:`.bodies`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response, current_app
+from flask import (
+    Flask,
+    Request,
+    Response,
+    current_app,
+    has_app_context,
+    has_request_context,
+    request,
+)
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import RequestRedirect
 
+from accountapps.config import LinkHost, host_name
 from accountapps.domain.errors import ApiError
 from accountapps.web import hal, hooks
 
@@ -41,17 +53,45 @@ def _nul_refused(where: str) -> ApiError:
 #: A host name (letters, digits, "-", "_", dots), an IPv4 address or a bracketed
 #: IPv6 address, then an optional port: what the links of every answer are built on.
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
-_HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])(?::(\d{{1,5}}))?")
+_HOST = re.compile(
+    rf"({_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])(?::(\d{{1,5}}))?")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def probe(view: F) -> F:
+    """Mark a view as a health probe: answered whatever the ``Host`` (load balancers and
+    orchestrators probe an instance by its address; a probe's answer carries no link
+    built on it) and never rate-limited (:mod:`.limits`)."""
+    view.probe = True  # type: ignore[attr-defined]
+    return view
+
+
+def _is_probe(current: Request) -> bool:
+    view = current_app.view_functions.get(current.endpoint or "")
+    return getattr(view, "probe", False)
+
+
+def host_allowed(name: str, allowed: tuple[str, ...]) -> bool:
+    """True when the host ``name`` (canonical, :func:`accountapps.config.host_name`)
+    is one ``ACCOUNTAPPS_ALLOWED_HOSTS`` admits: listed, under a listed ``.domain``, or ``*``."""
+    for entry in allowed:
+        if entry == name or entry == "*" or (
+                entry.startswith(".") and (name == entry[1:] or name.endswith(entry))):
+            return True
+    return False
 
 
 def _refuse_invalid_host(current: Request) -> None:
-    """``400`` for a ``Host`` that is not a host, or none in HTTP/1.1 (RFC 9112 §3.2):
-    every href is built on it."""
+    """``400`` for a ``Host`` that is not a host, or none in HTTP/1.1 (RFC 9112 §3.2),
+    or one this service does not answer for (``ACCOUNTAPPS_ALLOWED_HOSTS``): every
+    href is built on it."""
     environ = current.environ
     missing = "HTTP_HOST" not in environ and environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
     host = "" if missing else current.host
     match = _HOST.fullmatch(host) if len(host) <= 260 else None
-    if match is None or (match.group(1) is not None and not 0 < int(match.group(1)) < 65536):
+    if match is None or (match.group(2) is not None and not 0 < int(match.group(2)) < 65536):
         # The error's own links (its _profile) are built on the server's address.
         hal.use_host_url(f"{current.scheme}://{environ.get('SERVER_NAME', 'localhost')}"
                          f":{environ.get('SERVER_PORT', '80')}")
@@ -59,6 +99,74 @@ def _refuse_invalid_host(current: Request) -> None:
                        if not missing else "An HTTP/1.1 request must have a Host header.",
                        attributes={"host": host[:260]},
                        remediation="Send the host name (and port) the request was sent to.")
+    name = host_name(match.group(1))
+    if name is None or not host_allowed(name, current_app.config["ACCOUNTAPPS_ALLOWED_HOSTS"]):
+        # No link may lead to a host nobody vouched for: the answer's links are relative.
+        hal.use_host_url("")
+        if _is_probe(current):
+            return
+        raise ApiError(400, "invalidHost",
+                       "This service does not answer for the host named in the Host header.",
+                       attributes={"host": host},
+                       remediation="Send the request to one of the service's host names.")
+
+
+# --- where links sent by clients may lead ---------------------------------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_LINK_TARGETS = "accountapps.link_targets"
+
+
+def _is_loopback(name: str) -> bool:
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _link_targets() -> tuple[LinkHost, ...]:
+    """The hosts links may lead to: ``ACCOUNTAPPS_LINK_HOSTS``, the platform's host
+    (``ACCOUNTAPPS_PLATFORM_URL``) and this API's own host (one the allow-list admits)."""
+    if not has_app_context():
+        return ()  # no configuration: no host is the platform's
+    environ = request.environ if has_request_context() else None
+    if environ is not None and _LINK_TARGETS in environ:
+        return environ[_LINK_TARGETS]
+    config = current_app.config
+    targets = list(config["ACCOUNTAPPS_LINK_HOSTS"])
+    # The platform's scheme is the institution's choice; this API's own host is
+    # reached over https (or, on a loopback host, http: see link_target_allowed),
+    # and counts only when the allow-list names it (not merely admits any host).
+    named = tuple(entry for entry in config["ACCOUNTAPPS_ALLOWED_HOSTS"] if entry != "*")
+    for url, own in ((config.get("ACCOUNTAPPS_PLATFORM_URL"), False),
+                     (hal.host_url() if environ is not None else None, True)):
+        parts = urlsplit(url or "")
+        name = host_name(parts.hostname or "")
+        if name is not None and not (own and not host_allowed(name, named)):
+            targets.append(LinkHost(name, parts.port, not own and parts.scheme == "http"))
+    if environ is not None:
+        environ[_LINK_TARGETS] = tuple(targets)
+    return tuple(targets)
+
+
+def link_target_allowed(scheme: str, host: str, port: int | None) -> bool:
+    """True when a link a client sent, to ``scheme://host:port``, leads where links may.
+
+    ``https`` to a host of :func:`_link_targets` (on its port; an entry without
+    one means the default port), or ``http`` to such a host when it was
+    configured with ``http://`` or is a loopback host (development).
+    """
+    name = host_name(host)
+    if name is None or scheme not in _DEFAULT_PORTS:
+        return False
+    port = port or _DEFAULT_PORTS[scheme]
+    for target in _link_targets():
+        if (target.host == name and (target.port or _DEFAULT_PORTS[scheme]) == port
+                and (scheme == "https" or target.http or _is_loopback(name))):
+            return True
+    return False
 
 
 def _refuse_repeated_parameters(current: Request) -> None:

@@ -3,33 +3,37 @@
 * Bodies larger than ``ACCOUNTAPPS_MAX_BODY_BYTES`` are ``413``: refused from
   the ``Content-Length`` before anything is read, and cut off while reading a
   chunked body (werkzeug's ``MAX_CONTENT_LENGTH`` limit on the input stream).
-* ``ACCOUNTAPPS_RATE_LIMIT`` (e.g. ``600/minute``; empty disables) is counted
-  per client application (the ``API-Key``'s client; requests without a valid
-  key count per remote address, so guessing keys is limited too) across the
-  whole API. Counts live in ``ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI``:
-  ``memory://`` is per process (counted here by ``LocalRateLimiter``), so
-  several workers or hosts need shared storage (``redis://host:6379``, counted
-  with flask-limiter). Exceeding the limit is ``429`` with ``Retry-After``, as
-  an errorResponse.
+* Rate limits (:func:`init_app`): per user of a client application, optionally
+  per client application, and per client address for requests without valid
+  credentials (each empty setting disables its limit), across the whole API
+  but the health probes. Counts live in ``ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI``:
+  ``memory://`` is per process (:class:`LocalRateLimiter`), so several workers
+  or hosts need shared storage (``redis://host:6379``, :class:`SharedRateLimiter`).
+  Exceeding a limit is ``429`` with ``Retry-After``, as an errorResponse.
+  The reasoning behind the defaults: docs/security.md.
 """
 
 from __future__ import annotations
 
 import io
+import ipaddress
+import json
+import logging
 import math
 import threading
 import time
 from typing import Any
 
-from flask import Flask, Request, Response, current_app, request
-from flask_limiter import Limiter
-from flask_limiter.errors import RateLimitExceeded
+from flask import Flask, Request, current_app, request
 from gunicorn.http.errors import ParseException
 from limits import RateLimitItem, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
-from accountapps.auth.security import request_client
+from accountapps.auth.security import identify
 from accountapps.domain.errors import ApiError
-from accountapps.web.errors import error_response
+
+log = logging.getLogger("accountapps.web.limits")
 
 
 def body_too_large(limit: int) -> ApiError:
@@ -115,41 +119,61 @@ def read_body(current: Request, _context: Any) -> None:
     environ["wsgi.input"] = io.BytesIO(data)
 
 
-def rate_limit_key() -> str:
-    """Whose budget a request spends: its client application, else its address."""
-    client = request_client()
-    return f"client:{client}" if client else f"address:{request.remote_addr}"
+# --- rate limits ------------------------------------------------------------------
+
+#: Who spent a budget, in the 429's words.
+_REFUSALS = {
+    "user": "You have sent too many requests",
+    "client": "This client application has sent too many requests",
+    "address": "Too many requests without valid credentials came from your address",
+}
 
 
-def too_many_requests(limit: str, retry_after: int) -> ApiError:
-    """``429``: the client spent its budget of ``limit``; retry in ``retry_after`` s."""
+def too_many_requests(limit: str, retry_after: int, budget: str = "user") -> ApiError:
+    """``429``: ``budget`` (``user``, ``client`` or ``address``) spent its ``limit``;
+    retry in ``retry_after`` s."""
     return ApiError(
-        429, "tooManyRequests",
-        "This client has sent too many requests; retry after the time given.",
-        attributes={"limit": limit},
+        429, "tooManyRequests", f"{_REFUSALS[budget]}; retry after the time given.",
+        attributes={"limit": limit, "budget": budget},
         remediation=f"Wait {retry_after} seconds before retrying.",
         headers={"Retry-After": str(retry_after)},
     )
 
 
-# Storage counted in this process by LocalRateLimiter; any other goes to flask-limiter.
-LOCAL_STORAGE = ("memory://",)
+def address_key(address: str | None) -> str:
+    """The budget of an address: itself for IPv4, its /64 network for IPv6 (one
+    subscriber holds a whole /64, and would otherwise have billions of budgets)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _is_limited_endpoint(endpoint: str | None) -> bool:
-    # As flask-limiter: requests that match no route (404/405) spend nothing.
-    return bool(endpoint) and endpoint.rsplit(".", 1)[-1] != "static"
+    # Requests that match no route (404/405) spend nothing; nor do health probes.
+    if not endpoint or endpoint.rsplit(".", 1)[-1] == "static":
+        return False
+    view = current_app.view_functions.get(endpoint)
+    return not getattr(view, "probe", False)  # health probes: http.probe
+
+
+# Storage counted in this process by LocalRateLimiter; any other is shared (limits).
+LOCAL_STORAGE = ("memory://",)
 
 
 class LocalRateLimiter:
     """Fixed windows counted in this process, for ``memory://`` storage.
 
-    flask-limiter's memory storage starts a timer thread to expire keys on
-    every hit; this is a dictionary lookup.
-    The semantics are flask-limiter's fixed window: a client's window opens at
-    its first request and lasts the limit's period; every request in it counts
-    (refused ones too); limits are checked shortest period first, and the
-    first one exceeded refuses the request, retry after its window closes.
+    The semantics are the ``limits`` library's fixed window (as with shared
+    storage): a key's window opens at its first request and lasts the limit's
+    period; every request in it counts (refused ones too); limits are checked
+    shortest period first, and the first one exceeded refuses the request,
+    retry after its window closes.
     """
 
     def __init__(self, items: list[RateLimitItem]) -> None:
@@ -177,40 +201,99 @@ class LocalRateLimiter:
         return None
 
 
-def init_app(app: Flask) -> None:
-    """Install the body-size check and, when configured, the rate limiter."""
-    app.before_request(_refuse_declared_too_large)
-    rate = (app.config.get("ACCOUNTAPPS_RATE_LIMIT") or "").strip()
+#: How long a process counts for itself after the shared storage failed, before
+#: it tries the storage again.
+STORAGE_RETRY_SECONDS = 10.0
+
+
+class SharedRateLimiter:
+    """Fixed windows counted in shared storage (``redis://``, ``memcached://``), so
+    that every worker and host spends one budget.
+
+    When the storage cannot be reached, this process counts for itself (as
+    ``memory://`` does) rather than fail requests, logs it, and tries the
+    storage again after :data:`STORAGE_RETRY_SECONDS`.
+    """
+
+    def __init__(self, items: list[RateLimitItem], storage_uri: str, budget: str) -> None:
+        self._items = sorted(items)
+        self._limiter = FixedWindowRateLimiter(storage_from_string(storage_uri))
+        self._budget = budget
+        self._fallback = LocalRateLimiter(items)
+        self._retry_at = 0.0
+
+    def hit(self, key: str) -> tuple[str, int] | None:
+        """As :meth:`LocalRateLimiter.hit`, counted in the shared storage."""
+        if time.monotonic() >= self._retry_at:
+            try:
+                return self._hit_shared(key)
+            except Exception as exc:  # any storage driver's connection errors
+                log.warning("rate-limit storage unavailable (%s): counting in this process "
+                            "for %s s", exc, STORAGE_RETRY_SECONDS)
+                self._retry_at = time.monotonic() + STORAGE_RETRY_SECONDS
+        return self._fallback.hit(key)
+
+    def _hit_shared(self, key: str) -> tuple[str, int] | None:
+        for item in self._items:
+            if not self._limiter.hit(item, "accountapps", self._budget, key):
+                reset = self._limiter.get_window_stats(item, "accountapps", self._budget,
+                                                       key).reset_time
+                return str(item), max(1, math.ceil(reset - time.time()))
+        return None
+
+
+def _limiter(app: Flask, setting: str, budget: str) -> LocalRateLimiter | SharedRateLimiter | None:
+    rate = (app.config.get(setting) or "").strip()
     if not rate:
-        return
+        return None
+    try:
+        items = parse_many(rate)
+    except ValueError as exc:
+        raise ValueError(f"{setting} must be a rate such as 600/minute or "
+                         f"10/second;600/hour, not {rate!r}") from exc
     storage = app.config["ACCOUNTAPPS_RATE_LIMIT_STORAGE_URI"]
     if storage.startswith(LOCAL_STORAGE):
-        local = LocalRateLimiter(parse_many(rate))
+        return LocalRateLimiter(items)
+    return SharedRateLimiter(items, storage, budget)
 
-        @app.before_request
-        def _rate_limit() -> None:
-            if _is_limited_endpoint(request.endpoint):
-                refused = local.hit(rate_limit_key())
-                if refused:
-                    raise too_many_requests(*refused)
+
+def init_app(app: Flask) -> None:
+    """Install the body-size check and the rate limits that are configured.
+
+    Three budgets, so that nobody can spend another's: each user of each client
+    application (``ACCOUNTAPPS_RATE_LIMIT``), optionally each client application
+    as a whole (``ACCOUNTAPPS_RATE_LIMIT_CLIENT``), both counting authenticated
+    requests only; and each client address (``ACCOUNTAPPS_RATE_LIMIT_ANONYMOUS``)
+    for requests without valid credentials, failed ones included. An anonymous
+    caller, even one holding a public app's API key, spends only its address's
+    budget. Health probes spend nothing (:func:`accountapps.web.http.probe`).
+    """
+    app.before_request(_refuse_declared_too_large)
+    user = _limiter(app, "ACCOUNTAPPS_RATE_LIMIT", "user")
+    client = _limiter(app, "ACCOUNTAPPS_RATE_LIMIT_CLIENT", "client")
+    anonymous = _limiter(app, "ACCOUNTAPPS_RATE_LIMIT_ANONYMOUS", "address")
+    if user is None and client is None and anonymous is None:
         return
 
-    limiter = Limiter(
-        rate_limit_key,
-        application_limits=[rate],  # one budget per client over every operation
-        storage_uri=storage,
-        key_prefix="accountapps",
-        headers_enabled=False,  # Retry-After only on 429 (see _too_many)
-        # Shared storage down: count per process meanwhile (as memory:// does)
-        # rather than fail every request; flask-limiter logs it and checks the
-        # storage again until it is back.
-        in_memory_fallback_enabled=True,
-    )
-    limiter.init_app(app)
-
-    @app.errorhandler(RateLimitExceeded)
-    def _too_many(exc: RateLimitExceeded) -> Response:
-        current = limiter.current_limit
-        reset_at = current.reset_at if current else time.time() + 1
-        retry_after = max(1, math.ceil(reset_at - time.time()))
-        return error_response(too_many_requests(str(exc.limit.limit), retry_after))
+    @app.before_request
+    def _rate_limit() -> None:
+        current = request
+        if not _is_limited_endpoint(current.endpoint):
+            return
+        # Before the caller check, so that refused callers count too; who spends
+        # what is decided by the same credentials check (done once per request).
+        principal = identify()
+        refused = None
+        if principal is None:
+            if anonymous is not None:
+                refused = anonymous.hit(address_key(current.remote_addr))
+                budget = "address"
+        else:
+            if user is not None:
+                refused = user.hit(json.dumps([principal.client_id, principal.user_id]))
+                budget = "user"
+            if refused is None and client is not None:
+                refused = client.hit(principal.client_id or "")
+                budget = "client"
+        if refused:
+            raise too_many_requests(*refused, budget)
