@@ -485,6 +485,8 @@ def catalog_file(tmp_path):
 
 @pytest.fixture
 def app_settings(app_settings, catalog_file):
+    """Every test here reads the catalog from a file (a copy of the shipped one), so that
+    the tests below can change it while the service runs."""
     return {**app_settings, "ACCOUNTAPPS_CATALOG_FILE": str(catalog_file)}
 
 
