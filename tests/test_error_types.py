@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 import accountapps
-from accountapps.domain import applications, enrollments
+from accountapps.domain import applications, catalog, enrollments
 from accountapps.web.error_types import ERROR_TYPES
 from accountapps.web.errors import _HTTP_TYPES
 
@@ -31,6 +31,7 @@ def test_every_error_type_the_code_raises_is_described():
                                                                 enrollments.KIND)}
     computed |= {f"{kind.name}InProgress" for kind in (applications.KIND, enrollments.KIND)}
     computed |= set(_HTTP_TYPES.values()) | {"httpError", "invalidFields"}
+    computed |= set(catalog._QUERY_ERRORS.values())
     assert (_raised_types() | computed) - set(ERROR_TYPES) == set()
 
 

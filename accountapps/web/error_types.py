@@ -70,6 +70,9 @@ ERROR_TYPES: dict[str, ErrorType] = {
     "methodNotAllowed": ErrorType(405, "Method not allowed",
                                   "The resource does not answer this method; `Allow` lists "
                                   "those it does."),
+    "requestTimeout": ErrorType(408, "Request timeout",
+                                "The request's head and body did not arrive in time; the "
+                                "connection is closed. Send the request again, whole."),
     "notAcceptable": ErrorType(406, "Not acceptable",
                                "The service cannot answer in a media type the request accepts."),
     "conflict": ErrorType(409, "Conflict", "The request conflicts with the resource's state."),
@@ -111,6 +114,9 @@ ERROR_TYPES: dict[str, ErrorType] = {
                                    "not do."),
     "unprocessableEntity": ErrorType(422, "Unprocessable entity",
                                      "The request is well formed but cannot be processed."),
+    "productNotOffered": ErrorType(422, "Product not offered",
+                                   "The product is not offered to this applicant type or "
+                                   "country (the product lists those it is)."),
     "invalidSortField": ErrorType(422, "Invalid sort field",
                                   "`sortBy` names a field the collection cannot be sorted by "
                                   "(`attributes.allowed` lists those it can)."),
