@@ -11,7 +11,7 @@ from accountapps import apidoc, cli
 from accountapps.auth import security
 from accountapps.config import load_settings
 from accountapps.storage import db, migrations
-from accountapps.web import bodies, connections, errors, http, limits, logs
+from accountapps.web import bodies, connections, errors, http, idempotency, limits, logs
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -49,6 +49,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(applications.blp)
     api.register_blueprint(enrollments.blp)
     api.register_blueprint(workflow.blp)
+    # Every POST view, once registered, answers a repeated Idempotency-Key.
+    idempotency.init_app(app)
     apidoc.init_app(app)  # JSON Schemas and interactive docs (not in the OpenAPI document)
     errors.register(app)  # after Api, which installs handlers of its own
     cli.init_app(app)

@@ -39,18 +39,24 @@ DEFAULTS: dict[str, Any] = {
     # scheme://host[/prefix] of the neighbouring APIs (Products, Approvals,
     # Contacts) that links point to; empty: the host this API was called on
     "ACCOUNTAPPS_PLATFORM_URL": "",
+    # every POST must carry an Idempotency-Key (400 without one)
+    "ACCOUNTAPPS_REQUIRE_IDEMPOTENCY_KEY": False,
+    # how long a key's answer is kept at least (then `flask prune` removes it)
+    "ACCOUNTAPPS_IDEMPOTENCY_TTL_HOURS": 24.0,
 }
 
-_FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY"}
+_FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY",
+           "ACCOUNTAPPS_IDEMPOTENCY_TTL_HOURS"}
 _INTS = {"ACCOUNTAPPS_MAX_BODY_BYTES", "ACCOUNTAPPS_MAX_LIMIT"}
 _BOOLS = {"ACCOUNTAPPS_DATABASE_PREPARE", "ACCOUNTAPPS_BEHIND_PROXY", "ACCOUNTAPPS_AUTO_MIGRATE",
-          "ACCOUNTAPPS_ACCESS_LOG"}
+          "ACCOUNTAPPS_ACCESS_LOG", "ACCOUNTAPPS_REQUIRE_IDEMPOTENCY_KEY"}
 
 
 #: Bounds that keep every date computed from a setting within the calendar
 #: (``timedelta`` overflows past ~2.7 million days, NaN compares false).
 MAX_EXPIRY_DAYS = 36_500.0
 MAX_LEEWAY_SECONDS = 3_600.0
+MAX_IDEMPOTENCY_TTL_HOURS = 24 * MAX_EXPIRY_DAYS
 
 
 def _check_range(settings: dict[str, Any], key: str, low: float, high: float, *,
@@ -103,6 +109,8 @@ def load_settings(
         settings[key] = _coerce(key, value)
     _check_range(settings, "ACCOUNTAPPS_EXPIRY_DAYS", 0, MAX_EXPIRY_DAYS, low_included=False)
     _check_range(settings, "ACCOUNTAPPS_JWT_LEEWAY", 0, MAX_LEEWAY_SECONDS)
+    _check_range(settings, "ACCOUNTAPPS_IDEMPOTENCY_TTL_HOURS", 0, MAX_IDEMPOTENCY_TTL_HOURS,
+                 low_included=False)
     settings["ACCOUNTAPPS_PLATFORM_URL"] = _platform_url(settings["ACCOUNTAPPS_PLATFORM_URL"])
     if not settings["ACCOUNTAPPS_DATABASE_URL"]:
         settings["ACCOUNTAPPS_DATABASE_URL"] = (

@@ -28,15 +28,27 @@ from peewee import (
     OperationalError,
     PostgresqlDatabase,
     SqliteDatabase,
+    _savepoint,
 )
 from playhouse.db_url import connect, parse
 from playhouse.pool import MaxConnectionsExceeded, PooledDatabase, PooledPostgresqlDatabase
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from psycopg2.extensions import connection as Psycopg2Connection
 
+from accountapps.storage.key_locks import KeyLocks
 from accountapps.storage.writer_queue import WriterQueue
 
-database = DatabaseProxy()
+
+
+class _DatabaseProxy(DatabaseProxy):
+    """peewee's proxy, whose savepoints are the bound database's own (peewee's
+    proxy builds plain ones, and :class:`PostgresPool` has its own)."""
+
+    def savepoint(self) -> Any:
+        return self.obj.savepoint()
+
+
+database = _DatabaseProxy()
 
 SQLITE_PRAGMAS = {
     # Every page a write touches is copied to the WAL at commit and back at the
@@ -63,9 +75,11 @@ def make_database(url: str, *, prepare: bool = True) -> Database:
     if scheme.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         sqlite = connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
-        if path and path != ":memory:":
+        on_disk = bool(path) and path != ":memory:"
+        if on_disk:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             sqlite.writer_queue = WriterQueue(path)
+        sqlite.key_locks = KeyLocks(path if on_disk else None)
         return sqlite
     if scheme.startswith("postgres"):
         # A request holds one connection at a time, so a sync worker's pool holds
@@ -193,6 +207,10 @@ class PostgresPool(PooledPostgresqlDatabase):
         self._local.preparing = (conn, name, statement)
         return statement, params
 
+    def savepoint(self) -> _LazySavepoint:
+        """A savepoint whose ``SAVEPOINT`` waits for the next round trip (see the class)."""
+        return _LazySavepoint(self)
+
     def commit(self) -> None:
         """Send what is waiting together with ``COMMIT``."""
         batch = self._pending()
@@ -241,19 +259,80 @@ def prepared(sql: str, params: Any) -> tuple[str, Any]:
 
 
 class _Batch:
-    """Statements of a PostgreSQL transaction not sent yet, with their values."""
+    """Statements of a PostgreSQL transaction not sent yet, with their values.
 
-    __slots__ = ("begun", "params", "statements")
+    ``sent`` counts the round trips that took statements from it, so that a
+    savepoint can tell whether its ``SAVEPOINT`` has reached the server.
+    """
+
+    __slots__ = ("begun", "params", "sent", "statements")
 
     def __init__(self, statements: list[str], params: list[Any], *, begun: bool) -> None:
         self.statements, self.params, self.begun = statements, params, begun
+        self.sent = 0
 
     def take(self, sql: str, params: Any) -> tuple[str, list[Any]]:
         """Everything waiting, then ``sql``, as one string; nothing is left waiting."""
         joined = "; ".join([*self.statements, sql])
         values = [*self.params, *(params or ())]
         self.statements, self.params, self.begun = [], [], True
+        self.sent += 1
         return joined, values
+
+    def mark(self) -> tuple[int, int, int]:
+        """Where the batch stands now: (round trips, statements, values)."""
+        return self.sent, len(self.statements), len(self.params)
+
+    def drop_after(self, mark: tuple[int, int, int]) -> bool:
+        """Forget what was queued since ``mark`` if none of it was sent; else forget
+        whatever still waits. True when nothing since ``mark`` reached the server."""
+        sent, statements, params = mark
+        if sent == self.sent:
+            del self.statements[statements:], self.params[params:]
+            return True
+        self.statements, self.params = [], []
+        return False
+
+
+class _LazySavepoint(_savepoint):
+    """A savepoint of a :class:`PostgresPool` transaction that costs no round trip of its own.
+
+    Inside a transaction that joins several writes (:func:`one_transaction`),
+    each write is a savepoint. Its ``SAVEPOINT`` goes with the next statement.
+    Its ``RELEASE`` goes at once when statements of the block still wait, so
+    that their errors reach the block that made them (which may catch one and
+    carry on, as a create catches the index's refusal), else with the next
+    statement. A rollback before anything of the block reached the server
+    just forgets the block's statements.
+    """
+
+    db: PostgresPool
+
+    def _begin(self) -> None:
+        batch = self.db._pending()
+        if batch is None:  # not in a transaction that batches: as peewee does
+            super()._begin()
+            return
+        self.mark = batch.mark()
+        batch.statements.append(f"SAVEPOINT {self.quoted_sid}")
+
+    def commit(self, begin: bool = True) -> None:
+        batch = self.db._pending()
+        release = f"RELEASE SAVEPOINT {self.quoted_sid}"
+        if batch is not None and not batch.statements:
+            batch.statements.append(release)
+        else:
+            self.db.execute_sql(release)
+        if begin:
+            self._begin()
+
+    def rollback(self, begin: bool = True) -> None:
+        batch = self.db._pending()
+        mark = getattr(self, "mark", None)
+        if batch is None or mark is None or not batch.drop_after(mark):
+            self.db.execute_sql(f"ROLLBACK TO SAVEPOINT {self.quoted_sid}")
+        if begin:
+            self._begin()
 
 
 def execute_later(sql: str, params: Any) -> None:
@@ -288,6 +367,17 @@ def is_postgres() -> bool:
     return isinstance(database.obj, PostgresqlDatabase)
 
 
+def _sqlite_write_lock() -> contextlib.ExitStack:
+    """SQLite's writer's turn (:class:`~.writer_queue.WriterQueue`) and an
+    ``IMMEDIATE`` transaction, entered; closing the stack commits and gives the turn back."""
+    stack = contextlib.ExitStack()
+    queue = getattr(database.obj, "writer_queue", None)
+    if queue is not None:
+        stack.enter_context(queue.turn())
+    stack.enter_context(database.atomic("IMMEDIATE"))
+    return stack
+
+
 @contextlib.contextmanager
 def write_transaction(*, one_statement: bool = False) -> Iterator[None]:
     """A short write transaction.
@@ -300,16 +390,91 @@ def write_transaction(*, one_statement: bool = False) -> Iterator[None]:
     itself (its triggers included). On PostgreSQL it is then sent on its own,
     committed by the server as it runs: one round trip instead of a second
     one for the ``COMMIT``.
+
+    Inside :func:`one_transaction` it is a savepoint of that transaction.
     """
     if is_sqlite():
-        queue = getattr(database.obj, "writer_queue", None)
-        with queue.turn() if queue else contextlib.nullcontext(), database.atomic("IMMEDIATE"):
+        joined = getattr(_joined, "transaction", None)
+        if joined is not None:
+            joined.begin()  # the block's first write: its transaction starts here
+        with _sqlite_write_lock():
             yield
     elif one_statement and not database.in_transaction():
         yield
     else:
         with database.atomic():
             yield
+
+
+#: The :class:`OneTransaction` this thread's writes join, if any.
+_joined = threading.local()
+
+
+class OneTransaction:
+    """The transaction that every write of a :func:`one_transaction` block joins."""
+
+    def __init__(self) -> None:
+        self._stack: contextlib.ExitStack | None = None
+        self.discarded = False
+
+    @property
+    def begun(self) -> bool:
+        """True once the transaction has started."""
+        return self._stack is not None
+
+    def begin(self) -> None:
+        """Start the transaction now, if it has not started (SQLite: take the writer's turn)."""
+        if self._stack is None:
+            if is_sqlite():
+                self._stack = _sqlite_write_lock()
+            else:
+                self._stack = contextlib.ExitStack()
+                self._stack.enter_context(database.atomic())
+
+    def discard(self) -> None:
+        """Roll back at the end of the block instead of committing."""
+        self.discarded = True
+
+    def _end(self, error: BaseException | None) -> None:
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return
+        if error is None and self.discarded:
+            error = _Discarded()
+        if error is None:
+            stack.close()  # commits (a failed COMMIT rolls back and raises)
+        else:
+            stack.__exit__(type(error), error, error.__traceback__)  # rolls back
+
+
+class _Discarded(Exception):
+    """Passed to the transaction's exit to roll it back (never raised)."""
+
+
+@contextlib.contextmanager
+def one_transaction() -> Iterator[OneTransaction]:
+    """Make the block's writes one transaction, committed when the block ends.
+
+    Each :func:`write_transaction` inside is a savepoint of it, so the block's
+    effects and what it records about them are committed together or not at
+    all. It is rolled back when the block raises or calls
+    :meth:`OneTransaction.discard`. On PostgreSQL it begins at once; on
+    SQLite at the block's first write (or :meth:`OneTransaction.begin`), so
+    that the writer lock is not held while the block only reads.
+    """
+    if getattr(_joined, "transaction", None) is not None:
+        raise RuntimeError("one_transaction blocks do not nest")
+    transaction = _joined.transaction = OneTransaction()
+    try:
+        if not is_sqlite():
+            transaction.begin()
+        yield transaction
+    except BaseException as error:
+        _joined.transaction = None
+        transaction._end(error)
+        raise
+    _joined.transaction = None
+    transaction._end(None)
 
 
 def bind(url: str, *, prepare: bool = True) -> None:

@@ -1,0 +1,212 @@
+"""Idempotency keys: each key's one answer, stored in the transaction of its effect.
+
+:func:`attempt` is the whole life of a request sent with a key: it locks the
+key without waiting (so that a repeat arriving while the first executes is told
+so, rather than executing again or queueing behind it), looks up the answer a
+request with the key already got, and opens the transaction that the
+request's writes join (:func:`~accountapps.storage.db.one_transaction`); the
+answer is stored in that transaction, so it exists exactly when the effect
+does. The table's primary key ``(client_id, user_id, key)`` is the last word:
+of two requests that somehow both executed, only one answer can be stored,
+and the other's transaction, effect included, is rolled back (:class:`KeyTaken`).
+
+The locks: PostgreSQL's ``pg_try_advisory_xact_lock``, released with the
+transaction; on SQLite the :class:`~.key_locks.KeyLocks` beside the database,
+released after the commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from peewee import IntegrityError, Tuple
+
+from accountapps.storage import sql
+from accountapps.storage.db import (
+    OneTransaction,
+    database,
+    execute_later,
+    is_postgres,
+    one_transaction,
+    write_transaction,
+)
+from accountapps.storage.models import IdempotencyKey, utcnow
+
+#: A key's answer, the request it answered, and whether it is past its keeping time.
+_FIND = ("SELECT method, path, query_sha256, body_sha256, status, headers, body, "
+         'created_at < {p} FROM idempotency_key '
+         'WHERE client_id = {p} AND user_id = {p} AND "key" = {p}')
+#: PostgreSQL: take the key's lock, then look the key up in a statement that
+#: starts after the lock was taken (so that it sees an answer committed by the
+#: lock's last holder); one round trip, with the transaction's BEGIN.
+_LOCK_AND_FIND = (
+    "SELECT set_config('accountapps.key_lock', pg_try_advisory_xact_lock(%s)::text, true); "
+    "SELECT current_setting('accountapps.key_lock'), k.method, k.path, k.query_sha256, "
+    "k.body_sha256, k.status, k.headers, k.body, k.created_at < %s "
+    "FROM (SELECT 1) AS one LEFT JOIN idempotency_key AS k "
+    'ON k.client_id = %s AND k.user_id = %s AND k."key" = %s')
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What makes two requests the same request."""
+
+    method: str
+    path: str
+    query_sha256: str
+    body_sha256: str
+
+    def differences(self, other: Fingerprint) -> list[str]:
+        """The parts of ``other`` that differ from this one: method, path, query, body."""
+        return [name for name, mine, theirs in (
+            ("method", self.method, other.method), ("path", self.path, other.path),
+            ("query", self.query_sha256, other.query_sha256),
+            ("body", self.body_sha256, other.body_sha256)) if mine != theirs]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response as stored: its status, the headers that matter and its body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A key's answer and the request that got it."""
+
+    request: Fingerprint
+    answer: Answer
+
+
+class KeyTaken(Exception):
+    """A concurrent request with the same key stored its answer first; this one's
+    transaction was rolled back."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A key is its client application's and user's own."""
+
+    client_id: str
+    user_id: str
+    key: str
+
+    def lock_name(self) -> int:
+        """The key's lock, a signed 64-bit number (PostgreSQL's advisory lock key)."""
+        text = "\x1f".join((self.client_id, self.user_id, self.key)).encode()
+        return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
+
+
+def _stored(row: Any) -> tuple[Stored | None, bool]:
+    """The stored answer of a looked-up row, and whether it is past its keeping time."""
+    if row is None or row[0] is None:
+        return None, False
+    method, path, query, body_hash, status, headers, body, expired = row
+    stored = Stored(Fingerprint(method, path, query, body_hash), Answer(
+        status, [tuple(pair) for pair in IdempotencyKey.headers.python_value(headers)],
+        bytes(body)))
+    return stored, bool(expired)
+
+
+def find(scope: Scope, kept_for: timedelta) -> Stored | None:
+    """The answer a request with this key got, unless it is older than ``kept_for``."""
+    text = _FIND.format(p=database.obj.param)
+    cursor = database.execute_sql(text, [utcnow() - kept_for, scope.client_id,
+                                         scope.user_id, scope.key])
+    stored, expired = _stored(cursor.fetchone())
+    return None if expired else stored
+
+
+class Attempt:
+    """A request with a key, inside :func:`attempt`."""
+
+    def __init__(self, transaction: OneTransaction, scope: Scope, stored: Stored | None,
+                 expired: bool, locked: bool) -> None:
+        self._transaction, self._scope, self._expired = transaction, scope, expired
+        #: The answer a request with this key got (the request may differ).
+        self.stored = stored
+        #: True when another request with this key is executing now.
+        self.busy = not locked and stored is None
+        self.kept = False
+
+    def keep(self, request: Fingerprint, answer: Answer) -> None:
+        """Store ``answer`` to ``request`` in the transaction of its effect."""
+        self._transaction.begin()  # SQLite: the writer's turn, if nothing was written yet
+        scope = self._scope
+        self.kept = True
+        if self._expired:  # an earlier use of the key, past its keeping time
+            execute_later(*IdempotencyKey.delete().where(
+                (IdempotencyKey.client_id == scope.client_id)
+                & (IdempotencyKey.user_id == scope.user_id)
+                & (IdempotencyKey.key == scope.key)).sql())
+        sql.insert(IdempotencyKey, {
+            "client_id": scope.client_id, "user_id": scope.user_id, "key": scope.key,
+            "method": request.method, "path": request.path,
+            "query_sha256": request.query_sha256, "body_sha256": request.body_sha256,
+            "status": answer.status, "headers": answer.headers, "body": answer.body,
+            "created_at": utcnow()})
+
+
+@contextlib.contextmanager
+def attempt(scope: Scope, kept_for: timedelta) -> Iterator[Attempt]:
+    """Lock the key, look it up, and run the block in one transaction (see module).
+
+    The block executes the request only when :attr:`Attempt.stored` is ``None``
+    and :attr:`Attempt.busy` is false, and calls :meth:`Attempt.keep` to store
+    its answer; the transaction is committed then, and rolled back otherwise
+    (the block raised, or stored nothing). :class:`KeyTaken` when a concurrent
+    request stored an answer first.
+    """
+    locks = None if is_postgres() else database.obj.key_locks
+    name = scope.lock_name()
+    locked = locks.try_lock(name) if locks is not None else False
+    current: Attempt | None = None
+    cutoff = utcnow() - kept_for
+    try:
+        with one_transaction() as transaction:
+            if locks is None:
+                row = database.execute_sql(_LOCK_AND_FIND, [
+                    name, cutoff, scope.client_id, scope.user_id, scope.key]).fetchone()
+                locked = row[0] == "true"
+                stored, expired = _stored(row[1:])
+            else:
+                stored, expired = _stored(database.execute_sql(
+                    _FIND.format(p=database.obj.param),
+                    [cutoff, scope.client_id, scope.user_id, scope.key]).fetchone())
+            if expired:
+                stored = None
+            current = Attempt(transaction, scope, stored, expired, locked)
+            yield current
+            if not current.kept:
+                transaction.discard()
+    except IntegrityError as exc:
+        if current is not None and current.kept:
+            raise KeyTaken() from exc
+        raise
+    finally:
+        if locked and locks is not None:
+            locks.unlock(name)
+
+
+def prune(kept_for: timedelta, batch: int = 1000) -> int:
+    """Forget the answers older than ``kept_for``; return how many (in short transactions)."""
+    cutoff = utcnow() - kept_for
+    key = Tuple(IdempotencyKey.client_id, IdempotencyKey.user_id, IdempotencyKey.key)
+    removed = 0
+    while True:
+        with write_transaction():
+            old = (IdempotencyKey.select(IdempotencyKey.client_id, IdempotencyKey.user_id,
+                                         IdempotencyKey.key)
+                   .where(IdempotencyKey.created_at < cutoff).limit(batch))
+            count = IdempotencyKey.delete().where(key.in_(old)).execute()
+        removed += count
+        if count < batch:
+            return removed
