@@ -39,7 +39,6 @@ from accountapps.storage.key_locks import KeyLocks
 from accountapps.storage.writer_queue import WriterQueue
 
 
-
 class _DatabaseProxy(DatabaseProxy):
     """peewee's proxy, whose savepoints are the bound database's own (peewee's
     proxy builds plain ones, and :class:`PostgresPool` has its own)."""
