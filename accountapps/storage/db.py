@@ -153,6 +153,21 @@ class PostgresPool(PooledPostgresqlDatabase):
         batch.params.extend(params)
         return True
 
+    def execute_after_commit(self, sql: str, params: Any) -> bool:
+        """Queue a statement to follow this transaction's ``COMMIT`` in its round
+        trip; forgotten if the transaction rolls back. ``False`` outside a transaction."""
+        batch = self._pending()
+        if batch is None:
+            return False
+        batch.after.append((sql, list(params)))
+        return True
+
+    def flush(self) -> None:
+        """Send what the transaction has waiting now (its errors are raised here)."""
+        batch = self._pending()
+        if batch is not None and batch.statements and (batch.begun or len(batch.statements) > 1):
+            super().execute_sql(*batch.take_all())
+
     def execute_sql(self, sql: str, params: Any = None) -> Any:
         """Run ``sql``, preceded by whatever the transaction has waiting."""
         batch = self._pending()
@@ -211,13 +226,20 @@ class PostgresPool(PooledPostgresqlDatabase):
         return _LazySavepoint(self)
 
     def commit(self) -> None:
-        """Send what is waiting together with ``COMMIT``."""
+        """Send what is waiting together with ``COMMIT`` (and what follows it)."""
         batch = self._pending()
         self._local.batch = None
-        if batch is None or not batch.statements:
+        if batch is None:
             super().commit()
-        elif batch.begun or len(batch.statements) > 1:  # (only a BEGIN waiting: nothing to do)
-            super().execute_sql(*batch.take("COMMIT", ()))
+            return
+        end, values = "COMMIT", []
+        for statement, params in batch.after:
+            end += f"; {statement}"
+            values += params
+        if batch.begun or len(batch.statements) > 1:
+            super().execute_sql(*batch.take(end, values))
+        elif batch.after:  # only a BEGIN waiting: nothing to commit
+            super().execute_sql(end.removeprefix("COMMIT; "), values)
 
     def rollback(self) -> None:
         """Drop what is waiting; ``ROLLBACK`` only if the transaction reached the server."""
@@ -264,16 +286,25 @@ class _Batch:
     savepoint can tell whether its ``SAVEPOINT`` has reached the server.
     """
 
-    __slots__ = ("begun", "params", "sent", "statements")
+    __slots__ = ("after", "begun", "params", "sent", "statements")
 
     def __init__(self, statements: list[str], params: list[Any], *, begun: bool) -> None:
         self.statements, self.params, self.begun = statements, params, begun
         self.sent = 0
+        #: Statements sent right after the ``COMMIT`` (see ``execute_after_commit``).
+        self.after: list[tuple[str, list[Any]]] = []
 
     def take(self, sql: str, params: Any) -> tuple[str, list[Any]]:
         """Everything waiting, then ``sql``, as one string; nothing is left waiting."""
         joined = "; ".join([*self.statements, sql])
         values = [*self.params, *(params or ())]
+        self.statements, self.params, self.begun = [], [], True
+        self.sent += 1
+        return joined, values
+
+    def take_all(self) -> tuple[str, list[Any]]:
+        """Everything waiting, as one string; nothing is left waiting."""
+        joined, values = "; ".join(self.statements), self.params
         self.statements, self.params, self.begun = [], [], True
         self.sent += 1
         return joined, values
@@ -366,17 +397,6 @@ def is_postgres() -> bool:
     return isinstance(database.obj, PostgresqlDatabase)
 
 
-def _sqlite_write_lock() -> contextlib.ExitStack:
-    """SQLite's writer's turn (:class:`~.writer_queue.WriterQueue`) and an
-    ``IMMEDIATE`` transaction, entered; closing the stack commits and gives the turn back."""
-    stack = contextlib.ExitStack()
-    queue = getattr(database.obj, "writer_queue", None)
-    if queue is not None:
-        stack.enter_context(queue.turn())
-    stack.enter_context(database.atomic("IMMEDIATE"))
-    return stack
-
-
 @contextlib.contextmanager
 def write_transaction(*, one_statement: bool = False) -> Iterator[None]:
     """A short write transaction.
@@ -390,13 +410,16 @@ def write_transaction(*, one_statement: bool = False) -> Iterator[None]:
     committed by the server as it runs: one round trip instead of a second
     one for the ``COMMIT``.
 
-    Inside :func:`one_transaction` it is a savepoint of that transaction.
+    Inside :func:`one_transaction` it joins that transaction (see there).
     """
+    joined = getattr(_joined, "transaction", None)
+    if joined is not None:
+        with joined.write():
+            yield
+        return
     if is_sqlite():
-        joined = getattr(_joined, "transaction", None)
-        if joined is not None:
-            joined.begin()  # the block's first write: its transaction starts here
-        with _sqlite_write_lock():
+        queue = getattr(database.obj, "writer_queue", None)
+        with queue.turn() if queue else contextlib.nullcontext(), database.atomic("IMMEDIATE"):
             yield
     elif one_statement and not database.in_transaction():
         yield
@@ -423,12 +446,38 @@ class OneTransaction:
 
     def begin(self) -> None:
         """Start the transaction now, if it has not started (SQLite: take the writer's turn)."""
-        if self._stack is None:
-            if is_sqlite():
-                self._stack = _sqlite_write_lock()
-            else:
-                self._stack = contextlib.ExitStack()
-                self._stack.enter_context(database.atomic())
+        if self._stack is not None:
+            return
+        stack = contextlib.ExitStack()
+        if is_sqlite():
+            queue = getattr(database.obj, "writer_queue", None)
+            if queue is not None:
+                stack.enter_context(queue.turn())
+            stack.enter_context(database.atomic("IMMEDIATE"))
+        else:
+            stack.enter_context(database.atomic())
+        self._stack = stack
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        """A write of the block: the transaction's first, which starts it, or a
+        savepoint of it. The first one's statements are sent when it ends, so
+        that their errors are its own (PostgreSQL batches them); if it fails,
+        the transaction, which holds nothing else yet, is rolled back whole
+        (as its savepoint would be) and starts again at the next write."""
+        if self._stack is not None:
+            with database.atomic():  # a savepoint
+                yield
+            return
+        self.begin()
+        try:
+            yield
+            current = database.obj
+            if isinstance(current, PostgresPool):
+                current.flush()
+        except BaseException as error:
+            self._end(error)
+            raise
 
     def discard(self) -> None:
         """Roll back at the end of the block instead of committing."""
@@ -454,19 +503,18 @@ class _Discarded(Exception):
 def one_transaction() -> Iterator[OneTransaction]:
     """Make the block's writes one transaction, committed when the block ends.
 
-    Each :func:`write_transaction` inside is a savepoint of it, so the block's
-    effects and what it records about them are committed together or not at
-    all. It is rolled back when the block raises or calls
-    :meth:`OneTransaction.discard`. On PostgreSQL it begins at once; on
-    SQLite at the block's first write (or :meth:`OneTransaction.begin`), so
-    that the writer lock is not held while the block only reads.
+    Each :func:`write_transaction` inside joins it (the first one is the
+    transaction itself, the others savepoints of it), so the block's effects
+    and what it records about them are committed together or not at all. It
+    begins at the block's first write (or :meth:`OneTransaction.begin`): a
+    block that only reads opens none (on SQLite, the writer lock is not held
+    while the block reads). It is rolled back when the block raises or calls
+    :meth:`OneTransaction.discard`.
     """
     if getattr(_joined, "transaction", None) is not None:
         raise RuntimeError("one_transaction blocks do not nest")
     transaction = _joined.transaction = OneTransaction()
     try:
-        if not is_sqlite():
-            transaction.begin()
         yield transaction
     except BaseException as error:
         _joined.transaction = None

@@ -3,16 +3,19 @@
 :func:`attempt` is the whole life of a request sent with a key: it locks the
 key without waiting (so that a repeat arriving while the first executes is told
 so, rather than executing again or queueing behind it), looks up the answer a
-request with the key already got, and opens the transaction that the
-request's writes join (:func:`~accountapps.storage.db.one_transaction`); the
-answer is stored in that transaction, so it exists exactly when the effect
-does. The table's primary key ``(client_id, user_id, key)`` is the last word:
-of two requests that somehow both executed, only one answer can be stored,
-and the other's transaction, effect included, is rolled back (:class:`KeyTaken`).
+request with the key already got, and runs the request in one transaction
+(:func:`~accountapps.storage.db.one_transaction`) with the storing of its
+answer, so that the answer exists exactly when the effect does. The table's
+primary key ``(client_id, user_id, key)`` is the last word: of two requests
+that somehow both executed, only one answer can be stored, and the other's
+transaction, effect included, is rolled back (:class:`KeyTaken`).
 
-The locks: PostgreSQL's ``pg_try_advisory_xact_lock``, released with the
-transaction; on SQLite the :class:`~.key_locks.KeyLocks` beside the database,
-released after the commit.
+The locks are PostgreSQL's ``pg_try_advisory_lock`` (a session's, released in
+the round trip of the ``COMMIT``) and, on SQLite, the
+:class:`~.key_locks.KeyLocks` beside the database. Either is released after
+the commit, so that the next holder finds the answer; neither needs a
+transaction, so a replay or a refusal opens none, and the request's first
+write starts its transaction as it would without a key.
 """
 
 from __future__ import annotations
@@ -21,35 +24,53 @@ import contextlib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from peewee import IntegrityError, Tuple
+from peewee import DatabaseError, IntegrityError, InterfaceError, Tuple
 
-from accountapps.storage import sql
+from accountapps.storage import jsoncodec
 from accountapps.storage.db import (
     OneTransaction,
     database,
     execute_later,
     is_postgres,
     one_transaction,
+    prepared,
     write_transaction,
 )
 from accountapps.storage.models import IdempotencyKey, utcnow
 
 #: A key's answer, the request it answered, and whether it is past its keeping time.
 _FIND = ("SELECT method, path, query_sha256, body_sha256, status, headers, body, "
-         'created_at < {p} FROM idempotency_key '
+         "created_at < {p} FROM idempotency_key "
          'WHERE client_id = {p} AND user_id = {p} AND "key" = {p}')
 #: PostgreSQL: take the key's lock, then look the key up in a statement that
-#: starts after the lock was taken (so that it sees an answer committed by the
-#: lock's last holder); one round trip, with the transaction's BEGIN.
-_LOCK_AND_FIND = (
-    "SELECT set_config('accountapps.key_lock', pg_try_advisory_xact_lock(%s)::text, true); "
+#: starts after the lock was taken, so that it sees an answer committed by the
+#: lock's last holder; one round trip.
+_LOCK = "SELECT set_config('accountapps.key_lock', pg_try_advisory_lock(%s)::text, true)"
+_LOCKED_AND_FIND = (
     "SELECT current_setting('accountapps.key_lock'), k.method, k.path, k.query_sha256, "
     "k.body_sha256, k.status, k.headers, k.body, k.created_at < %s "
     "FROM (SELECT 1) AS one LEFT JOIN idempotency_key AS k "
     'ON k.client_id = %s AND k.user_id = %s AND k."key" = %s')
+_UNLOCK = "SELECT pg_advisory_unlock(%s)"
+#: The answer, stored (a fixed statement: the write every keyed request makes).
+_INSERT = ('INSERT INTO idempotency_key (client_id, user_id, "key", method, path, '
+           "query_sha256, body_sha256, created_at, status, headers, body) "
+           "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})")
+_DELETE = 'DELETE FROM idempotency_key WHERE client_id = {p} AND user_id = {p} AND "key" = {p}'
+#: (statement, placeholder) -> the statement's text for a database.
+_TEXT: dict[tuple[str, str], str] = {}
+
+
+def _text(statement: str) -> str:
+    """``statement`` with the bound database's placeholder."""
+    param = database.obj.param
+    text = _TEXT.get((statement, param))
+    if text is None:
+        text = _TEXT[(statement, param)] = statement.format(p=param)
+    return text
 
 
 @dataclass(frozen=True)
@@ -118,11 +139,29 @@ def _stored(row: Any) -> tuple[Stored | None, bool]:
 
 def find(scope: Scope, kept_for: timedelta) -> Stored | None:
     """The answer a request with this key got, unless it is older than ``kept_for``."""
-    text = _FIND.format(p=database.obj.param)
-    cursor = database.execute_sql(text, [utcnow() - kept_for, scope.client_id,
-                                         scope.user_id, scope.key])
+    cursor = database.execute_sql(_text(_FIND), [utcnow() - kept_for, scope.client_id,
+                                                 scope.user_id, scope.key])
     stored, expired = _stored(cursor.fetchone())
     return None if expired else stored
+
+
+def _lock_and_find(scope: Scope, name: int, cutoff: datetime) -> tuple[bool, Any]:
+    """Try the key's lock, then look the key up: (locked, the row found or ``None``)."""
+    values = [cutoff, scope.client_id, scope.user_id, scope.key]
+    if is_postgres():
+        find_sql, values = prepared(_LOCKED_AND_FIND, values)
+        row = database.execute_sql(f"{_LOCK}; {find_sql}", [name, *values]).fetchone()
+        return row[0] == "true", row[1:]
+    locked = database.obj.key_locks.try_lock(name)
+    return locked, database.execute_sql(_text(_FIND), values).fetchone()
+
+
+def _unlock(name: int) -> None:
+    if not is_postgres():
+        database.obj.key_locks.unlock(name)
+        return
+    with contextlib.suppress(DatabaseError, InterfaceError):  # a lost session holds no lock
+        database.execute_sql(_UNLOCK, [name])
 
 
 class Attempt:
@@ -139,20 +178,15 @@ class Attempt:
 
     def keep(self, request: Fingerprint, answer: Answer) -> None:
         """Store ``answer`` to ``request`` in the transaction of its effect."""
-        self._transaction.begin()  # SQLite: the writer's turn, if nothing was written yet
+        self._transaction.begin()  # if the request wrote nothing, its transaction starts here
         scope = self._scope
         self.kept = True
+        key = [scope.client_id, scope.user_id, scope.key]
         if self._expired:  # an earlier use of the key, past its keeping time
-            execute_later(*IdempotencyKey.delete().where(
-                (IdempotencyKey.client_id == scope.client_id)
-                & (IdempotencyKey.user_id == scope.user_id)
-                & (IdempotencyKey.key == scope.key)).sql())
-        sql.insert(IdempotencyKey, {
-            "client_id": scope.client_id, "user_id": scope.user_id, "key": scope.key,
-            "method": request.method, "path": request.path,
-            "query_sha256": request.query_sha256, "body_sha256": request.body_sha256,
-            "status": answer.status, "headers": answer.headers, "body": answer.body,
-            "created_at": utcnow()})
+            execute_later(_text(_DELETE), key)
+        execute_later(_text(_INSERT), [
+            *key, request.method, request.path, request.query_sha256, request.body_sha256,
+            utcnow(), answer.status, jsoncodec.dumps(answer.headers, strict=True), answer.body])
 
 
 @contextlib.contextmanager
@@ -165,35 +199,31 @@ def attempt(scope: Scope, kept_for: timedelta) -> Iterator[Attempt]:
     (the block raised, or stored nothing). :class:`KeyTaken` when a concurrent
     request stored an answer first.
     """
-    locks = None if is_postgres() else database.obj.key_locks
     name = scope.lock_name()
-    locked = locks.try_lock(name) if locks is not None else False
+    locked, row = _lock_and_find(scope, name, utcnow() - kept_for)
     current: Attempt | None = None
-    cutoff = utcnow() - kept_for
+    unlocked = False
     try:
+        stored, expired = _stored(row)
         with one_transaction() as transaction:
-            if locks is None:
-                row = database.execute_sql(_LOCK_AND_FIND, [
-                    name, cutoff, scope.client_id, scope.user_id, scope.key]).fetchone()
-                locked = row[0] == "true"
-                stored, expired = _stored(row[1:])
-            else:
-                stored, expired = _stored(database.execute_sql(
-                    _FIND.format(p=database.obj.param),
-                    [cutoff, scope.client_id, scope.user_id, scope.key]).fetchone())
-            if expired:
-                stored = None
-            current = Attempt(transaction, scope, stored, expired, locked)
+            current = Attempt(transaction, scope, None if expired else stored, expired, locked)
             yield current
             if not current.kept:
                 transaction.discard()
+            elif locked and is_postgres():
+                # Sent after the COMMIT, in its round trip (if the COMMIT fails: below).
+                unlocked = database.obj.execute_after_commit(_UNLOCK, [name])
     except IntegrityError as exc:
+        unlocked = False
         if current is not None and current.kept:
             raise KeyTaken() from exc
         raise
+    except BaseException:
+        unlocked = False
+        raise
     finally:
-        if locked and locks is not None:
-            locks.unlock(name)
+        if locked and not unlocked:
+            _unlock(name)
 
 
 def prune(kept_for: timedelta, batch: int = 1000) -> int:

@@ -215,11 +215,12 @@ class IdempotencyKey(BaseModel):
     path = TextField()
     query_sha256 = CharField(max_length=64)
     body_sha256 = CharField(max_length=64)
-    # The answer, replayed as it was.
+    created_at = DateTimeField(index=True)  # pruned from here
+    # The answer, replayed as it was (the large values last: a row's other
+    # columns are read without its overflow pages).
     status = IntegerField()
     headers = JSONField()  # [[name, value], ...]
     body = BlobField()
-    created_at = DateTimeField(index=True)  # pruned from here
 
     class Meta:
         table_name = "idempotency_key"

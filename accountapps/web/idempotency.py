@@ -122,7 +122,9 @@ def _scope(key: str) -> Scope:
 def _execute(view: Callable[..., Any], args: Any, kwargs: Any) -> tuple[Response, bool]:
     """The view's answer, and whether it is an outcome to store (see module)."""
     try:
-        response = current_app.make_response(view(*args, **kwargs))
+        response = view(*args, **kwargs)
+        if not isinstance(response, Response):
+            response = current_app.make_response(response)
     except ApiError as error:
         if error.status != 409 or error.type in RETRYABLE_CONFLICTS:
             raise  # rolled back: nothing of it is kept
@@ -130,10 +132,12 @@ def _execute(view: Callable[..., Any], args: Any, kwargs: Any) -> tuple[Response
     return response, 200 <= response.status_code < 300
 
 
+_KEPT = frozenset(name.lower() for name in KEPT_HEADERS)
+
+
 def _answer(response: Response) -> Answer:
-    headers = response.headers
     return Answer(response.status_code,
-                  [(name, headers[name]) for name in KEPT_HEADERS if name in headers],
+                  [(name, value) for name, value in response.headers if name.lower() in _KEPT],
                   response.get_data())
 
 
@@ -177,7 +181,7 @@ def keyed(view: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         if request.method != "POST":
             return view(*args, **kwargs)
-        header = request.headers.get(HEADER)
+        header = request.environ.get("HTTP_IDEMPOTENCY_KEY")
         if header is None:
             if current_app.config["ACCOUNTAPPS_REQUIRE_IDEMPOTENCY_KEY"]:
                 raise key_required()
