@@ -435,9 +435,10 @@ _joined = threading.local()
 class OneTransaction:
     """The transaction that every write of a :func:`one_transaction` block joins."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, defer_errors: bool = False) -> None:
         self._stack: contextlib.ExitStack | None = None
         self.discarded = False
+        self.defer_errors = defer_errors
 
     @property
     def begun(self) -> bool:
@@ -462,9 +463,11 @@ class OneTransaction:
     def write(self) -> Iterator[None]:
         """A write of the block: the transaction's first, which starts it, or a
         savepoint of it. The first one's statements are sent when it ends, so
-        that their errors are its own (PostgreSQL batches them); if it fails,
-        the transaction, which holds nothing else yet, is rolled back whole
-        (as its savepoint would be) and starts again at the next write."""
+        that their errors are its own (PostgreSQL batches them), unless the
+        block defers errors (``defer_errors``: they may then surface at a later
+        statement or at the ``COMMIT``); if it fails, the transaction, which
+        holds nothing else yet, is rolled back whole (as its savepoint would be)
+        and starts again at the next write."""
         if self._stack is not None:
             with database.atomic():  # a savepoint
                 yield
@@ -473,7 +476,7 @@ class OneTransaction:
         try:
             yield
             current = database.obj
-            if isinstance(current, PostgresPool):
+            if isinstance(current, PostgresPool) and not self.defer_errors:
                 current.flush()
         except BaseException as error:
             self._end(error)
@@ -500,7 +503,7 @@ class _Discarded(Exception):
 
 
 @contextlib.contextmanager
-def one_transaction() -> Iterator[OneTransaction]:
+def one_transaction(*, defer_errors: bool = False) -> Iterator[OneTransaction]:
     """Make the block's writes one transaction, committed when the block ends.
 
     Each :func:`write_transaction` inside joins it (the first one is the
@@ -509,11 +512,11 @@ def one_transaction() -> Iterator[OneTransaction]:
     begins at the block's first write (or :meth:`OneTransaction.begin`): a
     block that only reads opens none (on SQLite, the writer lock is not held
     while the block reads). It is rolled back when the block raises or calls
-    :meth:`OneTransaction.discard`.
+    :meth:`OneTransaction.discard`. ``defer_errors``: see :meth:`OneTransaction.write`.
     """
     if getattr(_joined, "transaction", None) is not None:
         raise RuntimeError("one_transaction blocks do not nest")
-    transaction = _joined.transaction = OneTransaction()
+    transaction = _joined.transaction = OneTransaction(defer_errors=defer_errors)
     try:
         yield transaction
     except BaseException as error:

@@ -112,6 +112,11 @@ class KeyTaken(Exception):
     transaction was rolled back."""
 
 
+class Again(Exception):
+    """A deferred write failed after the request went on (see :func:`attempt`); the
+    transaction was rolled back, and the request must run again without deferring."""
+
+
 @dataclass(frozen=True)
 class Scope:
     """A key is its client application's and user's own."""
@@ -190,7 +195,7 @@ class Attempt:
 
 
 @contextlib.contextmanager
-def attempt(scope: Scope, kept_for: timedelta) -> Iterator[Attempt]:
+def attempt(scope: Scope, kept_for: timedelta, *, defer: bool = False) -> Iterator[Attempt]:
     """Lock the key, look it up, and run the block in one transaction (see module).
 
     The block executes the request only when :attr:`Attempt.stored` is ``None``
@@ -198,14 +203,21 @@ def attempt(scope: Scope, kept_for: timedelta) -> Iterator[Attempt]:
     its answer; the transaction is committed then, and rolled back otherwise
     (the block raised, or stored nothing). :class:`KeyTaken` when a concurrent
     request stored an answer first.
+
+    ``defer``: on PostgreSQL, the request's first write is sent with the
+    ``COMMIT`` rather than when it ends (one round trip fewer). Should it fail
+    there, or at a statement in between, the code that would have caught its
+    error never saw it: the transaction is rolled back and :class:`Again`
+    raised, for the request to run once more without deferring.
     """
+    defer = defer and is_postgres()
     name = scope.lock_name()
     locked, row = _lock_and_find(scope, name, utcnow() - kept_for)
     current: Attempt | None = None
     unlocked = False
     try:
         stored, expired = _stored(row)
-        with one_transaction() as transaction:
+        with one_transaction(defer_errors=defer) as transaction:
             current = Attempt(transaction, scope, None if expired else stored, expired, locked)
             yield current
             if not current.kept:
@@ -215,6 +227,8 @@ def attempt(scope: Scope, kept_for: timedelta) -> Iterator[Attempt]:
                 unlocked = database.obj.execute_after_commit(_UNLOCK, [name])
     except IntegrityError as exc:
         unlocked = False
+        if defer:  # whosever it was, the request runs again (and finds a stored answer)
+            raise Again() from exc
         if current is not None and current.kept:
             raise KeyTaken() from exc
         raise

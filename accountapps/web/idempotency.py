@@ -157,7 +157,15 @@ def _once(view: Callable[..., Any], args: Any, kwargs: Any, key: str) -> Respons
     kept_for = timedelta(hours=current_app.config["ACCOUNTAPPS_IDEMPOTENCY_TTL_HOURS"])
     this = _fingerprint()
     try:
-        with idempotency.attempt(scope, kept_for) as attempt:
+        return _attempt(view, args, kwargs, key, scope, kept_for, this, defer=True)
+    except idempotency.Again:  # rolled back: nothing of the first run remains
+        return _attempt(view, args, kwargs, key, scope, kept_for, this, defer=False)
+
+
+def _attempt(view: Callable[..., Any], args: Any, kwargs: Any, key: str, scope: Scope,
+             kept_for: timedelta, this: Fingerprint, *, defer: bool) -> Response:
+    try:
+        with idempotency.attempt(scope, kept_for, defer=defer) as attempt:
             if attempt.stored is not None:
                 return _replay(attempt.stored, this, key)
             if attempt.busy:
