@@ -54,8 +54,10 @@ TARGETS = {"get_one": 0.50, "get_304": 0.50, "page": 0.20, "page_admin": 0.20,
 #: (create_idempotent's time per request over create's, measured in the same run).
 IDEMPOTENCY_COST_LIMIT = 1.10
 #: create and create_idempotent run alternately, in this many slices each, so that
-#: a change in a shared machine's load falls on both (see idempotency_cost).
+#: a change in a shared machine's load falls on both (see idempotency_cost); a
+#: slice lasts at least this long (the CPU sampler needs a few samples in each).
 IDEMPOTENCY_SLICES = 4
+MIN_SLICE_SECONDS = 1.0
 P99_LIMIT_MS = 50.0
 SCALE_LIMIT = 1.5
 
@@ -325,15 +327,16 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
 
 def alternate_creates(phases: list[dict[str, Any]], seconds: float) -> list[dict[str, Any]]:
     """``phases`` with create and create_idempotent, if both are there, run alternately
-    in :data:`IDEMPOTENCY_SLICES` slices each (the first slice of each warms up)."""
+    in up to :data:`IDEMPOTENCY_SLICES` slices each (the first slice of each warms up)."""
     pair = [phase for phase in phases if phase["name"] in ("create", "create_idempotent")]
-    if len(pair) != 2:
+    count = min(IDEMPOTENCY_SLICES, int(seconds // MIN_SLICE_SECONDS))
+    if len(pair) != 2 or count < 2:
         return phases
     at = phases.index(pair[0])
     rest = [phase for phase in phases if phase not in pair]
-    slices = [{**phase, "slice": number, "seconds": seconds / IDEMPOTENCY_SLICES,
+    slices = [{**phase, "slice": number, "seconds": seconds / count,
                **({"warmup": 0.1} if number else {})}
-              for number in range(IDEMPOTENCY_SLICES) for phase in pair]
+              for number in range(count) for phase in pair]
     return rest[:at] + slices + rest[at:]
 
 
