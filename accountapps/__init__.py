@@ -12,7 +12,7 @@ from accountapps.auth import security
 from accountapps.config import load_settings
 from accountapps.domain import catalog
 from accountapps.storage import db, migrations
-from accountapps.web import bodies, connections, errors, hooks, http, limits, logs
+from accountapps.web import bodies, connections, errors, hooks, http, idempotency, limits, logs
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -62,6 +62,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(error_types.blp)
     api.register_blueprint(records.blp)
     api.register_blueprint(products.blp)
+    # Every POST view, once registered, answers a repeated Idempotency-Key.
+    idempotency.init_app(app)
     apidoc.init_app(app)  # JSON Schemas and interactive docs (not in the OpenAPI document)
     errors.register(app)  # after Api, which installs handlers of its own
     cli.init_app(app)

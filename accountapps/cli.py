@@ -1,4 +1,5 @@
-"""Flask commands: ``db upgrade``, ``expire``, ``token``, ``api-keys``, ``welcome``."""
+"""Flask commands: ``db upgrade``, ``expire``, ``prune``, ``token``, ``api-keys``,
+``welcome``."""
 
 from __future__ import annotations
 
@@ -42,6 +43,22 @@ def init_app(app: Flask) -> None:
             with database.connection_context():
                 count = expire_due(kind)
             click.echo(f"expired {kind.name}s: {count}")
+
+    @app.cli.command("prune")
+    def prune() -> None:
+        """Remove what is kept for a while only: Idempotency-Key answers older than
+        ACCOUNTAPPS_IDEMPOTENCY_TTL_HOURS.
+
+        For cron; safe to run from several hosts at once.
+        """
+        from datetime import timedelta
+
+        from accountapps.storage import idempotency
+
+        hours = current_app.config["ACCOUNTAPPS_IDEMPOTENCY_TTL_HOURS"]
+        with database.connection_context():
+            count = idempotency.prune(timedelta(hours=hours))
+        click.echo(f"pruned idempotency keys: {count}")
 
     @app.cli.command("token")
     @click.option("--sub", required=True, help="The user id.")

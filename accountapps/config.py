@@ -62,12 +62,17 @@ DEFAULTS: dict[str, Any] = {
     "ACCOUNTAPPS_OAUTH2_TOKEN_URL": "",
     # the institution's name, printed at the head of every PDF record
     "ACCOUNTAPPS_INSTITUTION_NAME": "Account Applications",
+    # every POST must carry an Idempotency-Key (400 without one)
+    "ACCOUNTAPPS_REQUIRE_IDEMPOTENCY_KEY": False,
+    # how long a key's answer is kept at least (then `flask prune` removes it)
+    "ACCOUNTAPPS_IDEMPOTENCY_TTL_HOURS": 24.0,
 }
 
-_FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY", "ACCOUNTAPPS_JWT_MAX_LIFETIME"}
+_FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY", "ACCOUNTAPPS_JWT_MAX_LIFETIME",
+           "ACCOUNTAPPS_IDEMPOTENCY_TTL_HOURS"}
 _INTS = {"ACCOUNTAPPS_MAX_BODY_BYTES", "ACCOUNTAPPS_MAX_LIMIT"}
 _BOOLS = {"ACCOUNTAPPS_DATABASE_PREPARE", "ACCOUNTAPPS_BEHIND_PROXY", "ACCOUNTAPPS_AUTO_MIGRATE",
-          "ACCOUNTAPPS_ACCESS_LOG"}
+          "ACCOUNTAPPS_ACCESS_LOG", "ACCOUNTAPPS_REQUIRE_IDEMPOTENCY_KEY"}
 
 
 #: Bounds that keep every date computed from a setting within the calendar
@@ -75,6 +80,7 @@ _BOOLS = {"ACCOUNTAPPS_DATABASE_PREPARE", "ACCOUNTAPPS_BEHIND_PROXY", "ACCOUNTAP
 MAX_EXPIRY_DAYS = 36_500.0
 MAX_LEEWAY_SECONDS = 3_600.0
 MAX_TOKEN_LIFETIME_SECONDS = 366 * 86_400.0
+MAX_IDEMPOTENCY_TTL_HOURS = 24 * MAX_EXPIRY_DAYS
 
 
 def _check_range(settings: dict[str, Any], key: str, low: float, high: float, *,
@@ -217,6 +223,8 @@ def load_settings(
     _check_range(settings, "ACCOUNTAPPS_EXPIRY_DAYS", 0, MAX_EXPIRY_DAYS, low_included=False)
     _check_range(settings, "ACCOUNTAPPS_JWT_LEEWAY", 0, MAX_LEEWAY_SECONDS)
     _check_range(settings, "ACCOUNTAPPS_JWT_MAX_LIFETIME", 0, MAX_TOKEN_LIFETIME_SECONDS)
+    _check_range(settings, "ACCOUNTAPPS_IDEMPOTENCY_TTL_HOURS", 0, MAX_IDEMPOTENCY_TTL_HOURS,
+                 low_included=False)
     settings["ACCOUNTAPPS_PLATFORM_URL"] = _platform_url(settings["ACCOUNTAPPS_PLATFORM_URL"])
     settings["ACCOUNTAPPS_INSTITUTION_NAME"] = _institution_name(
         settings["ACCOUNTAPPS_INSTITUTION_NAME"])

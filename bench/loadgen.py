@@ -83,6 +83,9 @@ class Session:
         self.tokens: dict[str, str] = {}
         self.created: dict[int, list[tuple[str, str]]] = {}  # client -> (user, id)
         self.etags: dict[str, str] = {}
+        # (phase kind, client) -> numbers of new users: a phase run in several
+        # slices never makes the same user twice
+        self.numbers: dict[tuple[str, int], Any] = {}
 
     def headers(self, user: str, scopes: str = USER_SCOPES, **extra: str) -> dict[str, str]:
         token = self.tokens.get(user)
@@ -140,24 +143,28 @@ def make_op(kind: str, session: Session, client_index: int) -> Op | None:
                                      session.headers(user, scopes))
             return status, 200, body
         return page
-    if kind == "create":
-        counter = iter(range(10**9))
+    if kind in ("create", "create_idempotent"):
+        # create_idempotent: the same, each request with an Idempotency-Key of its own.
+        keyed = kind == "create_idempotent"
+        counter = session.numbers.setdefault((kind, client_index), iter(range(10**9)))
         mine = session.created.setdefault(client_index, [])
         # Each create is by a new user. Their tokens are minted here, before the
         # timed phase: a real client gets its token from an identity provider,
         # so minting is not the service's cost, yet on a shared machine it would
         # take CPU from the service under test. More are minted if these run out.
         enough = int(150 * (spec["warmup"] + spec["seconds"])) + 50  # ~100 creates/s each
-        users = [f"bench-new-{spec['run']}-{client_index}-{next(counter)}"
-                 for _ in range(enough)]
+        prefix = f"bench-new{'-keyed' if keyed else ''}-{spec['run']}-{client_index}"
+        users = [f"{prefix}-{next(counter)}" for _ in range(enough)]
         for user in users:
             session.headers(user)
         pending = iter(users)
         body = json.dumps(create_body(client_index)).encode()
 
         def create(c: Client) -> tuple[int, int, bytes]:
-            user = next(pending, None) or f"bench-new-{spec['run']}-{client_index}-{next(counter)}"
+            user = next(pending, None) or f"{prefix}-{next(counter)}"
             headers = session.headers(user, **{"Content-Type": "application/json"})
+            if keyed:
+                headers["Idempotency-Key"] = f"{user}-create"
             status, response_headers, response_body = c.call(
                 "POST", f"{BASE}/applications", headers, body)
             if status == 201:
@@ -254,7 +261,8 @@ def run_process(spec: dict[str, Any], proc: int, barrier: Any, results: Any) -> 
         for thread in threads:
             thread.join()
         latencies = [x for out in outs.values() for x in out["latencies"]]
-        results.put({"phase": phase["name"], "proc": proc, "latencies": latencies,
+        results.put({"phase": phase["name"], "slice": phase.get("slice", 0), "proc": proc,
+                     "latencies": latencies,
                      "errors": sum(out["errors"] for out in outs.values()),
                      "first_error": next((o["first_error"] for o in outs.values()
                                           if o["first_error"]), None),
@@ -272,9 +280,20 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 def summarize(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Merge the processes' measurements of one phase."""
+    """Merge the processes' measurements of one phase (of each of its slices, if it
+    ran in several: ``windows`` has each slice's time window and request count)."""
+    slices: dict[int, list[dict[str, Any]]] = {}
+    for part in parts:
+        slices.setdefault(part.get("slice", 0), []).append(part)
+    windows, throughputs = [], []
+    for _number, pieces in sorted(slices.items()):
+        count = sum(len(piece["latencies"]) for piece in pieces)
+        elapsed = max(piece["elapsed"] for piece in pieces)
+        windows.append([min(piece["window"][0] for piece in pieces),
+                        max(piece["window"][1] for piece in pieces), count])
+        throughputs.append(round(count / elapsed, 1) if elapsed > 0 else 0.0)
     latencies = sorted(x for part in parts for x in part["latencies"])
-    elapsed = max(part["elapsed"] for part in parts)
+    elapsed = sum(max(piece["elapsed"] for piece in pieces) for pieces in slices.values())
     return {
         "requests": len(latencies),
         "errors": sum(part["errors"] for part in parts),
@@ -283,8 +302,8 @@ def summarize(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "throughput": round(len(latencies) / elapsed, 1) if elapsed > 0 else 0.0,
         "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
-        "window": [min(part["window"][0] for part in parts),
-                   max(part["window"][1] for part in parts)],
+        "windows": windows,
+        "slice_throughputs": throughputs,
     }
 
 

@@ -20,6 +20,7 @@ import platform
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -43,12 +44,21 @@ OPERATIONS = [
     ("page", "page", "GET /applications: page of 100, sorted, filtered (owner)"),
     ("page_admin", "page_admin", "GET /applications: page of 100, sorted, filtered (admin)"),
     ("create", "create", "POST create"),
+    ("create_idempotent", "create_idempotent", "POST create with an Idempotency-Key"),
     ("patch", "patch", "PATCH with If-Match"),
     ("cancel", "cancel", "POST cancel action"),
 ]
 #: minimum throughput as a fraction of the baseline's
 TARGETS = {"get_one": 0.50, "get_304": 0.50, "page": 0.20, "page_admin": 0.20,
-           "create": 0.25, "patch": 0.25, "cancel": 0.25, "record": 0.0}
+           "create": 0.25, "create_idempotent": 0.25, "patch": 0.25, "cancel": 0.25, "record": 0.0}
+#: A POST with an Idempotency-Key costs at most this much more than one without
+#: (create_idempotent's time per request over create's, measured in the same run).
+IDEMPOTENCY_COST_LIMIT = 1.10
+#: create and create_idempotent run alternately, in this many slices each, so that
+#: a change in a shared machine's load falls on both (see idempotency_cost); a
+#: slice lasts at least this long (the CPU sampler needs a few samples in each).
+IDEMPOTENCY_SLICES = 4
+MIN_SLICE_SECONDS = 1.0
 P99_LIMIT_MS = 50.0
 #: Operations judged by the time one request takes (p50, ms), not by throughput:
 #: they run with as few clients as there are load-generating processes, so
@@ -280,6 +290,7 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
                     if name in P50_LIMITS_MS:
                         phase["clients"] = args.procs
                     phases.append(phase)
+            phases = alternate_creates(phases, args.seconds)
             phases.append({**baseline, "name": "baseline_end"})
             spec = {"host": "127.0.0.1", "port": service_port, "clients": args.clients,
                     "procs": args.procs, "seconds": args.seconds, "warmup": args.warmup,
@@ -303,8 +314,7 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
                     raise RuntimeError(f"the load generator failed ({loadgen.returncode})")
     measured = json.loads(out)
     for figures in measured.values():
-        figures["cpu_ms_per_request"] = cpu.per_request(*figures.pop("window"),
-                                                        figures["requests"])
+        figures["cpu_ms_per_request"] = cpu_per_request(cpu, figures.pop("windows"))
     base = {key: (measured["baseline"][key] + measured["baseline_end"][key]) / 2
             for key in ("throughput", "p50_ms", "p99_ms")}
     operations = {}
@@ -322,7 +332,53 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
     return {"rows": info["rows"], "seed_seconds": info["seconds"],
             "document_bytes": len(json.dumps(document, separators=(",", ":"))),
             "baseline": {**base, "before": measured["baseline"], "after": measured["baseline_end"]},
-            "operations": operations}
+            "operations": operations, "idempotency": idempotency_cost(operations)}
+
+
+def alternate_creates(phases: list[dict[str, Any]], seconds: float) -> list[dict[str, Any]]:
+    """``phases`` with create and create_idempotent, if both are there, run alternately
+    in up to :data:`IDEMPOTENCY_SLICES` slices each (the first slice of each warms up)."""
+    pair = [phase for phase in phases if phase["name"] in ("create", "create_idempotent")]
+    count = min(IDEMPOTENCY_SLICES, int(seconds // MIN_SLICE_SECONDS))
+    if len(pair) != 2 or count < 2:
+        return phases
+    at = phases.index(pair[0])
+    rest = [phase for phase in phases if phase not in pair]
+    slices = [{**phase, "slice": number, "seconds": seconds / count,
+               **({"warmup": 0.1} if number else {})}
+              for number in range(count) for phase in pair]
+    return rest[:at] + slices + rest[at:]
+
+
+def cpu_per_request(cpu: CpuSampler, windows: list[list[float]]) -> dict[str, float]:
+    """Each role's CPU ms per request over a phase's time windows (its slices)."""
+    totals: dict[str, float] = {}
+    requests = 0
+    for start, end, count in windows:
+        figures = cpu.per_request(start, end, int(count))
+        if not figures:
+            continue
+        requests += int(count)
+        for role, value in figures.items():
+            totals[role] = totals.get(role, 0.0) + value * count
+    return {role: round(value / requests, 3) for role, value in totals.items()} if requests else {}
+
+
+def idempotency_cost(operations: dict[str, Any]) -> dict[str, Any] | None:
+    """What an ``Idempotency-Key`` adds to a create, keyed over plain: the time per
+    request (the median over the alternate slices of the inverse ratio of their
+    throughputs) and the service's CPU per request."""
+    plain, keyed = operations.get("create"), operations.get("create_idempotent")
+    if not plain or not keyed or not keyed["throughput"]:
+        return None
+    pairs = [before / after for before, after in zip(plain["slice_throughputs"],
+                                                     keyed["slice_throughputs"], strict=False)
+             if after]
+    cost = statistics.median(pairs) if pairs else plain["throughput"] / keyed["throughput"]
+    cpu = [(figures.get("cpu_ms_per_request") or {}).get("server") for figures in (plain, keyed)]
+    return {"time_per_request": round(cost, 3), "slices": [round(x, 3) for x in pairs],
+            "server_cpu_per_request": round(cpu[1] / cpu[0], 3) if all(cpu) else None,
+            "limit": IDEMPOTENCY_COST_LIMIT, "ok": cost <= IDEMPOTENCY_COST_LIMIT}
 
 
 def print_table(result: dict[str, Any], database: str) -> None:
@@ -340,6 +396,13 @@ def print_table(result: dict[str, Any], database: str) -> None:
               f"{figures['errors']:>6}  {'yes' if figures['ok'] else 'NO'}")
         if figures["first_error"]:
             print(f"    first error: {figures['first_error']}")
+    cost = result.get("idempotency")
+    if cost:
+        cpu = cost["server_cpu_per_request"]
+        print(f"Idempotency-Key on a create: {cost['time_per_request']:.2f} x the time per "
+              f"request without one (limit {cost['limit']:.2f})"
+              + (f", {cpu:.2f} x the service's CPU" if cpu else "")
+              + f"  {'yes' if cost['ok'] else 'NO'}")
     print_cpu(result)
 
 
@@ -442,7 +505,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nresults: {path.relative_to(ROOT)}")
     missed = [name for result in results for name, f in result["operations"].items()
               if not f["ok"]] + [f"{size}:{name}" for size, rows in report["scale"].items()
-                                 for name, row in rows.items() if not row["ok"]]
+                                 for name, row in rows.items() if not row["ok"]] + [
+        f"{result['rows']}:idempotency_cost" for result in results
+        if result.get("idempotency") and not result["idempotency"]["ok"]]
     if missed:
         print(f"targets missed: {', '.join(missed)}")
     return 1 if (missed and args.check) else 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import http.client
+import json
 import threading
 import time
 import uuid
@@ -25,7 +26,13 @@ from live_server import RestartableServer as LiveServer
 
 from accountapps.auth.security import mint_token
 from accountapps.storage import db
-from accountapps.storage.models import Application, ApplicationApplicant, AuditRecord, utcnow
+from accountapps.storage.models import (
+    Application,
+    ApplicationApplicant,
+    AuditRecord,
+    IdempotencyKey,
+    utcnow,
+)
 
 USER_SCOPES = "banking/read banking/write banking/delete"
 ADMIN_SCOPES = "banking/full admin/full profiles/full"
@@ -132,6 +139,48 @@ def racing_transitions(server: LiveServer, creds: Credentials, app: Flask,
             "transitions": [(r.from_state, r.to_state) for r in records],
         })
     return results
+
+
+# --- (b') retries of one request, all at once -----------------------------------------
+
+def _answers(replies: list[Reply]) -> dict[str, Any]:
+    """The statuses of ``replies``, and their distinct successful answers."""
+    answers = {(r.status, r.headers.get("Location"), r.etag, json.dumps(r.body, sort_keys=True))
+               for r in replies if r.status < 300}
+    return {"statuses": Counter(r.status for r in replies),
+            "distinct_answers": len(answers),
+            "replayed": sum(r.headers.get("Idempotent-Replayed") == "true" for r in replies),
+            "refusals": Counter(r.body["_error"]["type"] for r in replies if r.status >= 300)}
+
+
+def racing_retries(server: LiveServer, creds: Credentials, app: Flask,
+                   clients: int) -> dict[str, Any]:
+    """``clients`` identical creates with one ``Idempotency-Key`` at once, then as many
+    identical cancels of the new application with another key."""
+    sub = f"retry-{uuid.uuid4().hex[:8]}"
+    headers = creds.headers(sub)
+
+    def create(_index: int) -> Reply:
+        return request(server.url, "POST", "/applications",
+                       headers={**headers, "Idempotency-Key": f"{sub}-create"},
+                       json_body=copy.deepcopy(CREATE_BODY))
+
+    created = _release_together(clients, create)
+    with app.app_context():
+        ids = [row.id for row in Application.select().where(Application.owner == sub)]
+    app_id = ids[0] if ids else None
+
+    def cancel(_index: int) -> Reply:
+        return request(server.url, "POST", f"/canceledApplications?application={app_id}",
+                       headers={**headers, "Idempotency-Key": f"{sub}-cancel"})
+
+    canceled = _release_together(clients, cancel) if app_id else []
+    with app.app_context():
+        records = [(r.from_state, r.to_state) for r in AuditRecord.select().where(
+            AuditRecord.resource_id == app_id).order_by(AuditRecord.id)]
+        keys = IdempotencyKey.select().where(IdempotencyKey.user_id == sub).count()
+    return {"create": _answers(created), "cancel": _answers(canceled),
+            "applications": len(ids), "audit_trail": records, "stored_keys": keys}
 
 
 # --- (c) durability under SIGKILL ----------------------------------------------------

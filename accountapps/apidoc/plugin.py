@@ -5,8 +5,9 @@ answer, their scope through :func:`accountapps.auth.security.requires`). Everyth
 that follows from a convention is added here, in one place, for every view of
 every blueprint: operationIds, security requirements, credentials and media
 type errors, ``ETag``/``Location`` headers, ``If-Match``/``If-None-Match``,
-errorResponse bodies, ``application/hal+json``, and the links that let a client
-(or schemathesis) go from a created resource to its operations.
+``Idempotency-Key`` on every POST, errorResponse bodies, ``application/hal+json``,
+and the links that let a client (or schemathesis) go from a created resource to
+its operations.
 """
 
 from __future__ import annotations
@@ -51,6 +52,28 @@ IF_NONE_MATCH = {
     "name": "If-None-Match", "in": "header",
     "description": "If it matches the current ETag, the answer is 304 with no body.",
     "schema": {"type": "string"},
+}
+
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": (
+        "Makes retries of this POST safe: a key made up for this request (a UUID, say), "
+        "1 to 255 printable ASCII characters, sent again with each retry. A repeat gets the "
+        "first answer (`Idempotent-Replayed: true`) and nothing executes twice; the same key "
+        "with another request is `422`; a repeat while the first executes is `409` with "
+        "`Retry-After`. See \"Safe retries\" in the API description."),
+    "schema": {"type": "string", "pattern": "^[ -~]{1,255}$"},
+}
+REPLAYED_HEADER = {
+    "description": "`true`: this is the stored answer to an earlier request with the same "
+                   "Idempotency-Key; nothing was executed now.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+RETRY_AFTER_HEADER = {
+    "description": "Seconds to wait before retrying (a request with the same Idempotency-Key "
+                   "is still executing).",
+    "schema": {"type": "integer", "minimum": 0},
 }
 
 
@@ -116,6 +139,8 @@ class ConventionsPlugin(BasePlugin):
                 operation["responses"].setdefault(415, "UNSUPPORTED_MEDIA_TYPE")
                 # A value the database cannot hold is a 422 valueOutOfRange (errors.py).
                 operation["responses"].setdefault(422, "UNPROCESSABLE_ENTITY")
+            if method == "post":
+                self._idempotency(operation)
             if not getattr(view, "without_database", False):
                 # The database is down, or the connection was lost (db.py, errors.py).
                 operation["responses"].setdefault(503, "SERVICE_UNAVAILABLE")
@@ -145,6 +170,14 @@ class ConventionsPlugin(BasePlugin):
             responses.setdefault(401, "UNAUTHORIZED")
             responses.setdefault(403, "FORBIDDEN")
         responses.setdefault(429, "TOO_MANY_REQUESTS")
+
+    @staticmethod
+    def _idempotency(operation: dict) -> None:
+        """Every POST takes an ``Idempotency-Key`` (web/idempotency.py): a repeat
+        still executing is 409, the key of another request 422."""
+        operation.setdefault("parameters", []).append(dict(IDEMPOTENCY_KEY))
+        operation["responses"].setdefault(409, "CONFLICT")
+        operation["responses"].setdefault(422, "UNPROCESSABLE_ENTITY")
 
     @staticmethod
     def _request_body(operation: dict) -> None:
@@ -180,6 +213,8 @@ class ConventionsPlugin(BasePlugin):
             if status >= 400:
                 description = response.get("description") if isinstance(response, dict) else None
                 responses[code] = error_response(status, description)
+                if status == 409 and method == "post":
+                    responses[code]["headers"] = {"Retry-After": RETRY_AFTER_HEADER}
             elif status == 304:
                 responses[code] = {"description": "Not Modified: the ETag matches.",
                                    "headers": {"ETag": ETAG_HEADER}}
@@ -190,6 +225,8 @@ class ConventionsPlugin(BasePlugin):
                     headers["ETag"] = ETAG_HEADER
                 if status == 201:
                     headers["Location"] = LOCATION_HEADER
+                if method == "post":
+                    headers["Idempotent-Replayed"] = REPLAYED_HEADER
                 if not headers:
                     del response["headers"]
         operation["responses"] = dict(sorted(responses.items(), key=lambda kv: int(kv[0])))

@@ -30,7 +30,21 @@ DESCRIPTION = (
     "This API manages applications to create new accounts, and enrollments of new users in "
     "digital banking. Responses are `application/hal+json`; every resource has `_id`, "
     "`_profile` (the URI of its JSON Schema, served by this service) and `_links`. "
-    "Start at the API root and follow its links."
+    "Start at the API root and follow its links.\n\n"
+    "**Safe retries.** Every POST accepts an `Idempotency-Key` header (1 to 255 printable "
+    "ASCII characters; bare, or quoted as RFC 8941 writes a string): a key the client makes "
+    "up for one request and sends again with each retry of it. The first request with a key "
+    "executes, and its answer (status, `Location`, `ETag`, `Content-Type` and body) is "
+    "stored in the same transaction as its effect. A repeat from the same client application "
+    "and user, for the same method, path, query and body, gets that answer byte for byte, "
+    "with `Idempotent-Replayed: true`, and executes nothing, even if the resource has changed "
+    "since. The same key with another request is `422`, naming what differs; a repeat while "
+    "the first is still executing is `409` with `Retry-After`. Only outcomes are stored: a "
+    "success, or a `409` conflict with the resource's state. A request refused before it "
+    "takes effect (any other `4xx`) or failing (`5xx`) stores nothing, so it can be corrected "
+    "and sent again with the same key. Keys are kept at least 24 hours (the service's "
+    "`ACCOUNTAPPS_IDEMPOTENCY_TTL_HOURS`). A service with "
+    "`ACCOUNTAPPS_REQUIRE_IDEMPOTENCY_KEY` set refuses a POST without a key (`400`)."
 )
 
 

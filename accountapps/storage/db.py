@@ -28,15 +28,26 @@ from peewee import (
     OperationalError,
     PostgresqlDatabase,
     SqliteDatabase,
+    _savepoint,
 )
 from playhouse.db_url import connect, parse
 from playhouse.pool import MaxConnectionsExceeded, PooledDatabase, PooledPostgresqlDatabase
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from psycopg2.extensions import connection as Psycopg2Connection
 
+from accountapps.storage.key_locks import KeyLocks
 from accountapps.storage.writer_queue import WriterQueue
 
-database = DatabaseProxy()
+
+class _DatabaseProxy(DatabaseProxy):
+    """peewee's proxy, whose savepoints are the bound database's own (peewee's
+    proxy builds plain ones, and :class:`PostgresPool` has its own)."""
+
+    def savepoint(self) -> Any:
+        return self.obj.savepoint()
+
+
+database = _DatabaseProxy()
 
 SQLITE_PRAGMAS = {
     # Every page a write touches is copied to the WAL at commit and back at the
@@ -63,9 +74,11 @@ def make_database(url: str, *, prepare: bool = True) -> Database:
     if scheme.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         sqlite = connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
-        if path and path != ":memory:":
+        on_disk = bool(path) and path != ":memory:"
+        if on_disk:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             sqlite.writer_queue = WriterQueue(path)
+        sqlite.key_locks = KeyLocks(path if on_disk else None)
         return sqlite
     if scheme.startswith("postgres"):
         # A request holds one connection at a time, so a sync worker's pool holds
@@ -140,6 +153,21 @@ class PostgresPool(PooledPostgresqlDatabase):
         batch.params.extend(params)
         return True
 
+    def execute_after_commit(self, sql: str, params: Any) -> bool:
+        """Queue a statement to follow this transaction's ``COMMIT`` in its round
+        trip; forgotten if the transaction rolls back. ``False`` outside a transaction."""
+        batch = self._pending()
+        if batch is None:
+            return False
+        batch.after.append((sql, list(params)))
+        return True
+
+    def flush(self) -> None:
+        """Send what the transaction has waiting now (its errors are raised here)."""
+        batch = self._pending()
+        if batch is not None and batch.statements and (batch.begun or len(batch.statements) > 1):
+            super().execute_sql(*batch.take_all())
+
     def execute_sql(self, sql: str, params: Any = None) -> Any:
         """Run ``sql``, preceded by whatever the transaction has waiting."""
         batch = self._pending()
@@ -193,14 +221,25 @@ class PostgresPool(PooledPostgresqlDatabase):
         self._local.preparing = (conn, name, statement)
         return statement, params
 
+    def savepoint(self) -> _LazySavepoint:
+        """A savepoint whose ``SAVEPOINT`` waits for the next round trip (see the class)."""
+        return _LazySavepoint(self)
+
     def commit(self) -> None:
-        """Send what is waiting together with ``COMMIT``."""
+        """Send what is waiting together with ``COMMIT`` (and what follows it)."""
         batch = self._pending()
         self._local.batch = None
-        if batch is None or not batch.statements:
+        if batch is None:
             super().commit()
-        elif batch.begun or len(batch.statements) > 1:  # (only a BEGIN waiting: nothing to do)
-            super().execute_sql(*batch.take("COMMIT", ()))
+            return
+        end, values = "COMMIT", []
+        for statement, params in batch.after:
+            end += f"; {statement}"
+            values += params
+        if batch.begun or len(batch.statements) > 1:
+            super().execute_sql(*batch.take(end, values))
+        elif batch.after:  # only a BEGIN waiting: nothing to commit
+            super().execute_sql(end.removeprefix("COMMIT; "), values)
 
     def rollback(self) -> None:
         """Drop what is waiting; ``ROLLBACK`` only if the transaction reached the server."""
@@ -241,19 +280,89 @@ def prepared(sql: str, params: Any) -> tuple[str, Any]:
 
 
 class _Batch:
-    """Statements of a PostgreSQL transaction not sent yet, with their values."""
+    """Statements of a PostgreSQL transaction not sent yet, with their values.
 
-    __slots__ = ("begun", "params", "statements")
+    ``sent`` counts the round trips that took statements from it, so that a
+    savepoint can tell whether its ``SAVEPOINT`` has reached the server.
+    """
+
+    __slots__ = ("after", "begun", "params", "sent", "statements")
 
     def __init__(self, statements: list[str], params: list[Any], *, begun: bool) -> None:
         self.statements, self.params, self.begun = statements, params, begun
+        self.sent = 0
+        #: Statements sent right after the ``COMMIT`` (see ``execute_after_commit``).
+        self.after: list[tuple[str, list[Any]]] = []
 
     def take(self, sql: str, params: Any) -> tuple[str, list[Any]]:
         """Everything waiting, then ``sql``, as one string; nothing is left waiting."""
         joined = "; ".join([*self.statements, sql])
         values = [*self.params, *(params or ())]
         self.statements, self.params, self.begun = [], [], True
+        self.sent += 1
         return joined, values
+
+    def take_all(self) -> tuple[str, list[Any]]:
+        """Everything waiting, as one string; nothing is left waiting."""
+        joined, values = "; ".join(self.statements), self.params
+        self.statements, self.params, self.begun = [], [], True
+        self.sent += 1
+        return joined, values
+
+    def mark(self) -> tuple[int, int, int]:
+        """Where the batch stands now: (round trips, statements, values)."""
+        return self.sent, len(self.statements), len(self.params)
+
+    def drop_after(self, mark: tuple[int, int, int]) -> bool:
+        """Forget what was queued since ``mark`` if none of it was sent; else forget
+        whatever still waits. True when nothing since ``mark`` reached the server."""
+        sent, statements, params = mark
+        if sent == self.sent:
+            del self.statements[statements:], self.params[params:]
+            return True
+        self.statements, self.params = [], []
+        return False
+
+
+class _LazySavepoint(_savepoint):
+    """A savepoint of a :class:`PostgresPool` transaction that costs no round trip of its own.
+
+    Inside a transaction that joins several writes (:func:`one_transaction`),
+    each write is a savepoint. Its ``SAVEPOINT`` goes with the next statement.
+    Its ``RELEASE`` goes at once when statements of the block still wait, so
+    that their errors reach the block that made them (which may catch one and
+    carry on, as a create catches the index's refusal), else with the next
+    statement. A rollback before anything of the block reached the server
+    just forgets the block's statements.
+    """
+
+    db: PostgresPool
+
+    def _begin(self) -> None:
+        batch = self.db._pending()
+        if batch is None:  # not in a transaction that batches: as peewee does
+            super()._begin()
+            return
+        self.mark = batch.mark()
+        batch.statements.append(f"SAVEPOINT {self.quoted_sid}")
+
+    def commit(self, begin: bool = True) -> None:
+        batch = self.db._pending()
+        release = f"RELEASE SAVEPOINT {self.quoted_sid}"
+        if batch is not None and not batch.statements:
+            batch.statements.append(release)
+        else:
+            self.db.execute_sql(release)
+        if begin:
+            self._begin()
+
+    def rollback(self, begin: bool = True) -> None:
+        batch = self.db._pending()
+        mark = getattr(self, "mark", None)
+        if batch is None or mark is None or not batch.drop_after(mark):
+            self.db.execute_sql(f"ROLLBACK TO SAVEPOINT {self.quoted_sid}")
+        if begin:
+            self._begin()
 
 
 def execute_later(sql: str, params: Any) -> None:
@@ -300,7 +409,14 @@ def write_transaction(*, one_statement: bool = False) -> Iterator[None]:
     itself (its triggers included). On PostgreSQL it is then sent on its own,
     committed by the server as it runs: one round trip instead of a second
     one for the ``COMMIT``.
+
+    Inside :func:`one_transaction` it joins that transaction (see there).
     """
+    joined = getattr(_joined, "transaction", None)
+    if joined is not None:
+        with joined.write():
+            yield
+        return
     if is_sqlite():
         queue = getattr(database.obj, "writer_queue", None)
         with queue.turn() if queue else contextlib.nullcontext(), database.atomic("IMMEDIATE"):
@@ -310,6 +426,105 @@ def write_transaction(*, one_statement: bool = False) -> Iterator[None]:
     else:
         with database.atomic():
             yield
+
+
+#: The :class:`OneTransaction` this thread's writes join, if any.
+_joined = threading.local()
+
+
+class OneTransaction:
+    """The transaction that every write of a :func:`one_transaction` block joins."""
+
+    def __init__(self, *, defer_errors: bool = False) -> None:
+        self._stack: contextlib.ExitStack | None = None
+        self.discarded = False
+        self.defer_errors = defer_errors
+
+    @property
+    def begun(self) -> bool:
+        """True once the transaction has started."""
+        return self._stack is not None
+
+    def begin(self) -> None:
+        """Start the transaction now, if it has not started (SQLite: take the writer's turn)."""
+        if self._stack is not None:
+            return
+        stack = contextlib.ExitStack()
+        if is_sqlite():
+            queue = getattr(database.obj, "writer_queue", None)
+            if queue is not None:
+                stack.enter_context(queue.turn())
+            stack.enter_context(database.atomic("IMMEDIATE"))
+        else:
+            stack.enter_context(database.atomic())
+        self._stack = stack
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        """A write of the block: the transaction's first, which starts it, or a
+        savepoint of it. The first one's statements are sent when it ends, so
+        that their errors are its own (PostgreSQL batches them), unless the
+        block defers errors (``defer_errors``: they may then surface at a later
+        statement or at the ``COMMIT``); if it fails, the transaction, which
+        holds nothing else yet, is rolled back whole (as its savepoint would be)
+        and starts again at the next write."""
+        if self._stack is not None:
+            with database.atomic():  # a savepoint
+                yield
+            return
+        self.begin()
+        try:
+            yield
+            current = database.obj
+            if isinstance(current, PostgresPool) and not self.defer_errors:
+                current.flush()
+        except BaseException as error:
+            self._end(error)
+            raise
+
+    def discard(self) -> None:
+        """Roll back at the end of the block instead of committing."""
+        self.discarded = True
+
+    def _end(self, error: BaseException | None) -> None:
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return
+        if error is None and self.discarded:
+            error = _Discarded()
+        if error is None:
+            stack.close()  # commits (a failed COMMIT rolls back and raises)
+        else:
+            stack.__exit__(type(error), error, error.__traceback__)  # rolls back
+
+
+class _Discarded(Exception):
+    """Passed to the transaction's exit to roll it back (never raised)."""
+
+
+@contextlib.contextmanager
+def one_transaction(*, defer_errors: bool = False) -> Iterator[OneTransaction]:
+    """Make the block's writes one transaction, committed when the block ends.
+
+    Each :func:`write_transaction` inside joins it (the first one is the
+    transaction itself, the others savepoints of it), so the block's effects
+    and what it records about them are committed together or not at all. It
+    begins at the block's first write (or :meth:`OneTransaction.begin`): a
+    block that only reads opens none (on SQLite, the writer lock is not held
+    while the block reads). It is rolled back when the block raises or calls
+    :meth:`OneTransaction.discard`. ``defer_errors``: see :meth:`OneTransaction.write`.
+    """
+    if getattr(_joined, "transaction", None) is not None:
+        raise RuntimeError("one_transaction blocks do not nest")
+    transaction = _joined.transaction = OneTransaction(defer_errors=defer_errors)
+    try:
+        yield transaction
+    except BaseException as error:
+        _joined.transaction = None
+        transaction._end(error)
+        raise
+    _joined.transaction = None
+    transaction._end(None)
 
 
 def bind(url: str, *, prepare: bool = True) -> None:

@@ -12,8 +12,10 @@ from typing import Any
 
 from peewee import (
     AutoField,
+    BlobField,
     BooleanField,
     CharField,
+    CompositeKey,
     DateTimeField,
     IntegerField,
     Model,
@@ -216,3 +218,34 @@ class ReviewFlag(BaseModel):
 
 
 ALL_MODELS.append(ReviewFlag)
+
+
+class IdempotencyKey(BaseModel):
+    """A POST's ``Idempotency-Key`` and the answer it got (created by migration m0014).
+
+    Written in the transaction of the request's effect, so a key has a stored
+    answer exactly when its request took effect. The key is the client
+    application's and user's own: ``(client_id, user_id, key)`` is unique.
+    """
+
+    client_id = CharField(max_length=255)
+    user_id = CharField(max_length=255)
+    key = CharField(max_length=255)
+    # The request it answered: a repeat must be the same request.
+    method = CharField(max_length=16)
+    path = TextField()
+    query_sha256 = CharField(max_length=64)
+    body_sha256 = CharField(max_length=64)
+    created_at = DateTimeField(index=True)  # pruned from here
+    # The answer, replayed as it was (the large values last: a row's other
+    # columns are read without its overflow pages).
+    status = IntegerField()
+    headers = JSONField()  # [[name, value], ...]
+    body = BlobField()
+
+    class Meta:
+        table_name = "idempotency_key"
+        primary_key = CompositeKey("client_id", "user_id", "key")
+
+
+ALL_MODELS.append(IdempotencyKey)

@@ -56,6 +56,13 @@ ERROR_TYPES: dict[str, ErrorType] = {
     "invalidEnrollment": ErrorType(400, "Invalid enrollment",
                                    "The action names no enrollment of yours: send the id or the "
                                    "URI from the enrollment's action link."),
+    "invalidIdempotencyKey": ErrorType(400, "Invalid Idempotency-Key",
+                                       "The Idempotency-Key header must be 1 to 255 "
+                                       "printable ASCII characters."),
+    "idempotencyKeyRequired": ErrorType(400, "Idempotency-Key required",
+                                        "This service requires an Idempotency-Key header on "
+                                        "every POST: send a new unique key with each request "
+                                        "(and the same one when retrying it)."),
     "unauthorized": ErrorType(401, "Unauthorized",
                               "The API key or the access token is missing, invalid or expired. "
                               "Send a valid `API-Key` header and `Authorization: Bearer` token."),
@@ -98,6 +105,9 @@ ERROR_TYPES: dict[str, ErrorType] = {
     "enrollmentInProgress": ErrorType(409, "Enrollment in progress",
                                       "The user already has an enrollment in progress "
                                       "(`attributes.enrollment`)."),
+    "idempotencyKeyInUse": ErrorType(409, "Idempotency-Key in use",
+                                     "A request with this key is still being processed: retry "
+                                     "after `Retry-After` seconds to get its answer."),
     "preconditionFailed": ErrorType(412, "Precondition failed",
                                     "The `If-Match` tag is not the resource's current ETag (it "
                                     "changed since it was fetched), or `If-None-Match` names it. "
@@ -117,6 +127,10 @@ ERROR_TYPES: dict[str, ErrorType] = {
     "productNotOffered": ErrorType(422, "Product not offered",
                                    "The product is not offered to this applicant type or "
                                    "country (the product lists those it is)."),
+    "idempotencyKeyReused": ErrorType(422, "Idempotency-Key reused",
+                                      "The key was used for a different request "
+                                      "(`attributes.differences` says what differs): use a new "
+                                      "key for a new request."),
     "invalidSortField": ErrorType(422, "Invalid sort field",
                                   "`sortBy` names a field the collection cannot be sorted by "
                                   "(`attributes.allowed` lists those it can)."),

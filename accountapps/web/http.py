@@ -38,8 +38,10 @@ SECURITY_HEADERS = {
 
 
 #: What a browser front end may send and read (CORS).
-CORS_ALLOW_HEADERS = "API-Key, Authorization, Content-Type, If-Match, If-None-Match, X-Request-ID"
-CORS_EXPOSE_HEADERS = "ETag, Location, X-Request-ID, Retry-After, WWW-Authenticate"
+CORS_ALLOW_HEADERS = ("API-Key, Authorization, Content-Type, Idempotency-Key, If-Match, "
+                      "If-None-Match, X-Request-ID")
+CORS_EXPOSE_HEADERS = ("ETag, Idempotent-Replayed, Location, X-Request-ID, Retry-After, "
+                       "WWW-Authenticate")
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE"
 CORS_MAX_AGE = "600"
 

@@ -1,0 +1,256 @@
+"""Idempotency keys: each key's one answer, stored in the transaction of its effect.
+
+:func:`attempt` is the whole life of a request sent with a key: it locks the
+key without waiting (so that a repeat arriving while the first executes is told
+so, rather than executing again or queueing behind it), looks up the answer a
+request with the key already got, and runs the request in one transaction
+(:func:`~accountapps.storage.db.one_transaction`) with the storing of its
+answer, so that the answer exists exactly when the effect does. The table's
+primary key ``(client_id, user_id, key)`` is the last word: of two requests
+that somehow both executed, only one answer can be stored, and the other's
+transaction, effect included, is rolled back (:class:`KeyTaken`).
+
+The locks are PostgreSQL's ``pg_try_advisory_lock`` (a session's, released in
+the round trip of the ``COMMIT``) and, on SQLite, the
+:class:`~.key_locks.KeyLocks` beside the database. Either is released after
+the commit, so that the next holder finds the answer; neither needs a
+transaction, so a replay or a refusal opens none, and the request's first
+write starts its transaction as it would without a key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from peewee import DatabaseError, IntegrityError, InterfaceError, Tuple
+
+from accountapps.storage import jsoncodec
+from accountapps.storage.db import (
+    OneTransaction,
+    database,
+    execute_later,
+    is_postgres,
+    one_transaction,
+    prepared,
+    write_transaction,
+)
+from accountapps.storage.models import IdempotencyKey, utcnow
+
+#: A key's answer, the request it answered, and whether it is past its keeping time.
+_FIND = ("SELECT method, path, query_sha256, body_sha256, status, headers, body, "
+         "created_at < {p} FROM idempotency_key "
+         'WHERE client_id = {p} AND user_id = {p} AND "key" = {p}')
+#: PostgreSQL: take the key's lock, then look the key up in a statement that
+#: starts after the lock was taken, so that it sees an answer committed by the
+#: lock's last holder; one round trip.
+_LOCK = "SELECT set_config('accountapps.key_lock', pg_try_advisory_lock(%s)::text, true)"
+_LOCKED_AND_FIND = (
+    "SELECT current_setting('accountapps.key_lock'), k.method, k.path, k.query_sha256, "
+    "k.body_sha256, k.status, k.headers, k.body, k.created_at < %s "
+    "FROM (SELECT 1) AS one LEFT JOIN idempotency_key AS k "
+    'ON k.client_id = %s AND k.user_id = %s AND k."key" = %s')
+_UNLOCK = "SELECT pg_advisory_unlock(%s)"
+#: The answer, stored (a fixed statement: the write every keyed request makes).
+_INSERT = ('INSERT INTO idempotency_key (client_id, user_id, "key", method, path, '
+           "query_sha256, body_sha256, created_at, status, headers, body) "
+           "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})")
+_DELETE = 'DELETE FROM idempotency_key WHERE client_id = {p} AND user_id = {p} AND "key" = {p}'
+#: (statement, placeholder) -> the statement's text for a database.
+_TEXT: dict[tuple[str, str], str] = {}
+
+
+def _text(statement: str) -> str:
+    """``statement`` with the bound database's placeholder."""
+    param = database.obj.param
+    text = _TEXT.get((statement, param))
+    if text is None:
+        text = _TEXT[(statement, param)] = statement.format(p=param)
+    return text
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What makes two requests the same request."""
+
+    method: str
+    path: str
+    query_sha256: str
+    body_sha256: str
+
+    def differences(self, other: Fingerprint) -> list[str]:
+        """The parts of ``other`` that differ from this one: method, path, query, body."""
+        return [name for name, mine, theirs in (
+            ("method", self.method, other.method), ("path", self.path, other.path),
+            ("query", self.query_sha256, other.query_sha256),
+            ("body", self.body_sha256, other.body_sha256)) if mine != theirs]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response as stored: its status, the headers that matter and its body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A key's answer and the request that got it."""
+
+    request: Fingerprint
+    answer: Answer
+
+
+class KeyTaken(Exception):
+    """A concurrent request with the same key stored its answer first; this one's
+    transaction was rolled back."""
+
+
+class Again(Exception):
+    """A deferred write failed after the request went on (see :func:`attempt`); the
+    transaction was rolled back, and the request must run again without deferring."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A key is its client application's and user's own."""
+
+    client_id: str
+    user_id: str
+    key: str
+
+    def lock_name(self) -> int:
+        """The key's lock, a signed 64-bit number (PostgreSQL's advisory lock key)."""
+        text = "\x1f".join((self.client_id, self.user_id, self.key)).encode()
+        return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
+
+
+def _stored(row: Any) -> tuple[Stored | None, bool]:
+    """The stored answer of a looked-up row, and whether it is past its keeping time."""
+    if row is None or row[0] is None:
+        return None, False
+    method, path, query, body_hash, status, headers, body, expired = row
+    stored = Stored(Fingerprint(method, path, query, body_hash), Answer(
+        status, [tuple(pair) for pair in IdempotencyKey.headers.python_value(headers)],
+        bytes(body)))
+    return stored, bool(expired)
+
+
+def find(scope: Scope, kept_for: timedelta) -> Stored | None:
+    """The answer a request with this key got, unless it is older than ``kept_for``."""
+    cursor = database.execute_sql(_text(_FIND), [utcnow() - kept_for, scope.client_id,
+                                                 scope.user_id, scope.key])
+    stored, expired = _stored(cursor.fetchone())
+    return None if expired else stored
+
+
+def _lock_and_find(scope: Scope, name: int, cutoff: datetime) -> tuple[bool, Any]:
+    """Try the key's lock, then look the key up: (locked, the row found or ``None``)."""
+    values = [cutoff, scope.client_id, scope.user_id, scope.key]
+    if is_postgres():
+        find_sql, values = prepared(_LOCKED_AND_FIND, values)
+        row = database.execute_sql(f"{_LOCK}; {find_sql}", [name, *values]).fetchone()
+        return row[0] == "true", row[1:]
+    locked = database.obj.key_locks.try_lock(name)
+    return locked, database.execute_sql(_text(_FIND), values).fetchone()
+
+
+def _unlock(name: int) -> None:
+    if not is_postgres():
+        database.obj.key_locks.unlock(name)
+        return
+    with contextlib.suppress(DatabaseError, InterfaceError):  # a lost session holds no lock
+        database.execute_sql(_UNLOCK, [name])
+
+
+class Attempt:
+    """A request with a key, inside :func:`attempt`."""
+
+    def __init__(self, transaction: OneTransaction, scope: Scope, stored: Stored | None,
+                 expired: bool, locked: bool) -> None:
+        self._transaction, self._scope, self._expired = transaction, scope, expired
+        #: The answer a request with this key got (the request may differ).
+        self.stored = stored
+        #: True when another request with this key is executing now.
+        self.busy = not locked and stored is None
+        self.kept = False
+
+    def keep(self, request: Fingerprint, answer: Answer) -> None:
+        """Store ``answer`` to ``request`` in the transaction of its effect."""
+        self._transaction.begin()  # if the request wrote nothing, its transaction starts here
+        scope = self._scope
+        self.kept = True
+        key = [scope.client_id, scope.user_id, scope.key]
+        if self._expired:  # an earlier use of the key, past its keeping time
+            execute_later(_text(_DELETE), key)
+        execute_later(_text(_INSERT), [
+            *key, request.method, request.path, request.query_sha256, request.body_sha256,
+            utcnow(), answer.status, jsoncodec.dumps(answer.headers, strict=True), answer.body])
+
+
+@contextlib.contextmanager
+def attempt(scope: Scope, kept_for: timedelta, *, defer: bool = False) -> Iterator[Attempt]:
+    """Lock the key, look it up, and run the block in one transaction (see module).
+
+    The block executes the request only when :attr:`Attempt.stored` is ``None``
+    and :attr:`Attempt.busy` is false, and calls :meth:`Attempt.keep` to store
+    its answer; the transaction is committed then, and rolled back otherwise
+    (the block raised, or stored nothing). :class:`KeyTaken` when a concurrent
+    request stored an answer first.
+
+    ``defer``: on PostgreSQL, the request's first write is sent with the
+    ``COMMIT`` rather than when it ends (one round trip fewer). Should it fail
+    there, or at a statement in between, the code that would have caught its
+    error never saw it: the transaction is rolled back and :class:`Again`
+    raised, for the request to run once more without deferring.
+    """
+    defer = defer and is_postgres()
+    name = scope.lock_name()
+    locked, row = _lock_and_find(scope, name, utcnow() - kept_for)
+    current: Attempt | None = None
+    unlocked = False
+    try:
+        stored, expired = _stored(row)
+        with one_transaction(defer_errors=defer) as transaction:
+            current = Attempt(transaction, scope, None if expired else stored, expired, locked)
+            yield current
+            if not current.kept:
+                transaction.discard()
+            elif locked and is_postgres():
+                # Sent after the COMMIT, in its round trip (if the COMMIT fails: below).
+                unlocked = database.obj.execute_after_commit(_UNLOCK, [name])
+    except IntegrityError as exc:
+        unlocked = False
+        if defer:  # whosever it was, the request runs again (and finds a stored answer)
+            raise Again() from exc
+        if current is not None and current.kept:
+            raise KeyTaken() from exc
+        raise
+    except BaseException:
+        unlocked = False
+        raise
+    finally:
+        if locked and not unlocked:
+            _unlock(name)
+
+
+def prune(kept_for: timedelta, batch: int = 1000) -> int:
+    """Forget the answers older than ``kept_for``; return how many (in short transactions)."""
+    cutoff = utcnow() - kept_for
+    key = Tuple(IdempotencyKey.client_id, IdempotencyKey.user_id, IdempotencyKey.key)
+    removed = 0
+    while True:
+        with write_transaction():
+            old = (IdempotencyKey.select(IdempotencyKey.client_id, IdempotencyKey.user_id,
+                                         IdempotencyKey.key)
+                   .where(IdempotencyKey.created_at < cutoff).limit(batch))
+            count = IdempotencyKey.delete().where(key.in_(old)).execute()
+        removed += count
+        if count < batch:
+            return removed
