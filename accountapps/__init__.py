@@ -42,13 +42,21 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     bodies.init_app(app)
 
     api = apidoc.create_api(app)
-    from accountapps.resources import applications, enrollments, health, root, workflow
+    from accountapps.resources import (
+        applications,
+        enrollments,
+        events,
+        health,
+        root,
+        workflow,
+    )
 
     api.register_blueprint(root.blp)
     api.register_blueprint(health.blp)
     api.register_blueprint(applications.blp)
     api.register_blueprint(enrollments.blp)
     api.register_blueprint(workflow.blp)
+    api.register_blueprint(events.blp)
     apidoc.init_app(app)  # JSON Schemas and interactive docs (not in the OpenAPI document)
     errors.register(app)  # after Api, which installs handlers of its own
     cli.init_app(app)

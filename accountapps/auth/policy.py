@@ -61,3 +61,13 @@ def may_write_institution_fields(principal: Principal) -> bool:
     """Approvals, required documents, review flags and verification results in a body
     are the institution's; anyone else's values for them are ignored."""
     return is_institution(principal)
+
+
+def may_read_events(principal: Principal) -> bool:
+    """The event feed and the webhook subscriptions: the institution or an auditor."""
+    return is_institution(principal) or principal.has("admin/read")
+
+
+def may_manage_webhooks(principal: Principal) -> bool:
+    """Subscribing, changing, deleting webhooks and redelivering: the institution."""
+    return is_institution(principal)

@@ -18,6 +18,7 @@ from peewee import Model
 from accountapps.domain.errors import ApiError, IfMatch, precondition_failed
 from accountapps.storage import sql
 from accountapps.storage.db import write_transaction
+from accountapps.storage.models import Event
 
 T = TypeVar("T")
 
@@ -28,20 +29,25 @@ LOST = object()
 def write(model: type[Model], row: Any, values: Mapping[str, Any] | None, *,
           then: Callable[[], None] | None = None,
           then_insert: tuple[type[Model], Mapping[str, Any]] | None = None,
+          event: Mapping[str, Any] | None = None,
           one_statement: bool = False) -> bool:
     """Update ``row`` to ``values`` (``None``: delete it) if it is unchanged since read.
 
     In the same transaction, when the write took effect: ``then_insert`` (a row
-    to insert, in the same statement where the database allows) and ``then()``
+    to insert) and ``event`` (the change's :class:`~accountapps.storage.models.Event`
+    row), both in the same statement where the database allows, and ``then()``
     (further writes). ``one_statement``: nothing but that one statement runs.
     True when the write took effect.
     """
     guard = (("id", row.id), ("revision", row.revision), ("state", row.state))
-    with write_transaction(one_statement=one_statement):
+    inserts = [*([then_insert] if then_insert else []), *([(Event, event)] if event else [])]
+    with write_transaction(one_statement=one_statement and (values is not None or not event)):
         if values is None:
             done = sql.delete_where(model, guard)
+            if done and event:
+                sql.insert(Event, event)
         else:
-            done = sql.update_where(model, values, guard, then_insert=then_insert)
+            done = sql.update_where(model, values, guard, then_insert=inserts)
         if done and then is not None:
             then()
     return bool(done)

@@ -19,7 +19,8 @@ blp = Blueprint("root", __name__, url_prefix=hal.BASE_PATH,
 API_VERSION = "0.18.3"
 
 #: rel -> path of every collection and action collection, linked from the root.
-COLLECTIONS: dict[str, str] = collection_links(applications.KIND, enrollments.KIND)
+COLLECTIONS: dict[str, str] = {**collection_links(applications.KIND, enrollments.KIND),
+                                "apiture:events": "/events"}
 
 
 class RootSchema(Schema):

@@ -8,20 +8,12 @@ made by the database, in the ``WHERE revision = ?`` of the conditional update
 
 from __future__ import annotations
 
-import zlib
-
 from flask import request
 
 from accountapps.domain.errors import ApiError, IfMatch
+from accountapps.domain.etags import MASKED, etag, resource_part
 
-#: Ends the tag of the masked view (a reader without PII access): a strong tag
-#: names one representation, and the masked body differs from the full one.
-MASKED = "m"
-
-
-def etag(resource_id: str, revision: int, *, masked: bool = False) -> str:
-    """The strong entity tag (quoted) of a resource at a revision, in its full or masked view."""
-    return f'"{revision}.{zlib.crc32(resource_id.encode()):08x}{MASKED if masked else ""}"'
+__all__ = ["MASKED", "etag", "if_match", "not_modified"]
 
 
 def _tags(header: str) -> list[str]:
@@ -69,7 +61,7 @@ def if_match(resource_id: str, *, required: bool) -> IfMatch | None:
 
 def _revisions(resource_id: str, tags: list[str]) -> frozenset[int]:
     """The revisions of ``resource_id`` that ``tags`` name (strong tags of either view)."""
-    expected = f"{zlib.crc32(resource_id.encode()):08x}"
+    expected = resource_part(resource_id)
     revisions = set()
     for tag in tags:
         if len(tag) < 2 or tag[0] != '"' or tag[-1] != '"':
