@@ -48,6 +48,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         events,
         health,
         root,
+        webhooks,
         workflow,
     )
 
@@ -57,6 +58,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(enrollments.blp)
     api.register_blueprint(workflow.blp)
     api.register_blueprint(events.blp)
+    api.register_blueprint(webhooks.blp)
     apidoc.init_app(app)  # JSON Schemas and interactive docs (not in the OpenAPI document)
     errors.register(app)  # after Api, which installs handlers of its own
     cli.init_app(app)

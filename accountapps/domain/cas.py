@@ -1,8 +1,9 @@
-"""The one compare-and-set: every write to an application or enrollment goes through here.
+"""The one compare-and-set: every write to an application, enrollment or webhook
+subscription goes through here.
 
-A change is written only if the row still has the revision and state it had
-when it was read: ``UPDATE … WHERE id = ? AND revision = ? AND state = ?`` (or
-the same ``DELETE``). The database decides: zero rows means another writer came
+A change is written only if the row still has the revision (and state, where
+it has one) it had when it was read: ``UPDATE … WHERE id = ? AND revision = ?
+AND state = ?`` (or the same ``DELETE``). The database decides: zero rows means another writer came
 first. :func:`retrying` reads the row again and asks the caller once more, so
 of racing writers exactly one wins and the others answer as if they had come
 second (no change, ``409`` or ``412``).
@@ -39,7 +40,9 @@ def write(model: type[Model], row: Any, values: Mapping[str, Any] | None, *,
     (further writes). ``one_statement``: nothing but that one statement runs.
     True when the write took effect.
     """
-    guard = (("id", row.id), ("revision", row.revision), ("state", row.state))
+    guard: tuple[tuple[str, Any], ...] = (("id", row.id), ("revision", row.revision))
+    if "state" in model._meta.fields:
+        guard += (("state", row.state),)
     inserts = [*([then_insert] if then_insert else []), *([(Event, event)] if event else [])]
     with write_transaction(one_statement=one_statement and (values is not None or not event)):
         if values is None:

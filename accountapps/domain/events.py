@@ -185,7 +185,8 @@ def _resource(raw: str) -> str:
     return candidate
 
 
-def _limit(raw: str | None, max_limit: int) -> int:
+def parse_limit(raw: str | None, max_limit: int) -> int:
+    """A ``limit`` parameter (default 100): ``400`` unless a number, ``422`` out of range."""
     if raw is None or raw == "":
         return min(100, max_limit)
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
@@ -219,7 +220,7 @@ def feed(principal: Principal, query: Mapping[str, str], *, max_limit: int) -> F
     never sees one twice.
     """
     _require_reader(principal)
-    limit = _limit(query.get("limit"), max_limit)
+    limit = parse_limit(query.get("limit"), max_limit)
     params: dict[str, str] = {}
     types: Sequence[str] = ()
     if query.get("type"):

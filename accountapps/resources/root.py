@@ -20,7 +20,8 @@ API_VERSION = "0.18.3"
 
 #: rel -> path of every collection and action collection, linked from the root.
 COLLECTIONS: dict[str, str] = {**collection_links(applications.KIND, enrollments.KIND),
-                                "apiture:events": "/events"}
+                                "apiture:events": "/events",
+                                "apiture:webhookSubscriptions": "/webhookSubscriptions"}
 
 
 class RootSchema(Schema):

@@ -268,6 +268,7 @@ class WebhookDelivery(BaseModel):
     subscription_id = CharField(max_length=36)
     event_seq = BigIntegerField()
     event_id = CharField(max_length=36)
+    event_type = CharField(max_length=64)
     resource_id = CharField(max_length=36)  # deliveries of one resource go in order
     status = CharField(max_length=16, default="pending")
     attempts = IntegerField(default=0)
