@@ -96,6 +96,7 @@ def deliver(once: bool, workers: int, batch: int, lease: float | None, interval:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_args: stop.set())
+    click.echo("delivering events (SIGTERM stops after the round in flight)", err=True)
     count = dispatch.Dispatcher(settings).run(stop, once=once, idle=interval)
     click.echo(f"attempted deliveries: {count}", err=True)
 

@@ -267,3 +267,41 @@ def test_a_poller_under_concurrent_writers_never_skips_or_repeats(gunicorn_serve
     assert len(seen) == len(set(seen)) == 6 * 4 * 3
     everything = request(server.url, "GET", "/events?limit=1000", headers=admin).body
     assert [item["_id"] for item in everything["_embedded"]["items"]] == seen
+
+
+def at_once(url: str, calls: list[tuple[str, dict[str, str]]]) -> list[int]:
+    """POST each ``(path, headers)`` from its own thread, released together; the statuses."""
+    barrier = threading.Barrier(len(calls))
+    statuses = [0] * len(calls)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        path, headers = calls[index]
+        statuses[index] = request(url, "POST", path, headers=headers).status
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return statuses
+
+
+@pytest.mark.slow
+def test_two_racing_transitions_have_one_winner_and_one_event(gunicorn_server):
+    server = gunicorn_server(workers=3, threads=1)
+    admin = {"API-Key": API_KEY,
+             "Authorization": f"Bearer {token('officer', 'admin/full banking/full')}"}
+    for index in range(5):
+        owner = {"API-Key": API_KEY, "Authorization": f"Bearer {token(f'r{index}', USER_SCOPES)}"}
+        created = request(server.url, "POST", "/applications", headers=owner,
+                          json_body=REFERENCE_CREATE_BODY)
+        app_id = created.body["_id"]
+        replies = at_once(server.url, [
+            (f"/canceledApplications?application={app_id}", owner),
+            (f"/expiredApplications?application={app_id}", admin)])
+        assert sorted(replies) == [200, 409], replies
+        feed = request(server.url, "GET", f"/events?resource={app_id}", headers=admin).body
+        kinds = [item["type"] for item in feed["_embedded"]["items"]]
+        assert kinds[0] == "application.created"
+        assert len(kinds) == 2 and kinds[1] in ("application.canceled", "application.expired")
