@@ -298,3 +298,28 @@ def test_pruning_keeps_an_event_until_it_is_delivered(app, admin, receiver, subs
 
 def receiver_subscription(admin) -> str:
     return admin.get("/webhookSubscriptions").json["_embedded"]["items"][0]["_id"]
+
+
+def test_a_delivery_is_what_the_openapi_webhooks_describe(app, admin, user, receiver,
+                                                         subscription, application):
+    from jsonschema import Draft202012Validator
+    from openapi_validation import spec_document
+
+    from accountapps.apidoc.profiles import json_schema
+
+    user.post(href(application.json, "apiture:cancel"))
+    deliver(app)
+    doc = spec_document()
+    data_schema = Draft202012Validator(json_schema("eventData", doc))
+    for arrival in receiver.delivered():
+        operation = doc["webhooks"][arrival.payload["type"]]["post"]
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert set(body["required"]) <= set(arrival.payload)
+        data_schema.validate(arrival.payload["data"])
+        assert {p["name"] for p in operation["parameters"]} <= set(arrival.headers)
+
+
+def test_every_event_type_is_an_openapi_webhook():
+    from openapi_validation import spec_document
+
+    assert set(spec_document()["webhooks"]) == set(events.ALL_TYPES)
