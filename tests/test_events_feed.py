@@ -29,10 +29,10 @@ def auditor(client) -> Api:
     return Api(client, headers_for("auditor-1", "banking/read admin/read"))
 
 
-def make(client, count: int) -> list[dict]:
+def make(client, count: int, prefix: str = "feed") -> list[dict]:
     made = []
     for index in range(count):
-        api = Api(client, headers_for(f"feed-{index}", USER_SCOPES))
+        api = Api(client, headers_for(f"{prefix}-{index}", USER_SCOPES))
         response = api.post("/applications", REFERENCE_CREATE_BODY)
         assert response.status_code == 201, response.json
         made.append(response.json)
@@ -159,11 +159,21 @@ def test_events_are_never_rewritten(app, client):
         Event.update(reason="invented").execute()
 
 
-def test_pruning_removes_events_older_than_the_retention(app, client, admin):
-    make(client, 2)
+def test_pruning_removes_events_older_than_the_retention_but_the_newest(app, client, admin):
+    made = make(client, 3)
     with app.app_context(), db.database.connection_context():
         assert events.prune(now=utcnow() + timedelta(days=31)) == 2
-    assert all_events(admin) == []
+    assert [e["resource"]["_id"] for e in all_events(admin)] == [made[-1]["_id"]]
+
+
+def test_new_events_follow_the_kept_newest_after_pruning(app, client, admin):
+    make(client, 2)
+    newest = all_events(admin)[-1]["_id"]
+    with app.app_context(), db.database.connection_context():
+        events.prune(now=utcnow() + timedelta(days=31))
+    make(client, 1, prefix="later")
+    page = admin.get("/events", query_string={"after": newest}).json
+    assert page["count"] == 1
 
 
 def test_pruning_keeps_events_within_the_retention(app, client, admin):

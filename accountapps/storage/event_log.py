@@ -6,8 +6,9 @@ in another order than they wrote their events. So an event is given out only
 once no transaction can still commit an event before it:
 
 * SQLite has one writer at a time (a write transaction starts ``IMMEDIATE``),
-  so ``seq`` (``AUTOINCREMENT``) is handed out in commit order: the events a
-  reader sees are always a prefix of ``seq``.
+  so ``seq`` is handed out in commit order: the events a reader sees are
+  always a prefix of ``seq``. (It is the largest ``seq`` plus one, so pruning
+  always leaves the newest event.)
 * PostgreSQL writes concurrently, and a ``seq`` taken early may commit late.
   Each event records its transaction's id (``txid``, a 64-bit ``xid8``), and
   events are read in ``(txid, seq)`` order, only those whose transaction is
@@ -117,7 +118,7 @@ def prune(cutoff: datetime, batch: int = 1000) -> int:
 
     An event is kept while a delivery of it is pending or dead-lettered, and
     until it has been turned into deliveries (unless it is older than every
-    subscription, which then never receives it).
+    subscription, which then never receives it); the newest is always kept.
     """
     param = database.param
     before = ("(e.txid, e.seq) <= (f.txid::xid8, f.seq)" if is_postgres()
@@ -130,5 +131,7 @@ def prune(cutoff: datetime, batch: int = 1000) -> int:
         "WHERE s.created_at <= e.occurred_at)) "
         "AND NOT EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.event_seq = e.seq "
         "AND d.status <> 'delivered') "
+        # The newest stays: SQLite numbers a new row after the largest one left.
+        "AND e.seq < (SELECT MAX(m.seq) FROM event m) "
         f"ORDER BY e.seq LIMIT {param})",
         (Event.occurred_at.db_value(cutoff), batch)).rowcount

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from peewee import (
-    SQL,
     AutoField,
     BigAutoField,
     BigIntegerField,
@@ -20,12 +19,11 @@ from peewee import (
     DateTimeField,
     IntegerField,
     Model,
-    NodeList,
     TextField,
 )
 
 from accountapps.storage import jsoncodec
-from accountapps.storage.db import database, is_sqlite
+from accountapps.storage.db import database
 
 #: States in which an application or enrollment is still in progress.
 ACTIVE_STATES = ("pending", "running", "blocked")
@@ -201,18 +199,6 @@ class ApiKey(BaseModel):
 ALL_MODELS.append(ApiKey)  # created by migration m0003
 
 
-class SequenceField(BigAutoField):
-    """A 64-bit key that never reuses a value, not even after the newest rows are deleted.
-
-    SQLite hands out the largest key plus one unless the key is
-    ``AUTOINCREMENT``; PostgreSQL's sequences never go back.
-    """
-
-    def ddl(self, ctx: Any) -> Any:
-        node = super().ddl(ctx)
-        return NodeList((node, SQL("AUTOINCREMENT"))) if is_sqlite() else node
-
-
 class Event(BaseModel):
     """One change of an application or enrollment: the transactional outbox.
 
@@ -224,7 +210,8 @@ class Event(BaseModel):
     never personal data such as tax ids or account numbers.
     """
 
-    seq = SequenceField()
+    #: the newest event is never pruned, so SQLite never hands out a number twice
+    seq = BigAutoField()
     id = CharField(max_length=36, unique=True)  # a version 7 UUID: time-ordered
     type = CharField(max_length=64)
     occurred_at = DateTimeField()
@@ -264,7 +251,7 @@ class WebhookDelivery(BaseModel):
     mid-delivery leaves it due again (at least once).
     """
 
-    id = SequenceField()
+    id = BigAutoField()
     subscription_id = CharField(max_length=36)
     event_seq = BigIntegerField()
     event_id = CharField(max_length=36)
