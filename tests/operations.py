@@ -35,13 +35,18 @@ class Operation:
     rule: str
     endpoint: str
     scope: str | None
-    role: str  # "probe" | "public" | "collection" | "create" | "item" | "action"
+    #: "probe" | "public" | "collection" | "create" | "item" | "action" | "institution"
+    role: str
     kind: Kind | None
     arguments: tuple[str, ...]
 
     @property
     def id(self) -> str:
         return f"{self.method} {self.rule}"
+
+
+#: Operations of the institution's own (no Kind): the event feed and the webhooks.
+INSTITUTION_PATHS = ("/accountApplications/events", "/accountApplications/webhookSubscriptions")
 
 
 def classify(app, method: str, rule) -> Operation:
@@ -61,6 +66,8 @@ def classify(app, method: str, rule) -> Operation:
         if not args and path == base:
             role = "create" if method == "POST" else "collection"
             return Operation(method, path, rule.endpoint, scope, role, kind, args)
+    if path.startswith(INSTITUTION_PATHS):
+        return Operation(method, path, rule.endpoint, scope, "institution", None, args)
     if scope == PUBLIC:
         return Operation(method, path, rule.endpoint, scope, "public", None, args)
     if method == "GET" and not args:

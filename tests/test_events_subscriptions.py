@@ -102,7 +102,8 @@ def test_deleting_with_a_stale_etag_is_412(admin):
     assert admin.delete(link, headers={"If-Match": created.headers["ETag"]}).status_code == 412
 
 
-@pytest.mark.parametrize("events", [["application.approvedd"], ["loan.*"], ["a b"]])
+@pytest.mark.parametrize("events", [["application.approvedd"], ["loan.*"], ["a b"],
+                                    ["application.approved|application.rejected"]])
 def test_unknown_event_types_are_refused(admin, events):
     response = subscribe(admin, events=events)
     assert response.status_code == 422, response.json

@@ -65,6 +65,9 @@ def _checked_types(items: Sequence[str]) -> list[str]:
     """The subscribed types as given (``*``, ``application.*``, exact types); ``422`` if unknown."""
     try:
         for item in items:
+            if "|" in item:
+                raise ApiError(422, "invalidFields", "give each event type as an item of "
+                                                     "its own.")
             events.parse_types(item, "events")
     except ApiError as exc:
         raise validation_error([field_error("events", exc.message, "unknownEventType")],
