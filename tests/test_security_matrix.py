@@ -109,7 +109,7 @@ ITEM_POST_BODIES = {
 #: path segment. A new one needs an entry.
 INSTITUTION_BODIES = {
     ("POST", "webhookSubscriptions"): {"url": "https://93.184.215.14/hooks", "events": ["*"]},
-    ("PATCH", "<subscription_id>"): {"paused": True},
+    ("PATCH", "<webhook_subscription_id>"): {"paused": True},
     ("POST", "redeliveries"): {},
 }
 
@@ -133,7 +133,7 @@ def kinds_by_name() -> dict[str, Kind]:
 def institution_request(op: Operation, target: Resource) -> tuple[str, Any, dict[str, str]]:
     """Path, body and headers of an institution operation on ``target``."""
     path = op.rule.removeprefix("/accountApplications")
-    path = path.replace("<subscription_id>", target.id).replace(
+    path = path.replace("<webhook_subscription_id>", target.id).replace(
         "<event_id>", target.body["event"])
     key = (op.method, op.rule.rsplit("/", 1)[-1])
     if op.method in ("POST", "PATCH") and key not in INSTITUTION_BODIES:

@@ -63,68 +63,68 @@ def create_webhook_subscription(data: dict[str, Any]) -> Response:
                              status=201, created=True)
 
 
-@blp.route("/webhookSubscriptions/<subscription_id>", methods=["GET"])
+@blp.route("/webhookSubscriptions/<webhook_subscription_id>", methods=["GET"])
 @blp.response(200, WebhookSubscriptionSchema)
 @blp.alt_response(304, description="Not Modified")
 @error_responses(blp, 403, 404)
 @requires("banking/read")
-def get_webhook_subscription(subscription_id: str) -> Response:
+def get_webhook_subscription(webhook_subscription_id: str) -> Response:
     """A subscription with its recent deliveries and dead letters."""
     principal = current_principal()
-    return resource_response(webhooks.load(principal, subscription_id), principal, _render)
+    return resource_response(webhooks.load(principal, webhook_subscription_id), principal, _render)
 
 
-@blp.route("/webhookSubscriptions/<subscription_id>", methods=["PATCH"])
+@blp.route("/webhookSubscriptions/<webhook_subscription_id>", methods=["PATCH"])
 @blp.arguments(WebhookSubscriptionPatchSchema())
 @blp.response(200, WebhookSubscriptionSchema)
 @error_responses(blp, 400, 403, 404, 409, 412, 422, 428)
 @requires("banking/write")
-def patch_webhook_subscription(data: dict[str, Any], subscription_id: str) -> Response:
+def patch_webhook_subscription(data: dict[str, Any], webhook_subscription_id: str) -> Response:
     """Change the URL, the event types, the description, or pause and resume."""
     principal = current_principal()
-    row = webhooks.load(principal, subscription_id)
+    row = webhooks.load(principal, webhook_subscription_id)
     row = webhooks.update(principal, row, data, if_match(row.id, required=True))
     return resource_response(row, principal, _render)
 
 
-@blp.route("/webhookSubscriptions/<subscription_id>", methods=["DELETE"])
+@blp.route("/webhookSubscriptions/<webhook_subscription_id>", methods=["DELETE"])
 @blp.response(204)
 @error_responses(blp, 403, 404, 409, 412)
 @requires("banking/delete")
-def delete_webhook_subscription(subscription_id: str) -> Response:
+def delete_webhook_subscription(webhook_subscription_id: str) -> Response:
     """Unsubscribe (If-Match is honoured when sent)."""
     principal = current_principal()
-    row = webhooks.load(principal, subscription_id)
+    row = webhooks.load(principal, webhook_subscription_id)
     webhooks.delete(principal, row, if_match(row.id, required=False))
     return Response(status=204)
 
 
-@blp.route("/webhookSubscriptions/<subscription_id>/deliveries", methods=["GET"])
+@blp.route("/webhookSubscriptions/<webhook_subscription_id>/deliveries", methods=["GET"])
 @blp.documents(DELIVERIES_ARGS, location="query")
 @blp.response(200, WebhookDeliveriesSchema)
 @error_responses(blp, 400, 403, 404, 422)
 @requires("banking/read")
-def get_webhook_deliveries(subscription_id: str) -> Response:
+def get_webhook_deliveries(webhook_subscription_id: str) -> Response:
     """The subscription's latest deliveries: status, attempts, response, next attempt."""
-    return _deliveries(subscription_id, None)
+    return _deliveries(webhook_subscription_id, None)
 
 
-@blp.route("/webhookSubscriptions/<subscription_id>/redeliveries", methods=["POST"])
+@blp.route("/webhookSubscriptions/<webhook_subscription_id>/redeliveries", methods=["POST"])
 @blp.arguments(RedeliverySchema(), required=False)
 @blp.response(200, WebhookDeliveriesSchema)
 @error_responses(blp, 400, 403, 404, 422)
 @requires("banking/write")
-def redeliver_webhooks(data: dict[str, Any], subscription_id: str) -> Response:
+def redeliver_webhooks(data: dict[str, Any], webhook_subscription_id: str) -> Response:
     """Deliver again the deliveries named, or every dead letter when none is; the answer
     lists the subscription's deliveries, the redelivered ones pending again."""
     named = data.get("deliveries")
-    return _deliveries(subscription_id, [] if named is None else [int(i) for i in named])
+    return _deliveries(webhook_subscription_id, [] if named is None else [int(i) for i in named])
 
 
-def _deliveries(subscription_id: str, redeliver: list[int] | None) -> Response:
+def _deliveries(webhook_subscription_id: str, redeliver: list[int] | None) -> Response:
     """The deliveries page, after redelivering (``[]``: every dead letter) if asked."""
     principal = current_principal()
-    row = webhooks.load(principal, subscription_id)
+    row = webhooks.load(principal, webhook_subscription_id)
     if redeliver is not None:
         webhooks.redeliver(principal, row, redeliver or None)
     page = webhooks.deliveries(principal, row, request.args if redeliver is None else {},
