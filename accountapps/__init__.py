@@ -47,10 +47,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         applications,
         enrollments,
         error_types,
+        events,
         health,
         products,
         records,
         root,
+        webhooks,
         workflow,
     )
 
@@ -62,6 +64,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(error_types.blp)
     api.register_blueprint(records.blp)
     api.register_blueprint(products.blp)
+    api.register_blueprint(events.blp)
+    api.register_blueprint(webhooks.blp)
     # Every POST view, once registered, answers a repeated Idempotency-Key.
     idempotency.init_app(app)
     apidoc.init_app(app)  # JSON Schemas and interactive docs (not in the OpenAPI document)

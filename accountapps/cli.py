@@ -1,5 +1,5 @@
 """Flask commands: ``db upgrade``, ``expire``, ``prune``, ``token``, ``api-keys``,
-``welcome``."""
+``welcome``; ``events`` and ``webhooks`` (:mod:`accountapps.event_commands`)."""
 
 from __future__ import annotations
 
@@ -84,6 +84,9 @@ def init_app(app: Flask) -> None:
                               **{k: v for k, v in claims.items() if v}))
 
     app.cli.add_command(api_keys_group)
+    from accountapps import event_commands
+
+    event_commands.init_app(app)
 
 
 @click.group("api-keys", help="API keys of client applications (stored hashed).")

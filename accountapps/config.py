@@ -66,13 +66,26 @@ DEFAULTS: dict[str, Any] = {
     "ACCOUNTAPPS_REQUIRE_IDEMPOTENCY_KEY": False,
     # how long a key's answer is kept at least (then `flask prune` removes it)
     "ACCOUNTAPPS_IDEMPOTENCY_TTL_HOURS": 24.0,
+    # scheme://host[/prefix] where clients reach this API: the links in webhook
+    # deliveries (the dispatcher has no request to take a host from)
+    "ACCOUNTAPPS_PUBLIC_URL": "",
+    "ACCOUNTAPPS_EVENT_RETENTION_DAYS": 30.0,  # delivered events kept this long
+    # http and loopback/private receivers (development, tests); never in production
+    "ACCOUNTAPPS_WEBHOOK_ALLOW_PRIVATE": False,
+    "ACCOUNTAPPS_WEBHOOK_TIMEOUT": 10.0,  # seconds a receiver has to answer
+    "ACCOUNTAPPS_WEBHOOK_RETRY_HOURS": 72.0,  # failed deliveries retry this long
+    "ACCOUNTAPPS_WEBHOOK_RETRY_BASE_SECONDS": 5.0,  # the first retry's delay, doubled each time
+    "ACCOUNTAPPS_WEBHOOK_RETRY_MAX_SECONDS": 3600.0,  # the longest delay between retries
 }
 
 _FLOATS = {"ACCOUNTAPPS_EXPIRY_DAYS", "ACCOUNTAPPS_JWT_LEEWAY", "ACCOUNTAPPS_JWT_MAX_LIFETIME",
-           "ACCOUNTAPPS_IDEMPOTENCY_TTL_HOURS"}
+           "ACCOUNTAPPS_IDEMPOTENCY_TTL_HOURS", "ACCOUNTAPPS_EVENT_RETENTION_DAYS",
+           "ACCOUNTAPPS_WEBHOOK_TIMEOUT", "ACCOUNTAPPS_WEBHOOK_RETRY_HOURS",
+           "ACCOUNTAPPS_WEBHOOK_RETRY_BASE_SECONDS", "ACCOUNTAPPS_WEBHOOK_RETRY_MAX_SECONDS"}
 _INTS = {"ACCOUNTAPPS_MAX_BODY_BYTES", "ACCOUNTAPPS_MAX_LIMIT"}
 _BOOLS = {"ACCOUNTAPPS_DATABASE_PREPARE", "ACCOUNTAPPS_BEHIND_PROXY", "ACCOUNTAPPS_AUTO_MIGRATE",
-          "ACCOUNTAPPS_ACCESS_LOG", "ACCOUNTAPPS_REQUIRE_IDEMPOTENCY_KEY"}
+          "ACCOUNTAPPS_ACCESS_LOG", "ACCOUNTAPPS_REQUIRE_IDEMPOTENCY_KEY",
+          "ACCOUNTAPPS_WEBHOOK_ALLOW_PRIVATE"}
 
 
 #: Bounds that keep every date computed from a setting within the calendar
@@ -94,15 +107,15 @@ def _check_range(settings: dict[str, Any], key: str, low: float, high: float, *,
         raise ValueError(f"{key} must be a number in {bracket}{low:g}, {high:g}], not {value!r}")
 
 
-def _platform_url(value: Any) -> str:
-    """The neighbouring APIs' base URL without a trailing slash; refused unless absolute."""
+def _platform_url(value: Any, name: str = "ACCOUNTAPPS_PLATFORM_URL") -> str:
+    """A base URL setting without a trailing slash; refused unless absolute."""
     text = (value or "").strip().rstrip("/")
     if not text:
         return ""
     parsed = urlsplit(text)
     if (parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query
             or parsed.fragment or parsed.username or any(c.isspace() for c in text)):
-        raise ValueError("ACCOUNTAPPS_PLATFORM_URL must be an absolute http(s) URL such as "
+        raise ValueError(f"{name} must be an absolute http(s) URL such as "
                          f"https://api.bank.example, not {value!r}")
     return text
 
@@ -225,7 +238,17 @@ def load_settings(
     _check_range(settings, "ACCOUNTAPPS_JWT_MAX_LIFETIME", 0, MAX_TOKEN_LIFETIME_SECONDS)
     _check_range(settings, "ACCOUNTAPPS_IDEMPOTENCY_TTL_HOURS", 0, MAX_IDEMPOTENCY_TTL_HOURS,
                  low_included=False)
+    _check_range(settings, "ACCOUNTAPPS_EVENT_RETENTION_DAYS", 0, MAX_EXPIRY_DAYS,
+                 low_included=False)
+    _check_range(settings, "ACCOUNTAPPS_WEBHOOK_TIMEOUT", 0, 60, low_included=False)
+    _check_range(settings, "ACCOUNTAPPS_WEBHOOK_RETRY_HOURS", 0, 24 * 365, low_included=False)
+    _check_range(settings, "ACCOUNTAPPS_WEBHOOK_RETRY_BASE_SECONDS", 0, 86_400,
+                 low_included=False)
+    _check_range(settings, "ACCOUNTAPPS_WEBHOOK_RETRY_MAX_SECONDS", 0, 86_400,
+                 low_included=False)
     settings["ACCOUNTAPPS_PLATFORM_URL"] = _platform_url(settings["ACCOUNTAPPS_PLATFORM_URL"])
+    settings["ACCOUNTAPPS_PUBLIC_URL"] = _platform_url(settings["ACCOUNTAPPS_PUBLIC_URL"],
+                                                       "ACCOUNTAPPS_PUBLIC_URL")
     settings["ACCOUNTAPPS_INSTITUTION_NAME"] = _institution_name(
         settings["ACCOUNTAPPS_INSTITUTION_NAME"])
     for key, parse in (("ACCOUNTAPPS_ALLOWED_HOSTS", _allowed_hosts),

@@ -35,7 +35,9 @@ class Operation:
     rule: str
     endpoint: str
     scope: str | None
-    role: str  # "probe" | "public" | "catalog" | "collection" | "create" | "item" | "action"
+    #: "probe" | "public" | "catalog" | "collection" | "create" | "item" | "action"
+    #: | "institution"
+    role: str
     kind: Kind | None
     arguments: tuple[str, ...]
 
@@ -46,6 +48,8 @@ class Operation:
 
 #: Where the product catalog is: its operations name products, not a Kind's resources.
 CATALOG = "/accountApplications/products"
+#: Operations of the institution's own (no Kind): the event feed and the webhooks.
+INSTITUTION_PATHS = ("/accountApplications/events", "/accountApplications/webhookSubscriptions")
 
 
 def classify(app, method: str, rule) -> Operation:
@@ -68,6 +72,8 @@ def classify(app, method: str, rule) -> Operation:
         if not args and path == base:
             role = "create" if method == "POST" else "collection"
             return Operation(method, path, rule.endpoint, scope, role, kind, args)
+    if path.startswith(INSTITUTION_PATHS):
+        return Operation(method, path, rule.endpoint, scope, "institution", None, args)
     if scope == PUBLIC:
         return Operation(method, path, rule.endpoint, scope, "public", None, args)
     if method == "GET" and not args:

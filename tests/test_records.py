@@ -160,7 +160,7 @@ def test_the_largest_application_the_service_accepts_has_a_record(user, admin):
     long_name = "Ж" * 60 + " " + "x" * 190  # a word wider than its column, in Cyrillic
     applicants = [{"username": f"party-{index}", "contact": {
         "firstName": long_name, "lastName": "L" * 255, "suffix": "S" * 32},
-        "role": {"name": "director", "label": "D" * 255}} for index in range(20)]
+        "role": {"name": "director", "label": "D" * 255}} for index in range(10)]
     documents = [{"type": "governmentId", "name": "n" * 255,
                   "uri": "https://files.example.com/" + "a" * 2000} for _ in range(50)]
     created = user.post("/applications", complete_personal(
@@ -169,7 +169,7 @@ def test_the_largest_application_the_service_accepts_has_a_record(user, admin):
     assert created.status_code == 201, created.json
     response = record_of(admin, created)
     assert long_name[:20] in pdf_text(response)
-    assert len(PdfReader(io.BytesIO(response.data)).pages) > 10
+    assert len(PdfReader(io.BytesIO(response.data)).pages) > 5
 
 
 def test_the_first_page_renders_to_an_image(user, admin, tmp_path):

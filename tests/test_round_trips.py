@@ -40,7 +40,7 @@ def test_a_create_is_one_round_trip(pool, user, create_body, sent):
     assert len(sent) == 1
     statement = sent[0]
     assert statement.startswith("BEGIN; INSERT INTO \"application\"")
-    assert statement.count("INSERT INTO") == 3  # application, applicant, audit record
+    assert statement.count("INSERT INTO") == 4  # application, applicant, audit record, event
     assert statement.endswith("; COMMIT")
 
 
@@ -51,6 +51,7 @@ def test_an_action_and_its_audit_record_are_one_statement(pool, user, applicatio
     assert len(writes) == 1
     assert writes[0].startswith('WITH changed AS (UPDATE "application"')
     assert 'INSERT INTO "audit_record"' in writes[0]
+    assert 'INSERT INTO "event"' in writes[0]  # its event, in the same statement
     assert pool.connection().get_transaction_status() == 0  # committed by the server as it ran
 
 
@@ -152,7 +153,9 @@ def test_a_patch_is_one_write_round_trip_with_no_transaction_around_it(pool, use
     assert response.status_code == 200, response.json
     writes = [sql for sql in sent if not sql.startswith(("SELECT", "PREPARE", "EXECUTE"))]
     assert len(writes) == 1
-    assert writes[0].startswith('UPDATE "application"')  # committed by the server as it runs
+    # The change and its event, committed by the server as it runs.
+    assert writes[0].startswith('WITH changed AS (UPDATE "application"')
+    assert 'INSERT INTO "event"' in writes[0]
     assert pool.connection().get_transaction_status() == 0  # idle: nothing left open
 
 
@@ -165,5 +168,5 @@ def test_a_patch_that_changes_the_applicants_is_one_transaction(pool, user, appl
                           headers={"If-Match": application.headers["ETag"]})
     assert response.status_code == 200, response.json
     writes = [sql for sql in sent if not sql.startswith(("SELECT", "PREPARE", "EXECUTE"))]
-    assert writes[0].startswith('BEGIN; UPDATE "application"')
+    assert writes[0].startswith('BEGIN; WITH changed AS (UPDATE "application"')
     assert any("application_applicant" in sql for sql in writes[1:])

@@ -84,7 +84,7 @@ FACTORIES = {"application": create_application, "enrollment": create_enrollment}
 
 @dataclass
 class Resource:
-    kind: Kind
+    kind: Kind | None  # None: the institution's own (a webhook subscription)
     id: str
     etag: str
     body: dict[str, Any]
@@ -106,6 +106,42 @@ ITEM_POST_BODIES = {
         "applicant": target.body["applicants"][0]["_id"], "result": "verified"},
     "documentReviews": lambda target: {"document": "document-1", "decision": "accepted"},
 }
+
+
+#: An institution operation's body (the event feed and the webhooks), by method and last
+#: path segment. A new one needs an entry.
+INSTITUTION_BODIES = {
+    ("POST", "webhookSubscriptions"): {"url": "https://93.184.215.14/hooks", "events": ["*"]},
+    ("PATCH", "<webhook_subscription_id>"): {"paused": True},
+    ("POST", "redeliveries"): {},
+}
+
+
+def make_institution_target(owner: Api) -> Resource:
+    """A webhook subscription and an event (of the owner's new application)."""
+    make_resource(owner, kinds_by_name()["application"])
+    administrator = Api(owner.client, headers(ADMINISTRATOR, ADMIN_SCOPES))
+    created = administrator.post("/webhookSubscriptions", INSTITUTION_BODIES[
+        ("POST", "webhookSubscriptions")])
+    assert created.status_code == 201, created.json
+    event = administrator.get("/events").json["_embedded"]["items"][0]
+    return Resource(None, created.json["_id"], created.headers["ETag"],
+                    {**created.json, "event": event["_id"]})
+
+
+def kinds_by_name() -> dict[str, Kind]:
+    return {kind.name: kind for kind in kinds()}
+
+
+def institution_request(op: Operation, target: Resource) -> tuple[str, Any, dict[str, str]]:
+    """Path, body and headers of an institution operation on ``target``."""
+    path = op.rule.removeprefix("/accountApplications")
+    path = path.replace("<webhook_subscription_id>", target.id).replace(
+        "<event_id>", target.body["event"])
+    key = (op.method, op.rule.rsplit("/", 1)[-1])
+    if op.method in ("POST", "PATCH") and key not in INSTITUTION_BODIES:
+        pytest.fail(f"tests/test_security_matrix.py: add an INSTITUTION_BODIES entry for {op.id}")
+    return path, INSTITUTION_BODIES.get(key), {"If-Match": target.etag}
 
 
 def item_post_body(op: Operation, target: Resource) -> dict[str, Any]:
@@ -135,6 +171,9 @@ def request(api: Api, op: Operation, target: Resource | None, **kw: Any):
     elif op.role == "catalog":
         for name in op.arguments:  # a product of the shipped catalog
             path = path.replace(f"<{name}>", CATALOG_PRODUCT)
+    elif op.role == "institution":
+        path, body, more = institution_request(op, target)
+        extra_headers.update(more)
     elif op.role == "create":
         body = (REFERENCE_CREATE_BODY if op.kind.name == "application" else enrollment_body()
                 ) if op.kind else {}
@@ -145,6 +184,8 @@ def request(api: Api, op: Operation, target: Resource | None, **kw: Any):
 def target(owner, request) -> Resource | None:
     """The owner's resource the operation names (if it names one)."""
     op: Operation = request.node.callspec.params["op"]
+    if op.role == "institution":
+        return make_institution_target(owner)
     if op.kind is None or op.role not in ("item", "action", "collection"):
         return None
     return make_resource(owner, op.kind)
@@ -163,7 +204,7 @@ def assert_unauthorized(response) -> None:
 
 
 def assert_unchanged(owner: Api, target: Resource | None) -> None:
-    if target is not None and target.kind.name == "application":
+    if target is not None and target.kind is not None and target.kind.name == "application":
         response = owner.get(f"{target.kind.path}/{target.id}")
         assert response.status_code == 200
         assert response.headers["ETag"] == target.etag

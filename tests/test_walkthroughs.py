@@ -6,7 +6,9 @@ block to the next), from the repository's root, against the service under the
 production gunicorn settings. A command that ends in ``#=> text`` promises that
 the last line it prints is ``text``; a promise not kept fails the test, as
 does any command that fails. A block preceded by ``<!-- not run: reason -->``
-is shown to readers but not run here (starting the service itself, say).
+is shown to readers but not run here (starting the service itself, say); a
+``<!-- walkthrough settings: NAME=value ... -->`` line gives the service (and the
+commands) settings the document says it needs.
 The documents use the service's default address, ``127.0.0.1:8000``; the test
 points them at the server it started. A walk-through may leave no file behind
 in the repository.
@@ -27,6 +29,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
              *sorted(ROOT.glob("*/README.md"))]
 FLASK = ROOT / ".venv" / "bin" / "flask"
 _BLOCK = re.compile(r"(?:<!--\s*not run:[^>]*-->\s*\n)?```(?:sh|bash)\n(.*?)```", re.S)
+_SETTINGS = re.compile(r"<!--\s*walkthrough settings:([^>]*)-->")
 _PROMISE = re.compile(r"^(?P<command>.*?)\s+#=>\s?(?P<expected>.*)$")
 
 #: Defines ``expect``: the last line of standard input must be the promised text.
@@ -97,6 +100,8 @@ def test_every_walkthrough_runs_as_written(document, tmp_path):
     settings = {"ACCOUNTAPPS_DATABASE_URL": f"sqlite:///{tmp_path}/walkthrough.db",
                 "ACCOUNTAPPS_JWT_SECRET": "walkthrough-secret-" + "0" * 32,
                 "ACCOUNTAPPS_API_KEYS": "walkthrough-readiness-key-000000"}
+    for declared in _SETTINGS.findall(document.read_text()):
+        settings.update(pair.split("=", 1) for pair in declared.split())
     before = _files()
     server = RestartableServer(settings, workers=2, threads=2, log_dir=tmp_path).start()
     try:

@@ -20,7 +20,9 @@ from marshmallow import Schema
 
 from accountapps.apidoc.plugin import BasePathFlaskPlugin, ConventionsPlugin
 from accountapps.apidoc.schemes import security_schemes
+from accountapps.domain import events
 from accountapps.representations.common import Body, ErrorResponseSchema
+from accountapps.representations.events import EventDataSchema
 from accountapps.web import hal
 
 API_TITLE = "Account Applications"
@@ -85,11 +87,14 @@ def create_api(app: Flask) -> Api:
             "components": {"securitySchemes": security_schemes(app.config)},
         },
     )
-    return AccountAppsApi(app, spec_kwargs={
+    api = AccountAppsApi(app, spec_kwargs={
         "flask_plugin": BasePathFlaskPlugin(),
         "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name),
         "extra_plugins": [ConventionsPlugin(app)],
     })
+    # What webhooks carry: referenced by the document's ``webhooks`` (add_webhooks).
+    api.spec.components.schema("eventData", schema=EventDataSchema)
+    return api
 
 
 def _operations(doc: dict) -> list[tuple[list[dict], dict]]:
@@ -132,6 +137,55 @@ def add_links(doc: dict) -> None:
             create["responses"]["201"]["links"] = links
 
 
+WEBHOOK_HEADERS = (
+    ("webhook-id", "The event's `_id`: the same on every attempt. Deduplicate by it."),
+    ("webhook-timestamp", "When this attempt was sent (Unix seconds)."),
+    ("webhook-signature", "`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-"
+                          "timestamp}.{body}` with the subscription's secret (Standard "
+                          "Webhooks): verify it with a standardwebhooks library."),
+)
+
+
+def add_webhooks(doc: dict) -> None:
+    """OpenAPI 3.1 ``webhooks``: the delivery of each event type to a subscribed receiver."""
+    webhooks: dict[str, Any] = {}
+    for event_type in events.ALL_TYPES:
+        resource, change = event_type.split(".", 1)
+        summary = events.DESCRIPTIONS[change].format(r=resource)
+        operation_id = camel_type(event_type)
+        webhooks[event_type] = {"post": {
+            "operationId": f"{operation_id}Webhook",
+            "summary": summary,
+            "description": (
+                f"{summary} Sent to every subscription whose `events` include "
+                f"`{event_type}`, `{resource}.*` or `*`, signed by the Standard Webhooks "
+                "specification; a receiver acknowledges with any 2xx. Anything else, or no "
+                "answer within the timeout, is retried with exponential backoff for the "
+                "retry period, then dead-lettered. At least once: deduplicate by "
+                "`webhook-id`. One resource's events arrive in order."),
+            "parameters": [{"name": name, "in": "header", "required": True,
+                            "description": text, "schema": {"type": "string"}}
+                           for name, text in WEBHOOK_HEADERS],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["type", "timestamp", "data"],
+                "properties": {
+                    "type": {"type": "string", "const": event_type},
+                    "timestamp": {"type": "string", "format": "date-time",
+                                  "description": "When the change happened."},
+                    "data": {"$ref": "#/components/schemas/eventData"},
+                }}}}},
+            "responses": {"2XX": {"description": "Received."},
+                          "default": {"description": "Not received: retried later."}},
+        }}
+    doc["webhooks"] = webhooks
+
+
+def camel_type(event_type: str) -> str:
+    """``application.documentReviewed`` -> ``applicationDocumentReviewed``."""
+    resource, change = event_type.split(".", 1)
+    return resource + change[:1].upper() + change[1:]
+
+
 def document(app: Flask | None = None) -> dict[str, Any]:
     """The complete OpenAPI document of the service."""
     app = app or current_app
@@ -140,6 +194,7 @@ def document(app: Flask | None = None) -> dict[str, Any]:
     add_links(doc)
     accept_what_is_ignored(doc)
     partial_all_the_way_down(doc)
+    add_webhooks(doc)
     prune_components(doc)
     return markdown(doc)
 
@@ -220,7 +275,7 @@ def markdown(node: Any) -> Any:
 def prune_components(doc: dict) -> None:
     """Drop component schemas that nothing references (flask-smorest registers a few)."""
     schemas = doc["components"]["schemas"]
-    text = json.dumps(doc["paths"])
+    text = json.dumps([doc["paths"], doc.get("webhooks", {})])
     used: set[str] = set()
     pending = set(re.findall(r"#/components/schemas/([^\"]+)", text))
     while pending:

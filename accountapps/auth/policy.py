@@ -95,3 +95,13 @@ def may_delete_enrollment(principal: Principal, row: Any) -> bool:
     """Its owner, in every state, and the institution (the reference gives deleteEnrollment
     no other outcome than ``204``); the audit trail outlives it."""
     return is_institution(principal) or row.owner == principal.user_id
+
+
+def may_read_events(principal: Principal) -> bool:
+    """The event feed and the webhook subscriptions: the institution or an auditor."""
+    return is_institution(principal) or principal.has("admin/read")
+
+
+def may_manage_webhooks(principal: Principal) -> bool:
+    """Subscribing, changing, deleting webhooks and redelivering: the institution."""
+    return is_institution(principal)

@@ -17,7 +17,7 @@ from typing import Any
 
 from accountapps.auth import policy
 from accountapps.auth.principal import Principal
-from accountapps.domain import cas, catalog, lifecycle, store, workflow
+from accountapps.domain import cas, catalog, events, lifecycle, store, workflow
 from accountapps.domain.collection_query import CollectionSpec, FieldSpec, Page, alternatives
 from accountapps.domain.errors import (
     ApiError,
@@ -95,6 +95,17 @@ def decision_snapshot(row: Application) -> dict[str, Any]:
     return snapshot
 
 
+def _event_summary(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """What an application's events tell: its state and names, never personal data."""
+    return {
+        "state": columns["state"], "workflowState": columns.get("workflow_state"),
+        "owner": columns.get("owner"), "productId": columns.get("product_id"),
+        "productName": columns.get("product_name"), "accountName": columns.get("account_name"),
+        "applicantName": columns.get("applicant_name"),
+        "organizationName": columns.get("organization_name"),
+    }
+
+
 KIND = Kind(
     name="application",
     model=Application,
@@ -116,6 +127,7 @@ KIND = Kind(
     blockers=workflow.approval_blockers,
     snapshot=decision_snapshot,
     views={"running": "/runningApplications", "blocked": "/blockedApplications"},
+    event_summary=_event_summary,
 )
 
 STATES = tuple(lifecycle.TRANSITIONS)
@@ -410,6 +422,7 @@ def create(principal: Principal, data: dict[str, Any]) -> Application:
             sql.insert(Application, values)
             _save_contacts(app_id, values["document"], replace=False)
             lifecycle.audit(KIND, app_id, None, state, reason, principal, now, decision)
+            events.record(KIND.event(values, "created", principal, reason, now))
 
     store.create_in_progress(KIND, principal, insert, "finish or cancel it first.")
     # The row as inserted (nothing in the database adds to it): no need to read it back.
@@ -481,7 +494,7 @@ def update(principal: Principal, row: Application, body: Any, if_match: IfMatch,
 
     row = store.cas_update(
         KIND, row, if_match, compute,
-        reload=lambda: store.fetch(KIND, row.id),
+        reload=lambda: store.fetch(KIND, row.id), principal=principal,
         # The contact index changes only when the applicants' contacts do.
         also=lambda values: None if _contact_uris(values["document"]) == contacts_before[0]
         else functools.partial(_save_contacts, row.id, values["document"]),
@@ -502,12 +515,16 @@ def delete(principal: Principal, row: Application, if_match: IfMatch) -> None:
     if not if_match.accepts(row.revision):
         raise precondition_failed()
 
+    now = utcnow()
+
     def then() -> None:
         ApplicationApplicant.delete().where(
             ApplicationApplicant.application_id == row.id).execute()
         # The trail outlives the application and says who removed it (as for enrollments).
         lifecycle.audit(KIND, row.id, row.state, "deleted", "Application deleted.",
-                        principal, utcnow())
+                        principal, now)
 
-    if not cas.write(Application, row, None, then=then):
+    event = KIND.event(row.__data__, "deleted", principal, "Application deleted.", now,
+                       deleted=True)
+    if not cas.write(Application, row, None, then=then, event=event):
         raise precondition_failed()

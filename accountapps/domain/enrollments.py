@@ -27,7 +27,7 @@ from peewee import EXCLUDED
 
 from accountapps.auth import policy
 from accountapps.auth.principal import Principal
-from accountapps.domain import cas, lifecycle, store
+from accountapps.domain import cas, events, lifecycle, store
 from accountapps.domain.applications import merge_patch, stamp_consents
 from accountapps.domain.collection_query import CollectionSpec, FieldSpec, Page, alternatives
 from accountapps.domain.errors import ApiError, IfMatch, precondition_failed
@@ -161,6 +161,15 @@ def decision_snapshot(row: Enrollment) -> dict[str, Any]:
     return snapshot
 
 
+def _event_summary(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """What an enrollment's events tell: its state and names, never personal data."""
+    return {
+        "state": columns["state"], "workflowState": columns.get("workflow_state"),
+        "owner": columns.get("owner"), "applicantName": columns.get("applicant_name"),
+        "flaggedForReview": bool(columns.get("flagged_for_review")),
+    }
+
+
 KIND = Kind(
     name="enrollment",
     model=Enrollment,
@@ -177,6 +186,7 @@ KIND = Kind(
     blockers=lambda row: requirements(row.document),
     on_transition=_on_transition,
     snapshot=decision_snapshot,
+    event_summary=_event_summary,
 )
 
 STATES = tuple(lifecycle.TRANSITIONS)
@@ -402,6 +412,7 @@ def create(principal: Principal, data: dict[str, Any]) -> Enrollment:
                 created_at=now, active_at=now, revision=1, document=doc, **_columns(doc),
             )
             lifecycle.audit(KIND, enrollment_id, None, "running", reason, principal, now)
+            events.record(KIND.event(row.__data__, "created", principal, reason, now))
         return row
 
     return store.create_in_progress(KIND, principal, insert,
@@ -434,7 +445,26 @@ def update(principal: Principal, row: Enrollment, body: Any, if_match: IfMatch, 
         return {"document": doc, "flagged_for_review": flagged, **_columns(doc)}
 
     return store.cas_update(KIND, row, if_match, compute,
-                            reload=lambda: store.fetch(KIND, row.id))
+                            reload=lambda: store.fetch(KIND, row.id), principal=principal,
+                            change=_update_event)
+
+
+def _verification_results(doc: Mapping[str, Any]) -> list[Any]:
+    """The identity-verification results recorded for the primary applicant."""
+    applicant = primary_applicant(doc)
+    return [*((applicant.get(part) or {}).get("identityVerification") for part in PERSON_PARTS),
+            applicant.get("verification")]
+
+
+def _update_event(current: Enrollment, values: Mapping[str, Any]) -> str:
+    """An update's event: flagged for review, an identity verification recorded, or updated."""
+    if values.get("flagged_for_review") and not current.flagged_for_review:
+        return "flaggedForReview"
+    before, after = _verification_results(current.document), _verification_results(
+        values["document"])
+    if after != before and any(result for result in after):
+        return "identityVerificationRecorded"
+    return "updated"
 
 
 def delete(principal: Principal, row: Enrollment, if_match: IfMatch | None) -> None:
@@ -449,15 +479,17 @@ def delete(principal: Principal, row: Enrollment, if_match: IfMatch | None) -> N
         raise store.not_found(KIND, row.id)
     if if_match is not None and not if_match.accepts(row.revision):
         raise precondition_failed()
+    now = utcnow()
+    event = KIND.event(row.__data__, "deleted", principal, "Enrollment deleted.", now,
+                       deleted=True)
 
     def then() -> None:
-        now = utcnow()
         _carry_flag(row, now)
         reason = "Enrollment deleted." + (" It was flagged for review; the flag is kept for "
                                           "the user's next enrollment."
                                           if row.flagged_for_review else "")
         lifecycle.audit(KIND, row.id, row.state, "deleted", reason, principal, now)
 
-    if not cas.write(Enrollment, row, None, then=then):
+    if not cas.write(Enrollment, row, None, event=event, then=then):
         raise precondition_failed() if if_match is not None else ApiError(
             409, "concurrentModification", "The enrollment changed while deleting it; retry.")

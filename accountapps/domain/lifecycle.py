@@ -9,7 +9,7 @@ with a :class:`Kind`; nothing here is specific to either.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +19,7 @@ from peewee import Model
 
 from accountapps.auth import policy
 from accountapps.auth.principal import Principal
-from accountapps.domain import cas
+from accountapps.domain import cas, events
 from accountapps.domain.errors import ApiError, IfMatch, precondition_failed
 from accountapps.storage import sql
 from accountapps.storage.db import is_postgres
@@ -79,6 +79,17 @@ class Kind:
     snapshot: Callable[[Any], dict[str, Any]] | None = None
     #: state -> path of the collection of those in that state, e.g. "/runningApplications"
     views: dict[str, str] = field(default_factory=dict)
+    #: event_summary(columns) -> the states and names an event about it carries
+    #: (never personal data); ``columns`` are the row's values after the change
+    event_summary: Callable[[Mapping[str, Any]], dict[str, Any]] = (
+        lambda columns: {"state": columns["state"]})
+
+    def event(self, data: Mapping[str, Any], change: str, principal: Principal | None,
+              reason: str | None, now: datetime, *, deleted: bool = False,
+              **extra: Any) -> dict[str, Any]:
+        """The event row of a change to the resource whose columns are now ``data``."""
+        return events.values(self.name, data, change, principal, reason, now,
+                             summary={**self.event_summary(data), **extra}, deleted=deleted)
 
 
 def approval_blockers(kind: Kind, row: Any,
@@ -240,9 +251,11 @@ def transition(
             values["completed_at"] = now
         record = audit_values(kind, row.id, row.state, target, waiver_reason(reason, waived),
                               principal, now, decision_record(kind, row, target, waived))
-        # The change and its audit record: one statement on PostgreSQL.
+        event = kind.event({**row.__data__, **values}, events.TRANSITION_TYPES[target],
+                           principal, record["reason"], now, previousState=row.state)
+        # The change, its audit record and its event: one statement on PostgreSQL.
         if not cas.write(kind.model, row, values, then_insert=(AuditRecord, record),
-                         one_statement=is_postgres()):
+                         event=event, one_statement=is_postgres()):
             return cas.LOST
         if on_change is not None:
             on_change()

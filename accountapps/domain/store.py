@@ -243,6 +243,9 @@ def cas_update(
     compute: Callable[[Any], dict[str, Any]],
     *,
     reload: Callable[[], Any],
+    principal: Principal,
+    change: str | Callable[[Any, dict[str, Any]], str] = "updated",
+    reason: str | None = None,
     also: Callable[[dict[str, Any]], Callable[[], None] | None] | None = None,
     max_attempts: int = 5,
 ) -> Any:
@@ -257,6 +260,8 @@ def cas_update(
     ``None`` for none); they run inside the same transaction after a successful
     update. A change with none is one statement (one round trip on PostgreSQL).
     A change that changes nothing is not written: the row comes back as it was.
+    The change's event (``change``: its type after the resource's name, or a
+    function of the row and the new values that names it) is written with it.
     """
     def attempt(current: Any) -> Any:
         values = compute(current)
@@ -272,9 +277,13 @@ def cas_update(
             # Nothing would change: the same revision (and ETag), no activity
             # recorded, no write, so other clients' tags stay good.
             return current
-        values.update(revision=current.revision + 1, active_at=utcnow())
+        now = utcnow()
+        values.update(revision=current.revision + 1, active_at=now)
         further = also(values) if also is not None else None
-        if not cas.write(kind.model, current, values, then=further,
+        event = kind.event({**current.__data__, **values},
+                           change if isinstance(change, str) else change(current, values),
+                           principal, reason, now)
+        if not cas.write(kind.model, current, values, then=further, event=event,
                          one_statement=further is None):
             return cas.LOST
         return sql.as_updated(current, values)  # what reload() would return

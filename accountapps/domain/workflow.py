@@ -840,8 +840,12 @@ def _require_admin(principal: Principal, what: str) -> None:
                        remediation="Use a token with the admin/write scope.")
 
 
-def _write(kind: Kind, row: Any, if_match: IfMatch | None, change: Any, cause: str) -> Any:
-    """Apply ``change(doc, row) -> None`` by compare-and-set, then settle the state."""
+def _write(kind: Kind, principal: Principal, row: Any, if_match: IfMatch | None, change: Any,
+           cause: str, event: str) -> Any:
+    """Apply ``change(doc, row) -> None`` by compare-and-set, then settle the state.
+
+    ``event``: the type of the change's event (after the resource's name).
+    """
 
     def compute(current: Any) -> dict[str, Any]:
         doc = jsoncodec.copy_document(current.document)
@@ -849,7 +853,8 @@ def _write(kind: Kind, row: Any, if_match: IfMatch | None, change: Any, cause: s
         return {"document": doc, "workflow_state": workflow_state(doc, current.state)}
 
     row = store.cas_update(kind, row, if_match or _ANY, compute,
-                           reload=lambda: store.fetch(kind, row.id))
+                           reload=lambda: store.fetch(kind, row.id), principal=principal,
+                           change=event, reason=cause)
     return settle(kind, row.id, cause, row=row)
 
 
@@ -885,7 +890,8 @@ def record_identity_verification(kind: Kind, principal: Principal, row: Any,
                  if a.get("_id") == applicant_id), applicant_id)
     cause = (f"Identity verification of {name} recorded by {principal.user_id}: "
              f"{data['result']}.")
-    return _write(kind, row, if_match, change, cause)
+    return _write(kind, principal, row, if_match, change, cause,
+                  "identityVerificationRecorded")
 
 
 def review_document(kind: Kind, principal: Principal, row: Any, data: Mapping[str, Any],
@@ -912,4 +918,4 @@ def review_document(kind: Kind, principal: Principal, row: Any, data: Mapping[st
                     if d.get("_id") == document_id), "document")
     cause = (f"Document {kind_of} {document_id} reviewed by {principal.user_id}: "
              f"{data['decision']}.")
-    return _write(kind, row, if_match, change, cause)
+    return _write(kind, principal, row, if_match, change, cause, "documentReviewed")

@@ -184,7 +184,7 @@ def links_field(*, any_host: tuple[str, ...] = (), **kwargs: Any) -> fields.Dict
         values=fields.Nested(LinkSchema),
         data_key="_links",
         any_host=any_host,
-        metadata={"maxProperties": MAX_LINKS},
+        metadata={"maxProperties": MAX_LINKS, **kwargs.pop("metadata", {})},
         **kwargs,
     )
 

@@ -21,7 +21,9 @@ API_VERSION = "0.18.3"
 
 #: rel -> path of every collection and action collection, linked from the root.
 COLLECTIONS: dict[str, str] = {**collection_links(applications.KIND, enrollments.KIND),
-                               "apiture:products": products.PATH}
+                               "apiture:products": products.PATH,
+                               "apiture:events": "/events",
+                                "apiture:webhookSubscriptions": "/webhookSubscriptions"}
 
 
 class RootSchema(Schema):

@@ -12,6 +12,8 @@ from typing import Any
 
 from peewee import (
     AutoField,
+    BigAutoField,
+    BigIntegerField,
     BlobField,
     BooleanField,
     CharField,
@@ -249,3 +251,100 @@ class IdempotencyKey(BaseModel):
 
 
 ALL_MODELS.append(IdempotencyKey)
+
+
+class Event(BaseModel):
+    """One change of an application or enrollment: the transactional outbox.
+
+    Written in the change's own transaction (migration ``m0013``), so an event
+    exists exactly when its change committed. ``seq`` orders the feed: on
+    SQLite writers take turns, so its order is the commit order; PostgreSQL
+    adds a ``txid`` column (the writing transaction's id, see
+    :mod:`accountapps.storage.event_log`). The summary holds states and names,
+    never personal data such as tax ids or account numbers.
+    """
+
+    #: the newest event is never pruned, so SQLite never hands out a number twice
+    seq = BigAutoField()
+    id = CharField(max_length=36, unique=True)  # a version 7 UUID: time-ordered
+    type = CharField(max_length=64)
+    occurred_at = DateTimeField()
+    resource_type = CharField(max_length=16)
+    resource_id = CharField(max_length=36)
+    revision = IntegerField(null=True)  # the resource's new revision; None once deleted
+    user_id = CharField(max_length=255, null=True)  # None: the service itself
+    client_id = CharField(max_length=255, null=True)
+    reason = TextField(null=True)
+    summary = JSONField()
+
+    class Meta:
+        indexes = ((("resource_id", "seq"), False),)
+
+
+class WebhookSubscription(BaseModel):
+    """A receiver of events: its URL, the event types it wants, its signing secret."""
+
+    id = CharField(primary_key=True, max_length=36)
+    url = CharField(max_length=2048)
+    events = JSONField()  # event types, "application.*", or ["*"]
+    description = CharField(max_length=1000, null=True)
+    secret = CharField(max_length=128)  # whsec_<base64>: signs every delivery
+    paused = BooleanField(default=False)
+    created_by = CharField(max_length=255, null=True)
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+    revision = IntegerField(default=1)
+
+
+class WebhookDelivery(BaseModel):
+    """One event owed to one subscription, and how its delivery went.
+
+    ``pending`` until a receiver answers 2xx (``delivered``) or retries run out
+    (``dead``, a dead letter). A dispatcher that takes a pending delivery moves
+    its ``next_attempt_at`` past the lease it holds, so a dispatcher killed
+    mid-delivery leaves it due again (at least once).
+    """
+
+    id = BigAutoField()
+    subscription_id = CharField(max_length=36)
+    event_seq = BigIntegerField()
+    event_id = CharField(max_length=36)
+    event_type = CharField(max_length=64)
+    resource_id = CharField(max_length=36)  # deliveries of one resource go in order
+    status = CharField(max_length=16, default="pending")
+    attempts = IntegerField(default=0)
+    created_at = DateTimeField()
+    next_attempt_at = DateTimeField()
+    first_attempt_at = DateTimeField(null=True)
+    last_attempt_at = DateTimeField(null=True)
+    delivered_at = DateTimeField(null=True)
+    response_status = IntegerField(null=True)
+    error = TextField(null=True)
+    claim = CharField(max_length=32, null=True)  # the dispatcher's token while it holds it
+
+    class Meta:
+        indexes = (
+            (("subscription_id", "id"), False),
+            (("event_seq",), False),
+        )
+
+
+# Due deliveries, and the one ahead of each in its resource's order: both only
+# among the pending ones, which is few rows however long the history.
+WebhookDelivery.add_index(WebhookDelivery.index(
+    WebhookDelivery.next_attempt_at, where=WebhookDelivery.status == "pending",
+    name="webhook_delivery_due"))
+WebhookDelivery.add_index(WebhookDelivery.index(
+    WebhookDelivery.subscription_id, WebhookDelivery.resource_id, WebhookDelivery.id,
+    where=WebhookDelivery.status == "pending", name="webhook_delivery_resource_order"))
+
+
+class EventFanout(BaseModel):
+    """How far the dispatchers have turned events into deliveries (one row, ``id`` 1)."""
+
+    id = IntegerField(primary_key=True)
+    seq = BigIntegerField(default=0)
+    txid = CharField(max_length=24, default="0")  # PostgreSQL: the position's transaction
+
+
+EVENT_MODELS: list[type[BaseModel]] = [Event, WebhookSubscription, WebhookDelivery, EventFanout]

@@ -79,17 +79,21 @@ def as_updated(row: Model, values: Mapping[str, Any]) -> Model:
     return type(row)(**{**row.__data__, **values})
 
 
+#: A row to insert: ``(model, values)``.
+Insert = tuple[type[Model], Mapping[str, Any]]
+
+
 def update_where(model: type[Model], values: Mapping[str, Any],
                  where: Sequence[tuple[str, Any]], *,
-                 then_insert: tuple[type[Model], Mapping[str, Any]] | None = None) -> int:
+                 then_insert: Insert | Sequence[Insert] | None = None) -> int:
     """``UPDATE … SET values WHERE`` each (field, value) of ``where`` holds; the row count.
 
-    ``then_insert=(model, values)``: insert that row too, if and only if a row
-    was updated (a state change and its audit record). On PostgreSQL both are
-    one statement (the ``UPDATE`` in a ``WITH``, the ``INSERT`` selecting from
-    it), so an action is one round trip, atomic without ``BEGIN``/``COMMIT``;
-    SQLite cannot write in a ``WITH`` and runs the two in the caller's
-    transaction.
+    ``then_insert=(model, values)`` (or a list of them): insert those rows too,
+    if and only if a row was updated (a state change, its audit record and its
+    event). On PostgreSQL all are one statement (the ``UPDATE`` in a ``WITH``,
+    each ``INSERT`` selecting from it), so an action is one round trip, atomic
+    without ``BEGIN``/``COMMIT``; SQLite cannot write in a ``WITH`` and runs
+    them in the caller's transaction.
     """
     fields = [_field(model, name) for name in values]
     conditions = [(_field(model, name), value) for name, value in where]
@@ -107,17 +111,26 @@ def update_where(model: type[Model], values: Mapping[str, Any],
     sql = _sql(("update", model, names, keys), build)
     params = [field.db_value(value) for field, value in zip(fields, values.values(), strict=True)]
     params += [field.db_value(value) for field, value in conditions]
-    if then_insert is None:
+    if not then_insert:
         return database.execute_sql(sql, params).rowcount
-    head, inserted = _insert_parts(*then_insert)
+    inserts = [then_insert] if isinstance(then_insert[0], type) else list(then_insert)
+    parts = [_insert_parts(*insert) for insert in inserts]  # type: ignore[misc]
     if is_postgres():
-        # The INSERT's row count is the UPDATE's: one row selected per row changed.
-        both = (f"WITH changed AS ({sql} RETURNING 1) "  # noqa: S608 (our metadata only)
-                f"{head} SELECT {_placeholders(len(inserted))} FROM changed")
-        return database.execute_sql(both, [*params, *inserted]).rowcount
+        # The last INSERT's row count is the UPDATE's: one row selected per row
+        # changed; the others run as data-modifying WITH clauses.
+        clauses = [f"changed AS ({sql} RETURNING 1)"]
+        clauses += [
+            f"inserted{index} AS ({head} SELECT {_placeholders(len(row))} FROM changed)"  # noqa: S608
+            for index, (head, row) in enumerate(parts[:-1])]
+        head, row = parts[-1]
+        statement = (f"WITH {', '.join(clauses)} "  # noqa: S608 (our metadata only)
+                     f"{head} SELECT {_placeholders(len(row))} FROM changed")
+        return database.execute_sql(
+            statement, [*params, *(value for _head, row in parts for value in row)]).rowcount
     updated = database.execute_sql(sql, params).rowcount
     if updated:
-        database.execute_sql(f"{head} VALUES ({_placeholders(len(inserted))})", inserted)
+        for head, row in parts:
+            database.execute_sql(f"{head} VALUES ({_placeholders(len(row))})", row)
     return updated
 
 

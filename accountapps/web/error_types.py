@@ -131,6 +131,10 @@ ERROR_TYPES: dict[str, ErrorType] = {
                                       "The key was used for a different request "
                                       "(`attributes.differences` says what differs): use a new "
                                       "key for a new request."),
+    "unknownEvent": ErrorType(422, "Unknown event",
+                              "The request names an event type (or an event) the service "
+                              "does not know: the event types are listed in the OpenAPI "
+                              "document's webhooks."),
     "invalidSortField": ErrorType(422, "Invalid sort field",
                                   "`sortBy` names a field the collection cannot be sorted by "
                                   "(`attributes.allowed` lists those it can)."),

@@ -8,38 +8,19 @@ made by the database, in the ``WHERE revision = ?`` of the conditional update
 
 from __future__ import annotations
 
-import zlib
-
 from flask import request
 
 from accountapps.domain.errors import ApiError, IfMatch
-
-#: Ends the tag of the masked view (a reader without PII access): a strong tag
-#: names one representation, and the masked body differs from the full one.
-MASKED = "m"
-
-#: Marks the tags of a resource's other representations than its hal+json
-#: (``RECORD``: its printable PDF record); the masked mark follows it.
-RECORD = "r"
-_VARIANTS = ("", RECORD)
-
-
-def etag(resource_id: str, revision: int, *, masked: bool = False, variant: str = "") -> str:
-    """The strong entity tag (quoted) of a resource at a revision, in its full or masked view.
-
-    ``variant`` (one of ``""`` and :data:`RECORD`) names the representation:
-    each has tags of its own, all naming the same revision.
-    """
-    if variant not in _VARIANTS:
-        raise ValueError(f"unknown representation variant {variant!r}")
-    return (f'"{revision}.{zlib.crc32(resource_id.encode()):08x}{variant}'
-            f'{MASKED if masked else ""}"')
+from accountapps.domain.etags import MASKED, RECORD, etag, resource_part
 
 
 def content_etag(version: str) -> str:
     """The strong entity tag (quoted) of a read-only resource whose content has a
     version (the product catalog's: a hash of what the resource shows)."""
     return f'"{version}"'
+
+
+__all__ = ["MASKED", "RECORD", "content_etag", "etag", "if_match", "not_modified"]
 
 
 def _tags(header: str) -> list[str]:
@@ -87,7 +68,7 @@ def if_match(resource_id: str, *, required: bool) -> IfMatch | None:
 
 def _revisions(resource_id: str, tags: list[str]) -> frozenset[int]:
     """The revisions of ``resource_id`` that ``tags`` name (strong tags of any view)."""
-    expected = f"{zlib.crc32(resource_id.encode()):08x}"
+    expected = resource_part(resource_id)
     revisions = set()
     for tag in tags:
         if len(tag) < 2 or tag[0] != '"' or tag[-1] != '"':
