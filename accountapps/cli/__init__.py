@@ -1,5 +1,5 @@
 """Flask commands: ``db upgrade``, ``expire``, ``prune``, ``token``, ``api-keys``,
-``welcome``; ``events`` and ``webhooks`` (:mod:`accountapps.event_commands`)."""
+``welcome``; ``events`` and ``webhooks`` (:mod:`accountapps.cli.events`)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def init_app(app: Flask) -> None:
                               **{k: v for k, v in claims.items() if v}))
 
     app.cli.add_command(api_keys_group)
-    from accountapps import event_commands
+    from accountapps.cli import events as event_commands
 
     event_commands.init_app(app)
 
