@@ -207,8 +207,8 @@ def attempt(scope: Scope, kept_for: timedelta, *, defer: bool = False) -> Iterat
     ``defer``: on PostgreSQL, the request's first write is sent with the
     ``COMMIT`` rather than when it ends (one round trip fewer). Should it fail
     there, or at a statement in between, the code that would have caught its
-    error never saw it: the transaction is rolled back and :class:`Again`
-    raised, for the request to run once more without deferring.
+    error never saw it: on any database error the transaction is rolled back
+    and :class:`Again` raised, for the request to run once more without deferring.
     """
     defer = defer and is_postgres()
     name = scope.lock_name()
@@ -225,11 +225,14 @@ def attempt(scope: Scope, kept_for: timedelta, *, defer: bool = False) -> Iterat
             elif locked and is_postgres():
                 # Sent after the COMMIT, in its round trip (if the COMMIT fails: below).
                 unlocked = database.obj.execute_after_commit(_UNLOCK, [name])
-    except IntegrityError as exc:
+    except DatabaseError as exc:
         unlocked = False
-        if defer:  # whosever it was, the request runs again (and finds a stored answer)
+        if defer:
+            # A deferred write's error may surface anywhere after it (as the error
+            # of a later statement, even): whatever it was, nothing was committed,
+            # and the request runs again (finding a stored answer, if there is one).
             raise Again() from exc
-        if current is not None and current.kept:
+        if isinstance(exc, IntegrityError) and current is not None and current.kept:
             raise KeyTaken() from exc
         raise
     except BaseException:
