@@ -96,7 +96,7 @@ def test_a_link_inside_an_embedded_object_obeys_the_rule_too(user):
     assert refused_field(response) == "applicant.contact._embedded.items.0._links.self.href"
 
 
-def test_a_product_reference_may_name_any_host_and_is_shown_on_the_platform(user, create_body):
+def test_a_product_reference_may_name_any_host_and_is_shown_as_the_catalogs(user, create_body):
     # The contract: a product reference is read for its id, on any host.
     body = create_body()
     body["_links"]["apiture:product"]["href"] = (
@@ -106,8 +106,10 @@ def test_a_product_reference_may_name_any_host_and_is_shown_on_the_platform(user
     response = user.post("/applications", body)
     assert response.status_code == 201, response.json
     assert response.json["_links"]["apiture:product"]["href"].startswith("http://localhost/")
+    # Linked like apiture:product: the catalog's resource (the platform's, when
+    # ACCOUNTAPPS_PLATFORM_URL names one).
     assert response.json["products"][0]["_links"]["self"]["href"] == (
-        "http://localhost/products/products/40ed6e40-cffa-4944-8d54-f9b50ed2081f")
+        "http://localhost/accountApplications/products/40ed6e40-cffa-4944-8d54-f9b50ed2081f")
 
 
 def test_a_link_of_more_than_32_relations_is_400(user, create_body):
