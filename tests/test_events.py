@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from conftest import FUNDING, headers_for
 from enrollment_support import VERIFIED_IDENTITY, create, enrollment_body
+from events_support import all_events, types
 from workflow_support import (
     PERSONAL_CHECKING,
     complete_personal,
@@ -24,26 +25,9 @@ from accountapps.storage import db
 from accountapps.storage.models import Application, Event, utcnow
 
 
-def all_events(admin, **query) -> list[dict]:
-    """Every event the feed has (following next until a page is empty)."""
-    seen: list[dict] = []
-    response = admin.get("/events", query_string={"limit": 1000, **query})
-    while True:
-        assert response.status_code == 200, response.json
-        items = response.json["_embedded"]["items"]
-        if not items:
-            return seen
-        seen.extend(items)
-        response = admin.get(response.json["_links"]["next"]["href"])
-
-
 def unmasked(tag: str) -> str:
     """The full view's ETag of the same revision (events carry that one)."""
     return tag.removesuffix('m"') + '"' if tag.endswith('m"') else tag
-
-
-def types(admin, **query) -> list[str]:
-    return [event["type"] for event in all_events(admin, **query)]
 
 
 def test_creating_an_application_records_one_created_event(user, admin, application):

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from test_events import all_events
+from conftest import ADMIN_SCOPES, Api, headers_for
+from events_support import all_events, settle
 from webhook_receiver import Receiver
 from workflow_support import href
 
@@ -48,7 +49,9 @@ def subscribe(admin, receiver: Receiver, events=("*",)) -> dict:
 
 
 def deliver(app, **overrides) -> int:
-    """Run the dispatcher until nothing is due."""
+    """Run the dispatcher until nothing is due (once the feed shows every event)."""
+    with app.test_client() as client:
+        settle(Api(client, headers_for("admin-1", ADMIN_SCOPES)))
     settings = dispatch.Settings.from_config(app.config, API, **overrides)
     with app.app_context():
         return dispatch.Dispatcher(settings).run(threading.Event(), once=True)
@@ -275,6 +278,7 @@ def test_unsubscribing_drops_the_deliveries_owed(app, admin, receiver, subscript
 
 
 def test_fanning_out_twice_owes_each_event_once(app, admin, receiver, subscription, application):
+    settle(admin)
     with app.app_context(), db.database.connection_context():
         assert dispatch.fan_out() == 1
         assert dispatch.fan_out() == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import databases
 import pytest
-from test_events import all_events
+from events_support import all_events
 from test_events_delivery import subscribe
 from webhook_receiver import Receiver
 

@@ -12,8 +12,8 @@ import databases
 import psycopg2
 import pytest
 from conftest import API_KEY, REFERENCE_CREATE_BODY, USER_SCOPES, Api, headers_for, token
+from events_support import all_events, settle, types
 from live_server import request
-from test_events import all_events, types
 from workflow_support import href
 
 from accountapps.domain import events
@@ -86,6 +86,7 @@ def test_the_feed_is_in_the_order_the_changes_were_made(client, admin):
 
 def test_next_of_an_empty_page_is_the_same_cursor(client, admin):
     make(client, 1)
+    settle(admin)
     first = admin.get("/events")
     last = first.json["_embedded"]["items"][-1]["_id"]
     assert f"after={last}" in first.json["_links"]["next"]["href"]
@@ -96,10 +97,12 @@ def test_next_of_an_empty_page_is_the_same_cursor(client, admin):
 
 def test_a_poller_sees_new_events_by_following_next(client, admin):
     make(client, 1)
+    settle(admin)
     cursor = admin.get("/events").json["_links"]["next"]["href"]
     assert admin.get(cursor).json["count"] == 0
     api = Api(client, headers_for("late", USER_SCOPES))
     api.post("/applications", REFERENCE_CREATE_BODY)
+    settle(admin)
     page = admin.get(cursor).json
     assert [e["type"] for e in page["_embedded"]["items"]] == ["application.created"]
 
@@ -122,6 +125,7 @@ def test_the_feed_filters_by_resource_id_or_uri(client, admin):
 
 def test_the_filters_are_kept_in_the_links(client, admin):
     make(client, 1)
+    settle(admin)
     page = admin.get("/events", query_string={"type": "application.created", "limit": 5}).json
     assert "type=application.created" in page["_links"]["next"]["href"]
     assert "limit=5" in page["_links"]["next"]["href"]
@@ -129,6 +133,7 @@ def test_the_filters_are_kept_in_the_links(client, admin):
 
 def test_the_feed_says_how_far_back_it_reaches(client, admin):
     make(client, 1)
+    settle(admin)
     page = admin.get("/events").json
     assert page["retentionDays"] == 30
     assert page["earliestEventAt"] == page["_embedded"]["items"][0]["occurredAt"]
@@ -172,6 +177,7 @@ def test_new_events_follow_the_kept_newest_after_pruning(app, client, admin):
     with app.app_context(), db.database.connection_context():
         events.prune(now=utcnow() + timedelta(days=31))
     make(client, 1, prefix="later")
+    settle(admin)
     page = admin.get("/events", query_string={"after": newest}).json
     assert page["count"] == 1
 
@@ -202,7 +208,8 @@ def test_an_event_committed_after_a_later_one_is_not_skipped(app, admin, databas
         first = _insert_event(early, "a")  # its transaction began first, commits last
         second = _insert_event(late, "b")
         late.commit()
-        assert all_events(admin) == []  # not before every earlier transaction has ended
+        # Not before every earlier transaction has ended:
+        assert all_events(admin, settled=False) == []
         early.commit()
         assert [e["_id"] for e in all_events(admin)] == [first, second]
     finally:
@@ -233,6 +240,9 @@ def test_a_poller_under_concurrent_writers_never_skips_or_repeats(gunicorn_serve
     seen: list[str] = []
     errors: list[object] = []
 
+    expected = 6 * 4 * 3
+    give_up_at = time.monotonic() + 120
+
     def poll() -> None:
         cursor = "/events?limit=50"
         while True:
@@ -245,8 +255,9 @@ def test_a_poller_under_concurrent_writers_never_skips_or_repeats(gunicorn_serve
             seen.extend(item["_id"] for item in items)
             parts = urlsplit(reply.body["_links"]["next"]["href"])
             cursor = f"{parts.path}?{parts.query}"
-            if finished and not items:
-                return
+            if finished and not items and (len(seen) >= expected
+                                           or time.monotonic() > give_up_at):
+                return  # (a write transaction elsewhere on the server may hold one back)
             time.sleep(0.005)
 
     def write(index: int) -> None:
@@ -274,7 +285,7 @@ def test_a_poller_under_concurrent_writers_never_skips_or_repeats(gunicorn_serve
     writers_done.set()
     poller.join(120)
     assert errors == []
-    assert len(seen) == len(set(seen)) == 6 * 4 * 3
+    assert len(seen) == len(set(seen)) == expected
     everything = request(server.url, "GET", "/events?limit=1000", headers=admin).body
     assert [item["_id"] for item in everything["_embedded"]["items"]] == seen
 
@@ -311,7 +322,12 @@ def test_two_racing_transitions_have_one_winner_and_one_event(gunicorn_server):
             (f"/canceledApplications?application={app_id}", owner),
             (f"/expiredApplications?application={app_id}", admin)])
         assert sorted(replies) == [200, 409], replies
-        feed = request(server.url, "GET", f"/events?resource={app_id}", headers=admin).body
-        kinds = [item["type"] for item in feed["_embedded"]["items"]]
+        deadline = time.monotonic() + 30
+        while True:  # a write transaction elsewhere on the server may hold the feed back
+            feed = request(server.url, "GET", f"/events?resource={app_id}", headers=admin).body
+            kinds = [item["type"] for item in feed["_embedded"]["items"]]
+            if len(kinds) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert kinds[0] == "application.created"
         assert len(kinds) == 2 and kinds[1] in ("application.canceled", "application.expired")

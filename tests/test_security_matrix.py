@@ -19,6 +19,7 @@ import jwt
 import pytest
 from conftest import API_KEY, REFERENCE_CREATE_BODY, SECRET, Api
 from enrollment_support import enrollment_body
+from events_support import settle
 from operations import COLLECTIONS, ON_A_RESOURCE, OPERATIONS, PROTECTED, Operation, ids, kinds
 
 from accountapps.domain.lifecycle import Kind
@@ -124,6 +125,7 @@ def make_institution_target(owner: Api) -> Resource:
     created = administrator.post("/webhookSubscriptions", INSTITUTION_BODIES[
         ("POST", "webhookSubscriptions")])
     assert created.status_code == 201, created.json
+    settle(administrator)
     event = administrator.get("/events").json["_embedded"]["items"][0]
     return Resource(None, created.json["_id"], created.headers["ETag"],
                     {**created.json, "event": event["_id"]})

@@ -14,9 +14,10 @@ once no transaction can still commit an event before it:
   events are read in ``(txid, seq)`` order, only those whose transaction is
   older than the oldest one still running
   (``pg_snapshot_xmin(pg_current_snapshot())``): every transaction before that
-  line has ended, so nothing can appear behind an event already read. A
-  transaction left open (idle in transaction) holds the line back, and events
-  wait for it: never lost, only later.
+  line has ended, so nothing can appear behind an event already read. The
+  line is the server's: a write transaction in any database holds it, and one
+  left open (idle in transaction) holds it back until it ends. Events wait
+  for it: never lost, only later.
 
 A position is ``(txid, seq)``; on SQLite ``txid`` is always ``"0"``.
 """
