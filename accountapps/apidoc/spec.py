@@ -155,6 +155,8 @@ def add_webhooks(doc: dict) -> None:
         operation_id = camel_type(event_type)
         webhooks[event_type] = {"post": {
             "operationId": f"{operation_id}Webhook",
+            # The receiver authenticates a delivery by its signature, not by credentials.
+            "security": [],
             "summary": summary,
             "description": (
                 f"{summary} Sent to every subscription whose `events` include "
