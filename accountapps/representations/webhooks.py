@@ -79,8 +79,8 @@ class WebhookDeliverySchema(Schema):
     _links = links_field(required=True)
 
 
-class WebhookSubscriptionSchema(Schema):
-    """A webhook subscription with its recent deliveries and dead letters."""
+class WebhookSubscriptionSummarySchema(Schema):
+    """A subscription in the collection."""
 
     _id = fields.String(data_key="_id", required=True)
     _profile = fields.String(data_key="_profile", required=True)
@@ -88,6 +88,12 @@ class WebhookSubscriptionSchema(Schema):
     events = fields.List(fields.String(), required=True)
     description = fields.String(allow_none=True, required=True)
     paused = fields.Boolean(required=True)
+    _links = links_field(required=True)
+
+
+class WebhookSubscriptionSchema(WebhookSubscriptionSummarySchema):
+    """A webhook subscription with its recent deliveries and dead letters."""
+
     secret = fields.String(metadata={
         "description": "The signing secret (Standard Webhooks, `whsec_…`): in the answer "
                        "to the create only. Store it now; it is never shown again."})
@@ -112,18 +118,6 @@ class DeliveriesArgs(Schema):
     status = fields.String(metadata={"description": "`pending|delivered|dead`: only these."})
     limit = fields.Integer(metadata={"minimum": 1, "maximum": 1000,
                                      "description": "How many (default 100), newest first."})
-
-
-class WebhookSubscriptionSummarySchema(Schema):
-    """A subscription in the collection."""
-
-    _id = fields.String(data_key="_id", required=True)
-    _profile = fields.String(data_key="_profile", required=True)
-    url = fields.String(required=True)
-    events = fields.List(fields.String(), required=True)
-    description = fields.String(allow_none=True, required=True)
-    paused = fields.Boolean(required=True)
-    _links = links_field(required=True)
 
 
 class WebhookSubscriptionsSchema(CollectionSchema):
