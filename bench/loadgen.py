@@ -98,8 +98,11 @@ class Session:
 Op = Callable[[Client], tuple[int, int, bytes]]  # -> (status, expected status, body)
 
 
-def make_op(kind: str, session: Session, client_index: int) -> Op | None:
-    """The request loop body of a phase for one client (``None``: nothing left to do)."""
+def make_op(kind: str, session: Session, client_index: int, path: str = "/bytes") -> Op | None:
+    """The request loop body of a phase for one client (``None``: nothing left to do).
+
+    ``path``: the baseline's endpoint (``/bytes`` or ``/jsonify``), for a baseline phase.
+    """
     spec = session.spec
     rng = random.Random(client_index)
     readers = sorted(spec.get("readers", {}).items())
@@ -107,7 +110,7 @@ def make_op(kind: str, session: Session, client_index: int) -> Op | None:
     if kind == "baseline":
         def baseline(c: Client) -> tuple[int, int, bytes]:
             # The same request headers as the service gets, so only the server differs.
-            status, _, body = c.call("GET", "/baseline", session.headers(reader))
+            status, _, body = c.call("GET", path, session.headers(reader))
             return status, 200, body
         return baseline
     if kind == "get_one":
@@ -202,7 +205,42 @@ def make_op(kind: str, session: Session, client_index: int) -> Op | None:
                 session.headers(user))
             return status, 200, body
         return cancel
+    if kind == "hostile":
+        requests = hostile_requests(session, reader)
+        turn = iter(range(10**9))
+
+        def hostile(c: Client) -> tuple[int, int, bytes]:
+            method, target, headers, payload = requests[(next(turn) + client_index)
+                                                        % len(requests)]
+            status, _, body = c.call(method, target, headers, payload)
+            # Any refusal is right here; a 5xx (or no answer) is an error of the run.
+            return status, status if 400 <= status < 500 else 400, body
+        return hostile
     raise ValueError(f"unknown phase kind {kind!r}")
+
+
+def hostile_requests(session: Session, user: str) -> list[tuple[str, str, dict[str, str], bytes]]:
+    """Requests an attacker or a broken client sends: each must be refused, cheaply,
+    and leave nothing behind in the worker's memory."""
+    json_headers = session.headers(user, **{"Content-Type": "application/json"})
+    create = f"{BASE}/applications"
+    valid = create_body(0)
+    return [
+        ("POST", create, json_headers, b'{"accountName": "unterminated'),
+        ("POST", create, json_headers, b"[" * 100_000 + b"]" * 100_000),
+        ("POST", create, json_headers, json.dumps(
+            {**valid, "applicants": [valid["applicants"][0]] * 500}).encode()),
+        ("POST", create, json_headers, json.dumps(
+            {**valid, "accountName": "x" * 200_000}).encode()),
+        ("POST", create, json_headers, json.dumps(
+            {**valid, **{f"unknown{i}": i for i in range(5_000)}}).encode()),
+        ("POST", create, json_headers, b"0" * 300_000),
+        ("POST", create, session.headers(user, **{"Content-Type": "text/xml"}), b"<a/>" * 1000),
+        ("GET", f"{BASE}/applications?limit=100000&sortBy=" + "x" * 4000, json_headers, b""),
+        ("GET", f"{BASE}/applications/{'9' * 4000}", json_headers, b""),
+        ("GET", f"{BASE}/applications", {**json_headers, "Authorization": "Bearer "
+                                         + "e30." * 1000}, b""),
+    ]
 
 
 def run_client(op: Op, client: Client, warmup_until: float, stop_at: float,
@@ -247,7 +285,8 @@ def run_process(spec: dict[str, Any], proc: int, barrier: Any, results: Any) -> 
         port = phase.get("port", spec["port"])
         clients = {i: connections.setdefault((i, port), Client(spec["host"], port))
                    for i in indexes}
-        ops = {i: make_op(phase["kind"], session, i) for i in indexes}
+        ops = {i: make_op(phase["kind"], session, i, phase.get("path", "/bytes"))
+               for i in indexes}
         barrier.wait(timeout=120)
         start = time.perf_counter()
         warmup_until = start + phase.get("warmup", spec["warmup"])
