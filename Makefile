@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean openapi conformance conformance-short bench bench-compare
+.PHONY: install run test lint clean openapi conformance conformance-short bench bench-compare bench-candidates
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,3 +75,9 @@ BENCH_ROUNDS ?= 2
 bench-compare: $(STAMP)
 	BENCH_ROWS="$(BENCH_ROWS)" BENCH_SECONDS="$(BENCH_SECONDS)" $(BIN)/python -m bench.compare \
 	  --before "$(BEFORE)" --rounds "$(BENCH_ROUNDS)" $(BENCH_ARGS)
+
+## gunicorn settings side by side, to choose the defaults (docs/performance.md):
+## BENCH_CANDIDATES="workers=3 threads=2; workers=2 threads=4" (default: the 2-core list).
+bench-candidates: $(STAMP)
+	BENCH_ROWS="$(BENCH_ROWS)" BENCH_SECONDS="$(BENCH_SECONDS)" $(BIN)/python -m bench.candidates \
+	  --rounds "$(BENCH_ROUNDS)" $(BENCH_ARGS)
