@@ -1,0 +1,50 @@
+"""The benchmark measures the gunicorn settings users deploy, and what it feeds the service."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import candidates, loadgen, run
+from tests.conftest import API_KEY, SECRET
+
+
+def test_the_benchmark_runs_the_production_settings_by_default():
+    args = run.parse_args([])
+    assert args.config == "production"
+    assert run.overrides(args) == {}
+    settings = run.settings_of(args)
+    assert settings["worker_class"] == "accountapps.web.serving.ThreadWorker"
+    assert settings["access_log"] is True
+
+
+def test_an_override_is_given_as_the_production_files_variable():
+    args = run.parse_args(["--workers", "3", "--threads", "2", "--access-log", ""])
+    assert run.overrides(args) == {"GUNICORN_WORKERS": "3", "GUNICORN_THREADS": "2",
+                                   "GUNICORN_ACCESSLOG": ""}
+    settings = run.settings_of(args)
+    assert (settings["workers"], settings["threads"], settings["access_log"]) == (3, 2, False)
+
+
+def test_overrides_apply_to_the_production_settings_only():
+    with pytest.raises(SystemExit):
+        run.overrides(run.parse_args(["--config", "bench-sync", "--workers", "3"]))
+
+
+def test_a_candidate_names_known_settings_only():
+    assert candidates.parse_candidate("workers=3 threads=2") == {"workers": "3", "threads": "2"}
+    with pytest.raises(SystemExit):
+        candidates.parse_candidate("workers=3 preload=1")
+
+
+def test_memory_is_bounded_when_a_second_round_of_hostile_requests_adds_little():
+    sizes = {"start": [80.0], "warm": [85.0], "hostile": [100.0], "end": [101.0]}
+    assert run.memory_report(sizes)["ok"]
+    assert not run.memory_report({**sizes, "end": [100.0 + run.RSS_GROWTH_LIMIT_MIB + 1]})["ok"]
+
+
+def test_every_hostile_request_is_refused_with_a_client_error(client):
+    session = loadgen.Session({"api_key": API_KEY, "secret": SECRET})
+    for method, target, headers, body in loadgen.hostile_requests(session, "hostile-user"):
+        response = client.open(target, method=method, headers=headers, data=body)
+        assert 400 <= response.status_code < 500, (target, body[:60], response.status_code)
+        assert response.is_json, (target, body[:60])
