@@ -34,8 +34,11 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 #   errorResponse instead of an HTML page.
 # docs/security.md, "Slow clients", says what this protects and what a proxy adds.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "accountapps.web.serving.ThreadWorker")
-workers = _int("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1)
-threads = _int("GUNICORN_THREADS", 4)  # also each worker's most PostgreSQL connections
+# CPUs + 1 workers of 2 threads: measured best of the candidates on 2 cores
+# (docs/performance.md, "gunicorn's settings"); more threads per worker only
+# queue CPU-bound requests behind one interpreter lock, and hurt p99.
+workers = _int("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1)
+threads = _int("GUNICORN_THREADS", 2)  # also each worker's most PostgreSQL connections
 
 # A request that takes longer than this is stuck: the worker is killed and replaced.
 timeout = _int("GUNICORN_TIMEOUT", 30)
