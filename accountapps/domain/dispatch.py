@@ -110,18 +110,30 @@ def fan_out(limit: int = 1000) -> int:
             return 0
         subscriptions = list(WebhookSubscription.select(
             WebhookSubscription.id, WebhookSubscription.events, WebhookSubscription.created_at))
-        now = utcnow()
-        rows = [{
-            "subscription_id": subscription.id, "event_seq": event.seq, "event_id": event.id,
-            "event_type": event.type, "resource_id": event.resource_id, "status": "pending",
-            "attempts": 0, "created_at": now, "next_attempt_at": now,
-        } for event, _position in read for subscription in subscriptions
-            if event.occurred_at >= subscription.created_at
-            and webhooks.matches(subscription.events, event.type)]
-        for start in range(0, len(rows), 500):
-            WebhookDelivery.insert_many(rows[start:start + 500]).execute()
+        now = WebhookDelivery.created_at.db_value(utcnow())
+        rows = [(subscription.id, event.seq, event.id, event.type, event.resource_id,
+                 "pending", 0, now, now)
+                for event, _position in read for subscription in subscriptions
+                if event.occurred_at >= subscription.created_at
+                and webhooks.matches(subscription.events, event.type)]
+        _insert_deliveries(rows)
         event_log.set_fanout_position(read[-1][1])
     return len(rows)
+
+
+#: The columns of a new delivery, in the order :func:`_insert_deliveries` takes them.
+_NEW_DELIVERY = ("subscription_id", "event_seq", "event_id", "event_type", "resource_id",
+                 "status", "attempts", "created_at", "next_attempt_at")
+
+
+def _insert_deliveries(rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert new deliveries (values as :data:`_NEW_DELIVERY`), many rows per statement."""
+    one = f"({', '.join([database.param] * len(_NEW_DELIVERY))})"
+    for start in range(0, len(rows), _IN_CHUNK):
+        chunk = rows[start:start + _IN_CHUNK]
+        database.execute_sql(
+            f"INSERT INTO webhook_delivery ({', '.join(_NEW_DELIVERY)}) "  # noqa: S608
+            f"VALUES {', '.join([one] * len(chunk))}", [value for row in chunk for value in row])
 
 
 # --- 2. claim -------------------------------------------------------------------
@@ -296,14 +308,17 @@ def record(outcomes: Sequence[Outcome], settings: Settings, rng: random.Random |
         if outcome.ok:
             delivered.setdefault((outcome.claimed.claim, outcome.status), []).append(
                 outcome.claimed.delivery_id)
+    param, at = database.param, WebhookDelivery.delivered_at.db_value(now)
     with write_transaction():
         for (token, status), ids in delivered.items():
             for start in range(0, len(ids), _IN_CHUNK):
-                WebhookDelivery.update(
-                    status="delivered", delivered_at=now, response_status=status,
-                    error=None, claim=None, next_attempt_at=now,
-                ).where(WebhookDelivery.id.in_(ids[start:start + _IN_CHUNK])
-                        & (WebhookDelivery.claim == token)).execute()
+                chunk = ids[start:start + _IN_CHUNK]
+                database.execute_sql(
+                    "UPDATE webhook_delivery SET status = 'delivered', "  # noqa: S608
+                    f"delivered_at = {param}, response_status = {param}, error = NULL, "
+                    f"claim = NULL, next_attempt_at = {param} WHERE claim = {param} "
+                    f"AND id IN ({', '.join([param] * len(chunk))})",
+                    (at, status, at, token, *chunk))
         for outcome in outcomes:
             if outcome.ok:
                 continue
