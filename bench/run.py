@@ -603,7 +603,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-requests", type=int, default=env_int("BENCH_MAX_REQUESTS"),
                         help="override the production worker recycling (0: never)")
     parser.add_argument("--log-level", default="INFO")
-    parser.add_argument("--only", nargs="*", default=[], help="operations to run (default all)")
+    parser.add_argument("--only", nargs="*", default=[],
+                        help="operations to run (default all); 'events': the events' speed")
     parser.add_argument("--reuse", action="store_true",
                         default=os.environ.get("BENCH_REUSE", "") not in ("", "0"),
                         help="reuse a database seeded before with the same size")
@@ -617,6 +618,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit status 1 when a target is missed (with ``--check``)."""
     args = parse_args(argv)
+    from bench import events as bench_events  # it imports this module
     # Stopped from outside: unwind, so the servers it started are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -635,6 +637,9 @@ def main(argv: list[str] | None = None) -> int:
         url = args.database_url or f"sqlite:///{RESULTS / f'bench-{rows}.db'}"
         result = bench_size(rows, args, url)
         print_table(result, database)
+        if bench_events.wanted(args):  # the events' speed (issue 23): bench/events.py
+            result["events"] = bench_events.measure(rows, args, url)
+            bench_events.print_table(result["events"])
         results.append(result)
     report = {"taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "machine": machine(), "database": database, "database_settings": settings,
@@ -654,6 +659,8 @@ def main(argv: list[str] | None = None) -> int:
                for name, row in rows.items() if not row["ok"]]
     missed += [f"{result['rows']}:idempotency_cost" for result in results
                if result.get("idempotency") and not result["idempotency"]["ok"]]
+    missed += [name for result in results  # the events' targets (bench/events.py)
+               for name in bench_events.missed(result.get("events"), result["rows"])]
     if missed:
         print(f"targets missed: {', '.join(missed)}")
     return 1 if (missed and args.check) else 0

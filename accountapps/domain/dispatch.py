@@ -42,7 +42,6 @@ from typing import Any
 from urllib.parse import SplitResult
 
 import urllib3
-from peewee import fn
 from standardwebhooks.webhooks import Webhook
 
 from accountapps.domain import events, receivers, webhooks
@@ -55,6 +54,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = "accountapps-webhooks/1"
 #: At most this much of a receiver's answer is read (the status is what counts).
 MAX_ANSWER = 64 * 1024
+#: Ids per ``IN (...)`` list (well under every database's limit on parameters).
+_IN_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -109,18 +110,30 @@ def fan_out(limit: int = 1000) -> int:
             return 0
         subscriptions = list(WebhookSubscription.select(
             WebhookSubscription.id, WebhookSubscription.events, WebhookSubscription.created_at))
-        now = utcnow()
-        rows = [{
-            "subscription_id": subscription.id, "event_seq": event.seq, "event_id": event.id,
-            "event_type": event.type, "resource_id": event.resource_id, "status": "pending",
-            "attempts": 0, "created_at": now, "next_attempt_at": now,
-        } for event, _position in read for subscription in subscriptions
-            if event.occurred_at >= subscription.created_at
-            and webhooks.matches(subscription.events, event.type)]
-        for start in range(0, len(rows), 500):
-            WebhookDelivery.insert_many(rows[start:start + 500]).execute()
+        now = WebhookDelivery.created_at.db_value(utcnow())
+        rows = [(subscription.id, event.seq, event.id, event.type, event.resource_id,
+                 "pending", 0, now, now)
+                for event, _position in read for subscription in subscriptions
+                if event.occurred_at >= subscription.created_at
+                and webhooks.matches(subscription.events, event.type)]
+        _insert_deliveries(rows)
         event_log.set_fanout_position(read[-1][1])
     return len(rows)
+
+
+#: The columns of a new delivery, in the order :func:`_insert_deliveries` takes them.
+_NEW_DELIVERY = ("subscription_id", "event_seq", "event_id", "event_type", "resource_id",
+                 "status", "attempts", "created_at", "next_attempt_at")
+
+
+def _insert_deliveries(rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert new deliveries (values as :data:`_NEW_DELIVERY`), many rows per statement."""
+    one = f"({', '.join([database.param] * len(_NEW_DELIVERY))})"
+    for start in range(0, len(rows), _IN_CHUNK):
+        chunk = rows[start:start + _IN_CHUNK]
+        database.execute_sql(
+            f"INSERT INTO webhook_delivery ({', '.join(_NEW_DELIVERY)}) "  # noqa: S608
+            f"VALUES {', '.join([one] * len(chunk))}", [value for row in chunk for value in row])
 
 
 # --- 2. claim -------------------------------------------------------------------
@@ -154,6 +167,33 @@ def _due_ids(now: datetime, limit: int) -> list[int]:
     return [row[0] for row in cursor.fetchall()]
 
 
+def _lease(ids: Sequence[int], token: str, now: datetime, until: datetime) -> None:
+    """Mark the deliveries ``ids`` as claimed by ``token`` until ``until`` (one attempt more)."""
+    param = database.param
+    at = WebhookDelivery.next_attempt_at.db_value
+    database.execute_sql(
+        f"UPDATE webhook_delivery SET next_attempt_at = {param}, claim = {param}, "  # noqa: S608
+        f"attempts = attempts + 1, last_attempt_at = {param}, "
+        f"first_attempt_at = COALESCE(first_attempt_at, {param}) "
+        f"WHERE id IN ({', '.join([param] * len(ids))})",
+        (at(until), token, at(now), at(now), *ids))
+
+
+def _claimed(ids: Sequence[int], token: str, now: datetime) -> list[Claimed]:
+    """The leased deliveries ``ids`` with their receivers and events (``None``: pruned)."""
+    param = database.param
+    cursor = database.execute_sql(
+        "SELECT d.id, d.attempts, d.first_attempt_at, s.url, s.secret, "  # noqa: S608
+        f"e.seq, {event_log.COLUMNS} FROM webhook_delivery d "
+        "JOIN webhook_subscription s ON s.id = d.subscription_id "
+        "LEFT JOIN event e ON e.seq = d.event_seq "
+        f"WHERE d.id IN ({', '.join([param] * len(ids))}) ORDER BY d.id", tuple(ids))
+    first_attempt = WebhookDelivery.first_attempt_at.python_value
+    return [Claimed(row[0], token, row[1], first_attempt(row[2]) or now, row[3], row[4],
+                    None if row[5] is None else event_log.from_row(row[6:]))
+            for row in cursor.fetchall()]
+
+
 def claim(settings: Settings) -> list[Claimed]:
     """Take and lease the due deliveries (one per resource and subscription)."""
     now = utcnow()
@@ -162,21 +202,8 @@ def claim(settings: Settings) -> list[Claimed]:
         ids = _due_ids(now, settings.batch)
         if not ids:
             return []
-        WebhookDelivery.update(
-            next_attempt_at=now + timedelta(seconds=settings.lease_seconds), claim=token,
-            attempts=WebhookDelivery.attempts + 1, last_attempt_at=now,
-            first_attempt_at=fn.COALESCE(WebhookDelivery.first_attempt_at,
-                                         WebhookDelivery.first_attempt_at.db_value(now)),
-        ).where(WebhookDelivery.id.in_(ids)).execute()
-        rows = list(WebhookDelivery.select(WebhookDelivery, WebhookSubscription.url,
-                                           WebhookSubscription.secret)
-                    .join(WebhookSubscription, on=(
-                        WebhookSubscription.id == WebhookDelivery.subscription_id))
-                    .where(WebhookDelivery.id.in_(ids)).order_by(WebhookDelivery.id).objects())
-    found = {event.seq: event for event in Event.select().where(
-        Event.seq.in_([row.event_seq for row in rows]))}
-    return [Claimed(row.id, token, row.attempts, row.first_attempt_at or now, row.url,
-                    row.secret, found.get(row.event_seq)) for row in rows]
+        _lease(ids, token, now, now + timedelta(seconds=settings.lease_seconds))
+        return _claimed(ids, token, now)
 
 
 # --- 3. deliver and record ------------------------------------------------------
@@ -269,17 +296,34 @@ class Sender:
 
 def record(outcomes: Sequence[Outcome], settings: Settings, rng: random.Random | None = None,
            ) -> None:
-    """Write the outcomes where this dispatcher still holds the claim."""
+    """Write the outcomes where this dispatcher still holds the claim.
+
+    The deliveries acknowledged with the same status under the same claim are
+    one ``UPDATE`` (usually the whole batch); each failure is one of its own
+    (it has its own next attempt).
+    """
     now = utcnow()
+    delivered: dict[tuple[str, int | None], list[int]] = {}
+    for outcome in outcomes:
+        if outcome.ok:
+            delivered.setdefault((outcome.claimed.claim, outcome.status), []).append(
+                outcome.claimed.delivery_id)
+    param, at = database.param, WebhookDelivery.delivered_at.db_value(now)
     with write_transaction():
+        for (token, status), ids in delivered.items():
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start:start + _IN_CHUNK]
+                database.execute_sql(
+                    "UPDATE webhook_delivery SET status = 'delivered', "  # noqa: S608
+                    f"delivered_at = {param}, response_status = {param}, error = NULL, "
+                    f"claim = NULL, next_attempt_at = {param} WHERE claim = {param} "
+                    f"AND id IN ({', '.join([param] * len(chunk))})",
+                    (at, status, at, token, *chunk))
         for outcome in outcomes:
+            if outcome.ok:
+                continue
             held = ((WebhookDelivery.id == outcome.claimed.delivery_id)
                     & (WebhookDelivery.claim == outcome.claimed.claim))
-            if outcome.ok:
-                WebhookDelivery.update(
-                    status="delivered", delivered_at=now, response_status=outcome.status,
-                    error=None, claim=None, next_attempt_at=now).where(held).execute()
-                continue
             give_up_at = outcome.claimed.first_attempt_at + settings.retry_for
             values: dict[str, Any] = {"response_status": outcome.status, "claim": None,
                                       "error": outcome.error}

@@ -34,7 +34,15 @@ from accountapps.storage.models import Event
 Position = tuple[str, int]
 START: Position = ("0", 0)
 
-_COLUMNS = ", ".join(f'e."{field.column_name}"' for field in Event._meta.sorted_fields)
+#: Every column of an event, for a query that names the event table ``e``.
+COLUMNS = ", ".join(f'e."{field.column_name}"' for field in Event._meta.sorted_fields)
+_FIELDS = [(field.name, field.python_value) for field in Event._meta.sorted_fields]
+
+
+def from_row(values: Sequence[Any]) -> Event:
+    """The event whose :data:`COLUMNS` are ``values`` (further values are ignored)."""
+    return Event(**{name: convert(value)
+                    for (name, convert), value in zip(_FIELDS, values, strict=False)})
 
 
 def position_of(event_id: str) -> Position | None:
@@ -68,13 +76,11 @@ def read_after(position: Position, limit: int, *, types: Sequence[str] = (),
         params.append(resource_id)
     params.append(limit)
     cursor = database.execute_sql(
-        f"SELECT {_COLUMNS}, {txid} FROM event e WHERE {' AND '.join(where)} "  # noqa: S608
+        f"SELECT {COLUMNS}, {txid} FROM event e WHERE {' AND '.join(where)} "  # noqa: S608
         f"ORDER BY {order} LIMIT {param}", params)
-    fields = Event._meta.sorted_fields
     found = []
     for row in cursor.fetchall():
-        event = Event(**{field.name: field.python_value(value)
-                         for field, value in zip(fields, row, strict=False)})
+        event = from_row(row)
         found.append((event, (row[-1], event.seq)))
     return found
 
