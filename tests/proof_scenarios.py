@@ -30,6 +30,7 @@ from accountapps.storage.models import (
     Application,
     ApplicationApplicant,
     AuditRecord,
+    Event,
     IdempotencyKey,
     utcnow,
 )
@@ -179,8 +180,11 @@ def racing_retries(server: LiveServer, creds: Credentials, app: Flask,
         records = [(r.from_state, r.to_state) for r in AuditRecord.select().where(
             AuditRecord.resource_id == app_id).order_by(AuditRecord.id)]
         keys = IdempotencyKey.select().where(IdempotencyKey.user_id == sub).count()
+        events = [e.type for e in Event.select().where(
+            Event.resource_id == app_id).order_by(Event.seq)]
     return {"create": _answers(created), "cancel": _answers(canceled),
-            "applications": len(ids), "audit_trail": records, "stored_keys": keys}
+            "applications": len(ids), "audit_trail": records, "stored_keys": keys,
+            "events": events}
 
 
 # --- (c) durability under SIGKILL ----------------------------------------------------

@@ -478,4 +478,5 @@ def test_32_racing_retries_take_effect_once_across_workers(gunicorn_server, app)
     assert create["replayed"] == create["statuses"][201] - 1
     assert cancel["replayed"] == cancel["statuses"][200] - 1
     assert result["audit_trail"] == [(None, "running"), ("running", "canceled")]
+    assert result["events"] == ["application.created", "application.canceled"]
     assert result["stored_keys"] == 2
