@@ -194,6 +194,15 @@ class ApplicationCreateSchema(ApplicationUpdateSchema):
     """
 
     read_only = frozenset()
+    #: The product is named by ``_links.apiture:product`` or, failing that, by the
+    #: ``self`` link of the first of ``products`` (domain.applications.create; else 400).
+    member_rules = {
+        "if": {"not": {"required": ["_links"],
+                       "properties": {"_links": {"required": ["apiture:product"]}}}},
+        "then": {"required": ["products"], "properties": {"products": {
+            "minItems": 1, "items": {"required": ["_links"],
+                                     "properties": {"_links": {"required": ["self"]}}}}}},
+    }
     # The product reference is read for its id only (the representation links the
     # platform's product): any host, as the contract says.
     _links = links_field(any_host=("apiture:product",))
