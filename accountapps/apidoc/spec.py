@@ -243,7 +243,20 @@ def state_member_rules(doc: dict) -> None:
         rules = vars(cls).get("member_rules")
         component = schemas.get(schema_name(cls))
         if rules and component is not None:
-            component.update(copy.deepcopy(rules))
+            component.update(_naming_what_they_require(copy.deepcopy(rules)))
+
+
+def _naming_what_they_require(node: Any) -> Any:
+    """Each subschema that requires a member names it in its ``properties`` (``{}``: any
+    value, the component's own definition applies), as linters expect."""
+    if isinstance(node, dict):
+        for value in node.values():
+            _naming_what_they_require(value)
+        if "required" in node:
+            properties = node.setdefault("properties", {})
+            for name in node["required"]:
+                properties.setdefault(name, {})
+    return node
 
 
 def partial_all_the_way_down(doc: dict) -> None:
