@@ -46,6 +46,9 @@ fi
 export ACCOUNTAPPS_API_KEYS="conformance-api-key-0123456789"
 export ACCOUNTAPPS_JWT_SECRET="conformance-secret-0123456789-0123456789-0123456789"
 export ACCOUNTAPPS_LOG_LEVEL=WARNING
+# The hooks subscribe webhook receivers on loopback (conformance/hooks.py); no
+# dispatcher runs, so nothing is ever delivered.
+export ACCOUNTAPPS_WEBHOOK_ALLOW_PRIVATE=1
 # schemathesis sends thousands of requests a minute from one client: a limit it
 # never reaches (429 is documented; tests/test_limits.py covers it).
 export ACCOUNTAPPS_RATE_LIMIT="${ACCOUNTAPPS_RATE_LIMIT:-1000000/minute}"
@@ -68,9 +71,13 @@ else:
     sys.exit("the service did not start")
 PY
 
+# Resources for the positive cases to name (conformance/seed.py, conformance/hooks.py).
+"$BIN/python" -m conformance.seed "http://127.0.0.1:$PORT/accountApplications" >"$WORK/seed.json"
+export CONFORMANCE_SEED="$WORK/seed.json"
+
 # Bearer tokens come from conformance/hooks.py: an administrator (every action is
 # allowed to it) with every scope of the API, and a new customer for each create.
-SCHEMATHESIS_HOOKS=conformance/hooks.py \
+PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=conformance/hooks.py \
 "$BIN/schemathesis" --config-file conformance/schemathesis.toml run openapi/openapi.yaml \
   --url "http://127.0.0.1:$PORT/accountApplications" \
   -H "API-Key: $ACCOUNTAPPS_API_KEYS" \

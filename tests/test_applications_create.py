@@ -187,3 +187,12 @@ def test_a_link_that_is_templated_says_so_with_a_json_boolean(user, create_body,
     assert response.status_code == 400
     names = [e["attributes"]["name"] for e in response.json["_error"]["_embedded"]["errors"]]
     assert names == ["_links.apiture:fundingAccount.templated"]
+
+
+@pytest.mark.parametrize("revised_at, status", [
+    ("2019-07-23T08:26:45.375Z", 201), ("July 2019", 400), ("2019-02-30T08:26:45Z", 400)])
+def test_a_consent_documents_revised_at_is_an_rfc3339_date_time(user, create_body,
+                                                                revised_at, status):
+    body = create_body(consents=[{"type": "privacyPolicy", "document": {
+        "uri": "https://bank.example/privacy.pdf", "revisedAt": revised_at}}])
+    assert user.post("/applications", body).status_code == status

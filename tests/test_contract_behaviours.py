@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from importlib import resources
 
@@ -12,6 +13,7 @@ import pytest
 from conftest import API_KEY, SECRET, Api, headers_for
 from enrollment_support import complete_requirements, create
 from live_server import request
+from openapi_validation import spec_document
 from peewee import DatabaseError
 from workflow_support import (
     PERSONAL_CHECKING,
@@ -382,3 +384,30 @@ def test_m0015_upgrades_an_older_database_once(app):
         m0015_decision_snapshots.upgrade(db.database)  # idempotent
         assert "decision" in {c.name for c in db.database.get_columns("audit_record")}
         assert db.database.table_exists("review_flag")
+
+
+@pytest.mark.parametrize("form", [
+    "{id}", "/accountApplications/applications/{id}", "{base}/applications/{id}",
+    "{base}/applications/{id}/", "{base}/applications/{id}?view=full"])
+def test_every_form_the_target_pattern_admits_names_the_application(user, application, form):
+    """The document's pattern for ``?application=`` admits only what the service reads as
+    an application (an id or its URI): such a target is acted on, never ``400``."""
+    app_id = application.json["_id"]
+    base = application.json["_links"]["self"]["href"].split("/applications/")[0]
+    target = form.format(id=app_id, base=base)
+    assert re.fullmatch(_document_pattern(), target)
+    response = user.post("/canceledApplications", query_string={"application": target})
+    assert response.status_code == 200, response.json
+
+
+@pytest.mark.parametrize("target", ["a b", "/accountApplications/enrollments/x",
+                                    "https://h/applications/x", "-x"])
+def test_a_target_the_pattern_refuses_is_400(user, target):
+    assert re.fullmatch(_document_pattern(), target) is None
+    assert user.post("/canceledApplications", query_string={"application": target}
+                     ).status_code == 400
+
+
+def _document_pattern() -> str:
+    parameters = spec_document()["paths"]["/canceledApplications"]["post"]["parameters"]
+    return next(p for p in parameters if p["name"] == "application")["schema"]["pattern"]

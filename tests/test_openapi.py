@@ -130,13 +130,25 @@ def test_descriptions_are_markdown_not_restructured_text():
 
 
 def test_every_timestamp_is_a_date_time():
-    schemas = spec_document()["components"]["schemas"]
-    untyped = {(name, prop) for name, schema in schemas.items()
-               for prop, spec in (schema.get("properties") or {}).items()
-               if prop.endswith("At") and spec.get("format") != "date-time"
-               and "type" in spec}  # untyped: a member accepted and ignored in requests
-    # revisedAt is the client's own text in a consent document (any string).
-    assert untyped <= {("consentDocument", "revisedAt"), ("consentDocumentPatch", "revisedAt")}
+    """Every member named like a time (``createdAt``, ``revisedAt``, ``timestamp``…),
+    anywhere in the document (components, inline schemas, webhooks), is a date-time."""
+    untyped = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            for prop, spec in (node.get("properties") or {}).items():
+                if (isinstance(spec, dict) and "type" in spec  # untyped: accepted and ignored
+                        and (prop.endswith("At") or prop in ("timestamp", "occurredAt"))
+                        and spec.get("format") != "date-time"):
+                    untyped.append(f"{where}/{prop}")
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, where)
+
+    walk(spec_document(), "")
+    assert untyped == []
 
 
 def test_etag_and_location_are_required_headers_where_always_sent():

@@ -63,7 +63,10 @@ IDEMPOTENCY_KEY = {
         "first answer (`Idempotent-Replayed: true`) and nothing executes twice; the same key "
         "with another request is `422`; a repeat while the first executes is `409` with "
         "`Retry-After`. See \"Safe retries\" in the API description."),
-    "schema": {"type": "string", "pattern": "^[ -~]{1,255}$"},
+    # Bare (no surrounding spaces, which HTTP drops), or an RFC 8941 sf-string whose
+    # content is the key (web/idempotency.py, parse_key).
+    "schema": {"type": "string",
+               "pattern": r'^([!#-~]([ -~]{0,253}[!-~])?|"([ !#-\[\]-~]|\\["\\]){1,255}")$'},
 }
 REPLAYED_HEADER = {
     "description": "`true`: this is the stored answer to an earlier request with the same "

@@ -33,6 +33,8 @@ DESCRIPTION = (
     "digital banking. Responses are `application/hal+json`; every resource has `_id`, "
     "`_profile` (the URI of its JSON Schema, served by this service) and `_links`. "
     "Start at the API root and follow its links.\n\n"
+    "**Text.** No string in a request may hold U+0000 (NUL) or a lone surrogate: no text "
+    "can store them, and such a request is `400` (`invalidCharacter`).\n\n"
     "**Safe retries.** Every POST accepts an `Idempotency-Key` header (1 to 255 printable "
     "ASCII characters; bare, or quoted as RFC 8941 writes a string): a key the client makes "
     "up for one request and sends again with each retry of it. The first request with a key "
@@ -195,6 +197,7 @@ def document(app: Flask | None = None) -> dict[str, Any]:
     doc = copy.deepcopy(api.spec.to_dict())
     add_links(doc)
     accept_what_is_ignored(doc)
+    state_member_rules(doc)
     partial_all_the_way_down(doc)
     add_webhooks(doc)
     prune_components(doc)
@@ -229,6 +232,31 @@ def accept_what_is_ignored(doc: dict) -> None:
                 properties.setdefault(member, {
                     "readOnly": True,
                     "description": "Accepted and ignored in a request: the service owns it."})
+
+
+def state_member_rules(doc: dict) -> None:
+    """Each request schema states the rules between its members (``Body.member_rules``):
+    a reason when the result is ``failed``, an applicant or a non-empty list of them…
+    Only the class that declares them gets them, and never its partial ``…Patch`` body."""
+    schemas = doc["components"]["schemas"]
+    for cls in _body_schemas():
+        rules = vars(cls).get("member_rules")
+        component = schemas.get(schema_name(cls))
+        if rules and component is not None:
+            component.update(_naming_what_they_require(copy.deepcopy(rules)))
+
+
+def _naming_what_they_require(node: Any) -> Any:
+    """Each subschema that requires a member names it in its ``properties`` (``{}``: any
+    value, the component's own definition applies), as linters expect."""
+    if isinstance(node, dict):
+        for value in node.values():
+            _naming_what_they_require(value)
+        if "required" in node:
+            properties = node.setdefault("properties", {})
+            for name in node["required"]:
+                properties.setdefault(name, {})
+    return node
 
 
 def partial_all_the_way_down(doc: dict) -> None:

@@ -27,6 +27,7 @@ from accountapps.representations.common import (
     embedded_items,
     links_field,
 )
+from accountapps.representations.enrollment import DATE_TIME, date_time
 from accountapps.representations.product import product_href
 from accountapps.representations.record import record_href
 from accountapps.storage import jsoncodec
@@ -128,7 +129,7 @@ class ConsentDocumentSchema(Body):
     uri = fields.String(validate=validate.Length(max=2048))
     contentType = fields.String(validate=validate.Length(max=128))
     revisionId = fields.String(validate=validate.Length(max=64))
-    revisedAt = fields.String(validate=validate.Length(max=40))
+    revisedAt = Timestamp(validate=[DATE_TIME, date_time])
 
 
 class ConsentSchema(Body):
@@ -194,6 +195,15 @@ class ApplicationCreateSchema(ApplicationUpdateSchema):
     """
 
     read_only = frozenset()
+    #: The product is named by ``_links.apiture:product`` or, failing that, by the
+    #: ``self`` link of the first of ``products`` (domain.applications.create; else 400).
+    member_rules = {
+        "if": {"not": {"required": ["_links"],
+                       "properties": {"_links": {"required": ["apiture:product"]}}}},
+        "then": {"required": ["products"], "properties": {"products": {
+            "minItems": 1, "items": {"required": ["_links"],
+                                     "properties": {"_links": {"required": ["self"]}}}}}},
+    }
     # The product reference is read for its id only (the representation links the
     # platform's product): any host, as the contract says.
     _links = links_field(any_host=("apiture:product",))

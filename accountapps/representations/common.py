@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import (
     INCLUDE,
@@ -48,6 +48,12 @@ class Body(Schema):
     """
 
     read_only: frozenset[str] = frozenset()
+
+    #: The rules between members that the class's ``@validates_schema`` checks, as JSON
+    #: Schema keywords (``if``/``then``): added to the OpenAPI component of the class that
+    #: declares them, not of its subclasses, nor of a partial (``…Patch``) body, which
+    #: such a rule does not bind (:func:`accountapps.apidoc.spec.state_member_rules`).
+    member_rules: ClassVar[dict[str, Any]] = {}
 
     class Meta:
         unknown = RAISE

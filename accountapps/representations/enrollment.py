@@ -520,6 +520,11 @@ class EnrollmentWriteSchema(Body):
     approvals = _list(ApprovalSchema, 20)
     flaggedForReview = StrictBoolean()
 
+    #: ``_someone``: without an applicant, a non-empty applicants list.
+    member_rules = {"if": {"not": {"required": ["applicant"]}},
+                    "then": {"required": ["applicants"],
+                             "properties": {"applicants": {"minItems": 1}}}}
+
     @pre_load
     def _patch_nulls(self, data: Any, partial: Any = None, **_kwargs: Any) -> Any:
         return _without_nulls(data, partial)

@@ -24,8 +24,24 @@ _URL_DESCRIPTION = ("The receiver: an https URL on a public address (http and pr
                     "addresses only where ACCOUNTAPPS_WEBHOOK_ALLOW_PRIVATE is set).")
 
 
+#: What a subscription may name (the domain refuses any other with ``422``): documented
+#: as the items' ``enum``.
+SUBSCRIBABLE = ("*", *(f"{resource}.*" for resource in events.TYPES), *events.ALL_TYPES)
+
+#: The receiver URLs ``receivers.parse`` takes (without ACCOUNTAPPS_WEBHOOK_ALLOW_PRIVATE):
+#: https, a host, no credentials, no fragment. That the host resolves to a public
+#: address is checked on top (``422``), as no pattern can say it.
+URL_PATTERN = r"^https://[^/?#@\s]+([/?][^#\s]*)?$"
+
+
+def _url(**kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=2048), **kwargs,
+                         metadata={"description": _URL_DESCRIPTION, "pattern": URL_PATTERN})
+
+
 def _types(**kwargs: Any) -> fields.List:
-    return fields.List(fields.String(validate=validate.Length(min=1, max=70)),
+    return fields.List(fields.String(validate=validate.Length(min=1, max=70),
+                                     metadata={"enum": list(SUBSCRIBABLE)}),
                        validate=validate.Length(min=1, max=len(events.ALL_TYPES) + 2), **kwargs,
                        metadata={"description": _TYPES_DESCRIPTION,
                                  "example": ["application.approved", "enrollment.*"]})
@@ -34,8 +50,7 @@ def _types(**kwargs: Any) -> fields.List:
 class WebhookSubscriptionCreateSchema(Body):
     """A new subscription."""
 
-    url = fields.String(required=True, validate=validate.Length(min=1, max=2048),
-                        metadata={"description": _URL_DESCRIPTION})
+    url = _url(required=True)
     events = _types(required=True)
     description = fields.String(validate=validate.Length(max=1000), allow_none=True)
 
@@ -43,8 +58,7 @@ class WebhookSubscriptionCreateSchema(Body):
 class WebhookSubscriptionPatchSchema(Body):
     """A change to a subscription: only the fields given change."""
 
-    url = fields.String(validate=validate.Length(min=1, max=2048),
-                        metadata={"description": _URL_DESCRIPTION})
+    url = _url()
     events = _types()
     description = fields.String(validate=validate.Length(max=1000), allow_none=True)
     paused = StrictBoolean(metadata={"description": "A paused subscription keeps its "

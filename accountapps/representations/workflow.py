@@ -29,6 +29,9 @@ class IdentityVerificationResultSchema(Body):
     reference = fields.String(validate=validate.Length(max=255),
                               metadata={"description": "The identity service's reference."})
 
+    member_rules = {"if": {"properties": {"result": {"const": "failed"}}, "required": ["result"]},
+                    "then": {"required": ["reason"]}}
+
     @validates_schema
     def _reason_when_failed(self, data: dict, **_kwargs: Any) -> None:
         if data.get("result") == "failed" and not data.get("reason"):
@@ -43,6 +46,10 @@ class DocumentReviewSchema(Body):
     decision = fields.String(required=True, validate=validate.OneOf(("accepted", "rejected")))
     reason = fields.String(validate=_REASON,
                            metadata={"description": "Why (required when rejected)."})
+
+    member_rules = {"if": {"properties": {"decision": {"const": "rejected"}},
+                           "required": ["decision"]},
+                    "then": {"required": ["reason"]}}
 
     @validates_schema
     def _reason_when_rejected(self, data: dict, **_kwargs: Any) -> None:

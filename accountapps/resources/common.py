@@ -24,7 +24,8 @@ from accountapps.representations.common import ErrorResponseSchema
 from accountapps.web import hal
 from accountapps.web.preconditions import RECORD, content_etag, etag, if_match, not_modified
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_ID_TEXT = "[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+_ID = re.compile(f"^{_ID_TEXT}$")
 
 
 def resource_response(
@@ -85,8 +86,16 @@ def target_parameter(kind: Kind) -> dict[str, Any]:
     return {
         "name": kind.param, "in": "query", "required": True,
         "description": f"The {kind.name} to act on: its id or its URI.",
-        "schema": {"type": "string", "minLength": 1, "maxLength": 512},
+        "schema": {"type": "string", "minLength": 1, "maxLength": 512,
+                   "pattern": target_pattern(kind)},
     }
+
+
+def target_pattern(kind: Kind) -> str:
+    """What :func:`target_id` takes, as an ECMAScript pattern: an id, or a URI (or path)
+    whose path is the resource's (trailing slashes, a query or a fragment aside)."""
+    return (f"^({_ID_TEXT}|([A-Za-z][A-Za-z0-9+.-]*:)?(//[^/?#]*)?"
+            f"{hal.BASE_PATH}{kind.path}/{_ID_TEXT}/*([?#].*)?)$")
 
 
 def invalid_target(kind: Kind, raw: str) -> ApiError:
