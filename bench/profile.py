@@ -32,8 +32,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--op", default="get_one",
-                        choices=["get_one", "get_304", "page", "page_admin", "create", "patch",
-                                 "cancel"])
+                        choices=["get_one", "get_304", "page", "page_admin", "create",
+                                 "create_idempotent", "patch", "cancel"])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--html", help="also write an HTML report here")
     parser.add_argument("--time", action="store_true",
@@ -86,9 +86,11 @@ def main() -> None:
         if args.op == "page_admin":
             return client.get(f"{base}/applications?{ADMIN_PAGE_QUERY}",
                               headers=admin_headers).status_code
-        if args.op == "create":
+        if args.op in ("create", "create_idempotent"):
+            user = f"profile-{run}-{index}"
+            keyed = {"Idempotency-Key": f"{user}-create"} if args.op != "create" else {}
             return client.post(f"{base}/applications", json=create_body(index),
-                               headers=headers(f"profile-{run}-{index}")).status_code
+                               headers={**headers(user), **keyed}).status_code
         if args.op == "patch":
             response = client.patch(f"{base}/applications/{patch_id}",
                                     data=json.dumps({"accountName": f"P {index}"}),
