@@ -222,6 +222,44 @@ def test_one_resources_events_arrive_in_order_though_one_fails(app, admin, user,
         "application.canceled"]
 
 
+def patched(user, application, times: int) -> None:
+    """``times`` renames of ``application``, one after the other."""
+    tag = application.headers["ETag"]
+    for number in range(times):
+        changed = user.patch(href(application.json, "self"), {"accountName": f"Name {number}"},
+                             headers={"If-Match": tag})
+        assert changed.status_code == 200, changed.json
+        tag = changed.headers["ETag"]
+
+
+def test_one_resources_queued_events_go_out_in_one_round_in_order(app, admin, user, receiver,
+                                                                   subscription, application):
+    patched(user, application, 5)
+    with app.test_client() as client:
+        settle(Api(client, headers_for("admin-1", ADMIN_SCOPES)))
+    settings = dispatch.Settings.from_config(app.config, API)
+    with app.app_context():
+        assert dispatch.Dispatcher(settings).run_once() == 6
+    assert [a.payload["type"] for a in receiver.delivered()] == [
+        "application.created", *["application.updated"] * 5]
+    revisions = [a.payload["data"]["resource"]["revision"] for a in receiver.delivered()]
+    assert revisions == sorted(revisions) and len(set(revisions)) == 6
+
+
+def test_a_failure_sends_back_the_queued_events_behind_it_untried(app, admin, user, receiver,
+                                                                   subscription, application):
+    patched(user, application, 3)
+    receiver.answer = lambda payload: 500 if payload["type"] == "application.updated" else 204
+    deliver(app, retry_base=60, retry_max=60)
+    assert [a.payload["type"] for a in receiver.arrivals] == [
+        "application.created", "application.updated"]
+    with app.app_context(), db.database.connection_context():
+        waiting = list(WebhookDelivery.select().where(WebhookDelivery.status == "pending")
+                       .order_by(WebhookDelivery.id))
+    assert [(d.attempts, d.claim) for d in waiting] == [(1, None), (0, None), (0, None)]
+    assert [d.first_attempt_at is None for d in waiting] == [False, True, True]
+
+
 def test_other_resources_do_not_wait_for_a_failing_one(app, admin, client, receiver,
                                                        make_applications):
     subscribe(admin, receiver)

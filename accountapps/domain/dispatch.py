@@ -15,7 +15,10 @@ HTTP requests between them, outside any transaction:
    them due again when the lease ends: nothing is lost, and a receiver may see
    a delivery twice (it deduplicates by ``webhook-id``). Only the first pending
    delivery of each resource and subscription is due, so a receiver gets one
-   resource's events in order.
+   resource's events in order; with it come the ones queued behind it (up to
+   :data:`QUEUED_PER_RESOURCE`), which one thread delivers in order, stopping
+   at the first failure (the rest go back, untried), so a busy resource is not
+   held to one delivery per round.
 3. **Deliver and record.** Each is POSTed, signed by the Standard Webhooks
    specification, with short timeouts and no redirects, to the address that
    was checked (:mod:`accountapps.domain.receivers`); the outcomes are
@@ -56,6 +59,9 @@ USER_AGENT = "accountapps-webhooks/1"
 MAX_ANSWER = 64 * 1024
 #: Ids per ``IN (...)`` list (well under every database's limit on parameters).
 _IN_CHUNK = 500
+#: At most this many deliveries of one resource and subscription in one round
+#: (the first due one and those queued behind it), delivered in order.
+QUEUED_PER_RESOURCE = 16
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,8 @@ class Claimed:
     url: str
     secret: str
     event: Event | None
+    #: (subscription, resource): one queue, delivered in order
+    queue: tuple[Any, str] = ("", "")
     claimed_at: float = field(default_factory=time.monotonic)
 
 
@@ -167,6 +175,44 @@ def _due_ids(now: datetime, limit: int) -> list[int]:
     return [row[0] for row in cursor.fetchall()]
 
 
+def _queued(heads: Sequence[int], now: datetime, room: int) -> list[int]:
+    """The deliveries queued behind ``heads`` (same subscription and resource), in
+    order: each queue's next ones while they are due and unclaimed, at most
+    :data:`QUEUED_PER_RESOURCE` per queue with its head and ``room`` in all.
+
+    Nobody else can claim them meanwhile: a delivery is due only when no
+    earlier one of its queue is pending, and the heads are (see :func:`claim`).
+    """
+    if room <= 0 or not heads:
+        return []
+    param = database.param
+    lock = " FOR UPDATE OF d" if is_postgres() else ""
+    cursor = database.execute_sql(
+        "SELECT d.id, d.subscription_id, d.resource_id, d.next_attempt_at, d.claim "  # noqa: S608
+        "FROM webhook_delivery d JOIN webhook_delivery h "
+        "ON h.subscription_id = d.subscription_id AND h.resource_id = d.resource_id "
+        f"WHERE h.id IN ({', '.join([param] * len(heads))}) AND d.status = 'pending' "
+        f"AND d.id > h.id ORDER BY d.id LIMIT {param}{lock}",
+        (*heads, room * 2))
+    due = WebhookDelivery.next_attempt_at.python_value
+    taken: dict[tuple[Any, str], int] = {}
+    stopped: set[tuple[Any, str]] = set()
+    ids: list[int] = []
+    for delivery_id, subscription_id, resource_id, next_attempt_at, holder in cursor.fetchall():
+        queue = (subscription_id, resource_id)
+        if queue in stopped:
+            continue
+        if (holder is not None or due(next_attempt_at) > now
+                or taken.get(queue, 1) >= QUEUED_PER_RESOURCE):
+            stopped.add(queue)  # the queue's order: nothing behind it this round
+            continue
+        taken[queue] = taken.get(queue, 1) + 1
+        ids.append(delivery_id)
+        if len(ids) >= room:
+            break
+    return ids
+
+
 def _lease(ids: Sequence[int], token: str, now: datetime, until: datetime) -> None:
     """Mark the deliveries ``ids`` as claimed by ``token`` until ``until`` (one attempt more)."""
     param = database.param
@@ -179,29 +225,50 @@ def _lease(ids: Sequence[int], token: str, now: datetime, until: datetime) -> No
         (at(until), token, at(now), at(now), *ids))
 
 
+def release(untried: Sequence[Claimed]) -> None:
+    """Give back claimed deliveries that were not tried (their attempt is not counted):
+    due again at once, behind their queue's earlier ones."""
+    if not untried:
+        return
+    param = database.param
+    with write_transaction():
+        for start in range(0, len(untried), _IN_CHUNK):
+            chunk = untried[start:start + _IN_CHUNK]
+            database.execute_sql(
+                f"UPDATE webhook_delivery SET claim = NULL, next_attempt_at = {param}, "  # noqa: S608
+                "attempts = attempts - 1, first_attempt_at = CASE WHEN attempts = 1 "
+                "THEN NULL ELSE first_attempt_at END "
+                f"WHERE claim = {param} AND id IN ({', '.join([param] * len(chunk))})",
+                (WebhookDelivery.next_attempt_at.db_value(utcnow()), chunk[0].claim,
+                 *(claimed.delivery_id for claimed in chunk)))
+
+
 def _claimed(ids: Sequence[int], token: str, now: datetime) -> list[Claimed]:
     """The leased deliveries ``ids`` with their receivers and events (``None``: pruned)."""
     param = database.param
     cursor = database.execute_sql(
         "SELECT d.id, d.attempts, d.first_attempt_at, s.url, s.secret, "  # noqa: S608
-        f"e.seq, {event_log.COLUMNS} FROM webhook_delivery d "
+        f"d.subscription_id, d.resource_id, e.seq, {event_log.COLUMNS} FROM webhook_delivery d "
         "JOIN webhook_subscription s ON s.id = d.subscription_id "
         "LEFT JOIN event e ON e.seq = d.event_seq "
         f"WHERE d.id IN ({', '.join([param] * len(ids))}) ORDER BY d.id", tuple(ids))
     first_attempt = WebhookDelivery.first_attempt_at.python_value
     return [Claimed(row[0], token, row[1], first_attempt(row[2]) or now, row[3], row[4],
-                    None if row[5] is None else event_log.from_row(row[6:]))
+                    None if row[7] is None else event_log.from_row(row[8:]),
+                    queue=(row[5], row[6]))
             for row in cursor.fetchall()]
 
 
 def claim(settings: Settings) -> list[Claimed]:
-    """Take and lease the due deliveries (one per resource and subscription)."""
+    """Take and lease the due deliveries (the first of each resource and subscription),
+    and those queued behind them (see :func:`_queued`), in order."""
     now = utcnow()
     token = secrets.token_hex(8)
     with write_transaction():
-        ids = _due_ids(now, settings.batch)
-        if not ids:
+        heads = _due_ids(now, settings.batch)
+        if not heads:
             return []
+        ids = heads + _queued(heads, now, settings.batch)
         _lease(ids, token, now, now + timedelta(seconds=settings.lease_seconds))
         return _claimed(ids, token, now)
 
@@ -361,15 +428,36 @@ class Dispatcher:
         return Outcome(claimed, ok, status, error if status is None else
                        None if ok else f"the receiver answered {status}")
 
+    def deliver_in_order(self, queue: Sequence[Claimed]) -> tuple[list[Outcome], list[Claimed]]:
+        """Deliver one resource's claimed deliveries in order, up to the first that fails
+        (or that its lease no longer covers): the outcomes, and those left untried."""
+        outcomes: list[Outcome] = []
+        for index, claimed in enumerate(queue):
+            outcome = self.deliver(claimed)
+            if outcome is not None:
+                outcomes.append(outcome)
+            if outcome is None or not outcome.ok:
+                # (one whose lease is too short stays claimed: due when the lease ends)
+                return outcomes, list(queue[index + 1:])
+        return outcomes, []
+
     def run_once(self) -> int:
         """One round: fan out, claim, deliver, record; how many deliveries were attempted."""
         fan_out()
         claimed = claim(self.settings)
         if not claimed:
             return 0
-        outcomes = [o for o in self.executor.map(self.deliver, claimed) if o is not None]
+        queues: dict[tuple[Any, str], list[Claimed]] = {}
+        for delivery in claimed:  # in id order: each queue in its order
+            queues.setdefault(delivery.queue, []).append(delivery)
+        outcomes: list[Outcome] = []
+        untried: list[Claimed] = []
+        for done, left in self.executor.map(self.deliver_in_order, queues.values()):
+            outcomes += done
+            untried += left
         record(outcomes, self.settings)
-        return len(claimed)
+        release(untried)
+        return len(outcomes)
 
     def run(self, stop: threading.Event, *, once: bool = False, idle: float = 0.1) -> int:
         """Deliver until ``stop`` is set (``once``: until nothing is due); how many attempted."""
