@@ -61,7 +61,9 @@ MAX_ANSWER = 64 * 1024
 _IN_CHUNK = 500
 #: At most this many deliveries of one resource and subscription in one round
 #: (the first due one and those queued behind it), delivered in order.
-QUEUED_PER_RESOURCE = 16
+QUEUED_PER_RESOURCE = 64
+#: Queued deliveries claimed with a round's heads: at most this many batches.
+QUEUED_ROOM = 4
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,9 @@ def claim(settings: Settings) -> list[Claimed]:
         heads = _due_ids(now, settings.batch)
         if not heads:
             return []
-        ids = heads + _queued(heads, now, settings.batch)
+        # Room for several rounds' worth behind the heads: a busy resource's
+        # events would otherwise queue up faster than one round per batch drains them.
+        ids = heads + _queued(heads, now, QUEUED_ROOM * settings.batch)
         _lease(ids, token, now, now + timedelta(seconds=settings.lease_seconds))
         return _claimed(ids, token, now)
 
