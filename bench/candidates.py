@@ -44,26 +44,22 @@ def parse_candidate(text: str) -> dict[str, str]:
     return chosen
 
 
-def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Namespace]:
-    """This command's own options, and ``bench.run``'s for each measurement."""
+def parse_args(argv: list[str] | None,
+               ) -> tuple[argparse.Namespace, argparse.Namespace, int, str]:
+    """This command's own options, ``bench.run``'s, and the size and database measured."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidate", action="append", default=[],
                         help="overrides, e.g. 'workers=3 threads=2' (repeatable)")
     parser.add_argument("--rounds", type=int, default=2, help="measurements of each candidate")
-    own, rest = parser.parse_known_args(argv)
-    bench_args = run.parse_args(rest)
-    bench_args.reuse = True  # every measurement after the first reads the same database
-    return own, bench_args
+    return run.repeated(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Measure every candidate in rounds; print and save the table."""
-    own, args = parse_args(argv)
+    own, args, rows, url = parse_args(argv)
     run.RESULTS.mkdir(parents=True, exist_ok=True)
     from_env = [text.strip() for text in os.environ.get("BENCH_CANDIDATES", "").split(";")]
     candidates = own.candidate or [text for text in from_env if text] or DEFAULT_CANDIDATES
-    rows = int(args.rows.replace("_", "").split()[0])
-    url = args.database_url or f"sqlite:///{run.RESULTS / f'bench-{rows}.db'}"
     measured: dict[str, list[dict[str, Any]]] = {text: [] for text in candidates}
     for round_number in range(own.rounds):
         for text in candidates:

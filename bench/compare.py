@@ -38,24 +38,20 @@ def worktree(ref: str) -> Path:
     return path
 
 
-def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Namespace]:
-    """This command's own options, and ``bench.run``'s for each measurement."""
+def parse_args(argv: list[str] | None,
+               ) -> tuple[argparse.Namespace, argparse.Namespace, int, str]:
+    """This command's own options, ``bench.run``'s, and the size and database measured."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default="HEAD~1", help="the commit to compare with")
     parser.add_argument("--rounds", type=int, default=2, help="measurements of each version")
-    own, rest = parser.parse_known_args(argv)
-    bench_args = run.parse_args(rest)
-    bench_args.reuse = True  # every measurement after the first reads the same database
-    return own, bench_args
+    return run.repeated(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Measure both versions alternately; print and save the comparison."""
-    own, args = parse_args(argv)
+    own, args, rows, url = parse_args(argv)
     run.RESULTS.mkdir(parents=True, exist_ok=True)
     trees = {"before": worktree(own.before), "after": ROOT}
-    rows = int(args.rows.replace("_", "").split()[0])
-    url = args.database_url or f"sqlite:///{run.RESULTS / f'bench-{rows}.db'}"
     ratios: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
     p99: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
     for round_number in range(own.rounds):

@@ -17,7 +17,7 @@ import time
 from urllib.parse import quote
 
 from bench.loadgen import ADMIN_PAGE_QUERY, ADMIN_SCOPES, PAGE_QUERY, USER_SCOPES, create_body
-from bench.run import API_KEY, RESULTS, seeded
+from bench.run import API_KEY, database_url, seeded
 
 SECRET = secrets.token_urlsafe(32)
 
@@ -42,7 +42,7 @@ def main() -> None:
                         help="a PostgreSQL database to seed and use (its tables are dropped!); "
                              "default: the SQLite file under bench/results")
     args = parser.parse_args()
-    url = args.database_url or f"sqlite:///{RESULTS / f'bench-{args.rows}.db'}"
+    url = database_url(args.database_url, args.rows)
     info = seeded(url, args.rows, reuse=True)
     app = create_app({"ACCOUNTAPPS_DATABASE_URL": url, "ACCOUNTAPPS_API_KEYS": API_KEY,
                       "ACCOUNTAPPS_JWT_SECRET": SECRET, "ACCOUNTAPPS_LOG_LEVEL": "WARNING",

@@ -576,6 +576,23 @@ def compare_sizes(results: list[dict[str, Any]]) -> dict[str, Any]:
     return comparison
 
 
+def database_url(given: str | None, rows: int) -> str:
+    """The database of a size: ``given`` (``--database-url``), or a SQLite file per size."""
+    return given or f"sqlite:///{RESULTS / f'bench-{rows}.db'}"
+
+
+def repeated(parser: argparse.ArgumentParser,
+             argv: list[str] | None) -> tuple[argparse.Namespace, argparse.Namespace, int, str]:
+    """For a command measuring several times on one database (``bench.compare``,
+    ``bench.candidates``): its own options, this module's for each measurement
+    (reusing the database after the first), and the first size with its database."""
+    own, rest = parser.parse_known_args(argv)
+    args = parse_args(rest)
+    args.reuse = True  # every measurement after the first reads the same database
+    rows = int(args.rows.replace("_", "").split()[0])
+    return own, args, rows, database_url(args.database_url, rows)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The benchmark's options (defaults from ``BENCH_*`` variables)."""
     parser = argparse.ArgumentParser(description="Benchmark accountapps against bare Flask.")
@@ -634,7 +651,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = durability(args.database_url)
     print(f"{database}: {', '.join(f'{k}={v}' for k, v in settings.items())}")
     for rows in sizes:
-        url = args.database_url or f"sqlite:///{RESULTS / f'bench-{rows}.db'}"
+        url = database_url(args.database_url, rows)
         result = bench_size(rows, args, url)
         print_table(result, database)
         if bench_events.wanted(args):  # the events' speed (issue 23): bench/events.py

@@ -195,7 +195,7 @@ def _queued(heads: Sequence[int], now: datetime, room: int) -> list[int]:
         "ON h.subscription_id = d.subscription_id AND h.resource_id = d.resource_id "
         f"WHERE h.id IN ({', '.join([param] * len(heads))}) AND d.status = 'pending' "
         f"AND d.id > h.id ORDER BY d.id LIMIT {param}{lock}",
-        (*heads, room * 2))
+        (*heads, room * 2))  # twice the room: rows behind a stopped queue are passed over
     due = WebhookDelivery.next_attempt_at.python_value
     taken: dict[tuple[Any, str], int] = {}
     stopped: set[tuple[Any, str]] = set()
