@@ -27,7 +27,7 @@ from accountapps.representations.common import (
     embedded_items,
     links_field,
 )
-from accountapps.representations.enrollment import DATE_TIME, date_time
+from accountapps.representations.enrollment import date_time_field
 from accountapps.representations.product import product_href
 from accountapps.representations.record import record_href
 from accountapps.storage import jsoncodec
@@ -129,7 +129,7 @@ class ConsentDocumentSchema(Body):
     uri = fields.String(validate=validate.Length(max=2048))
     contentType = fields.String(validate=validate.Length(max=128))
     revisionId = fields.String(validate=validate.Length(max=64))
-    revisedAt = Timestamp(validate=[DATE_TIME, date_time])
+    revisedAt = date_time_field()
 
 
 class ConsentSchema(Body):

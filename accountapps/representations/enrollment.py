@@ -179,7 +179,8 @@ def _date(**kwargs: Any) -> fields.String:
     return fields.String(validate=[DATE, calendar_date], **kwargs)
 
 
-def _date_time(**kwargs: Any) -> fields.String:
+def date_time_field(**kwargs: Any) -> fields.String:
+    """A request's RFC 3339 date-time, checked to exist (documented ``format: date-time``)."""
     return Timestamp(validate=[DATE_TIME, date_time], **kwargs)
 
 
@@ -289,7 +290,7 @@ class IdentityVerificationSchema(Part):
 
     provider = fields.String(validate=_name)
     sessionId = fields.String(validate=_name)
-    scoredAt = _date_time()
+    scoredAt = date_time_field()
     score = _one_of(IDENTITY_SCORES)
     state = _one_of(IDENTITY_STATES, required=True)
 
@@ -351,8 +352,8 @@ class EnrollmentContactSchema(PersonSchema):
 
     yearsAtAddress = fields.Integer(strict=True, validate=validate.Range(min=0, max=150))
     mailingDifferentAddress = StrictBoolean()
-    createdAt = _date_time()
-    updatedAt = _date_time()
+    createdAt = date_time_field()
+    updatedAt = date_time_field()
 
 
 class UserSchema(PersonSchema):
@@ -370,13 +371,13 @@ class EnrollmentRoleSchema(Part):
     name = fields.String(validate=validate.Length(min=1, max=64))
     label = fields.String(validate=_name)
     description = fields.String(validate=validate.Length(max=2000))
-    createdAt = _date_time()
+    createdAt = date_time_field()
 
 
 class VerificationItemSchema(Part):
     type = _one_of(VERIFICATION_TYPES, required=True)
     state = _one_of(VERIFICATION_STATES, required=True)
-    createdAt = _date_time()
+    createdAt = date_time_field()
 
 
 class VerificationSchema(Part):
@@ -390,15 +391,15 @@ class ApprovalSchema(Part):
 
     reason = fields.String(validate=validate.Length(max=1000))
     state = fields.String(validate=_short)
-    createdAt = _date_time()
-    updatedAt = _date_time()
+    createdAt = date_time_field()
+    updatedAt = date_time_field()
 
 
 class ConsentDocumentRefSchema(Part):
     uri = fields.String(validate=_uri)
     contentType = fields.String(validate=media_type)
     revisionId = fields.String(validate=_short)
-    revisedAt = _date_time()
+    revisedAt = date_time_field()
 
 
 class EnrollmentConsentSchema(Part):
@@ -491,7 +492,7 @@ class EnrollmentDocumentSchema(Part):
     uri = fields.String(required=True, validate=_uri)
     contentType = fields.String(validate=media_type)
     revisionId = fields.String(validate=_short)
-    revisedAt = _date_time()
+    revisedAt = date_time_field()
     type = _one_of(DOCUMENT_TYPES)
     category = _one_of(DOCUMENT_CATEGORIES)
     name = fields.String(validate=_name)
