@@ -90,3 +90,70 @@ def test_a_deferred_error_surfaces_later_and_nothing_is_kept(database):
 def test_blocks_do_not_nest(database):
     with db.one_transaction(), pytest.raises(RuntimeError), db.one_transaction():
         pass
+
+
+@pytest.fixture
+def holding(database):
+    if not isinstance(db.database.obj, db.HoldingSqlite):
+        pytest.skip("holding blind writes is SQLite's (PostgreSQL batches them instead)")
+
+
+def write_then_fail(number: int, *, read_first: bool) -> None:
+    """A write that inserts row ``number`` and then raises (after a read, if asked)."""
+    with db.write_transaction():
+        sql.insert(ApplicationApplicant, {"id": number, "application_id": f"app-{number}",
+                                          "contact_uri": "https://www.example.com/users/u"})
+        if read_first:
+            stored()
+        raise RuntimeError("after the insert")
+
+
+def test_a_deferring_block_starts_no_transaction_for_its_blind_writes(holding):
+    with db.one_transaction(defer_errors=True) as transaction:
+        write(1)
+        assert not transaction.begun
+        assert not db.database.in_transaction()
+    assert stored() == [1]
+
+
+def test_a_read_in_a_deferring_block_sees_its_held_writes(holding):
+    with db.one_transaction(defer_errors=True) as transaction:
+        write(1)
+        assert stored() == [1]
+        assert transaction.begun
+        write(2)
+    assert stored() == [1, 2]
+
+
+def test_a_held_write_that_fails_is_forgotten_alone(holding):
+    with db.one_transaction(defer_errors=True):
+        write(1)
+        with pytest.raises(RuntimeError):
+            write_then_fail(2, read_first=False)
+        write(3)
+    assert stored() == [1, 3]
+
+
+def test_a_write_that_fails_after_its_held_statements_ran_undoes_only_itself(holding):
+    with db.one_transaction(defer_errors=True):
+        write(1)
+        with pytest.raises(RuntimeError):
+            write_then_fail(2, read_first=True)
+        write(3)
+    assert stored() == [1, 3]
+
+
+def test_a_held_write_that_the_database_refuses_fails_the_block_at_its_end(holding):
+    write(2)
+    with pytest.raises(IntegrityError), db.one_transaction(defer_errors=True):
+        write(3)
+        write(2)
+    assert stored() == [2]
+
+
+def test_a_discarded_deferring_block_never_starts_a_transaction(holding):
+    with db.one_transaction(defer_errors=True) as transaction:
+        write(1)
+        transaction.discard()
+    assert not db.database.in_transaction()
+    assert stored() == []

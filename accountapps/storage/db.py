@@ -63,6 +63,29 @@ SQLITE_PRAGMAS = {
 }
 
 
+class HoldingSqlite(SqliteDatabase):
+    """SQLite, where a block that defers its errors holds its blind writes.
+
+    SQLite has one writer at a time, and a write transaction holds the
+    writer's turn from its first statement to its ``COMMIT``. In a
+    :func:`one_transaction` block with ``defer_errors`` (an idempotent
+    request's), the writes whose results nobody reads (:func:`execute_later`)
+    wait in the block instead: the turn and ``BEGIN IMMEDIATE`` are taken when
+    a statement must run (any other, which then sees every write before it) or
+    when the block ends. A create, whose writes are all blind, then holds the
+    turn for its statements and the ``COMMIT`` only, not while its answer is
+    rendered and stored. As with PostgreSQL's batches, an error of a held
+    statement surfaces when it runs, possibly after the request went on.
+    """
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        """Run ``sql``, after whatever the thread's block holds."""
+        transaction = getattr(_joined, "transaction", None)
+        if transaction is not None and transaction.held is not None:
+            transaction.release()
+        return super().execute_sql(sql, params)
+
+
 def make_database(url: str, *, prepare: bool = True) -> Database:
     """Build a peewee database from a ``db_url`` string.
 
@@ -73,7 +96,9 @@ def make_database(url: str, *, prepare: bool = True) -> Database:
     scheme = urlparse(url).scheme
     if scheme.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
-        sqlite = connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+        sqlite = (HoldingSqlite(**parse(url), pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+                  if scheme == "sqlite" else
+                  connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False))
         on_disk = bool(path) and path != ":memory:"
         if on_disk:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -369,11 +394,20 @@ def execute_later(sql: str, params: Any) -> None:
     """Run a write whose result nobody reads (no row count, no returned rows).
 
     On PostgreSQL inside a transaction it is sent with the transaction's next
-    statement or its ``COMMIT`` (one round trip for several); elsewhere at once.
+    statement or its ``COMMIT`` (one round trip for several); on SQLite in a
+    block that holds its writes (:class:`HoldingSqlite`) it waits until a
+    statement must run or the block ends; elsewhere at once.
     """
     current = database.obj
-    if not (isinstance(current, PostgresPool) and current.execute_later(sql, params)):
-        database.execute_sql(sql, params)
+    if isinstance(current, PostgresPool):
+        if current.execute_later(sql, params):
+            return
+    else:
+        transaction = getattr(_joined, "transaction", None)
+        if transaction is not None and transaction.held is not None:
+            transaction.held.append((sql, params))
+            return
+    database.execute_sql(sql, params)
 
 
 def close_all() -> None:
@@ -439,6 +473,12 @@ class OneTransaction:
         self._stack: contextlib.ExitStack | None = None
         self.discarded = False
         self.defer_errors = defer_errors
+        #: SQLite, deferring: the statements waiting for the transaction to start
+        #: (see :class:`HoldingSqlite`); ``None`` when nothing is held.
+        self.held: list[tuple[str, Any]] | None = None
+        #: Per write of the block open while statements are held: where its
+        #: statements start in :attr:`held`, and its savepoint once they ran.
+        self._open: list[list[Any]] = []
 
     @property
     def begun(self) -> bool:
@@ -446,9 +486,16 @@ class OneTransaction:
         return self._stack is not None
 
     def begin(self) -> None:
-        """Start the transaction now, if it has not started (SQLite: take the writer's turn)."""
-        if self._stack is not None:
+        """Start the transaction now, if it has not started (SQLite: take the writer's
+        turn), or, in a deferring block on :class:`HoldingSqlite`, start holding writes."""
+        if self._stack is not None or self.held is not None:
             return
+        if self.defer_errors and isinstance(database.obj, HoldingSqlite):
+            self.held = []
+            return
+        self._start()
+
+    def _start(self) -> None:
         stack = contextlib.ExitStack()
         if is_sqlite():
             queue = getattr(database.obj, "writer_queue", None)
@@ -458,6 +505,27 @@ class OneTransaction:
         else:
             stack.enter_context(database.atomic())
         self._stack = stack
+
+    def release(self) -> None:
+        """Start the transaction and run the held statements (a statement must run now).
+
+        Each write still open gets its savepoint where its statements begin, as
+        it would have had if nothing had been held.
+        """
+        held, self.held = self.held, None
+        if held is None:
+            return
+        self._start()
+        done = 0
+        for entry in self._open:
+            for statement in held[done:entry[0]]:
+                database.execute_sql(*statement)
+            done = entry[0]
+            savepoint = database.atomic()
+            savepoint.__enter__()
+            entry[1] = savepoint
+        for statement in held[done:]:
+            database.execute_sql(*statement)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
@@ -473,6 +541,10 @@ class OneTransaction:
                 yield
             return
         self.begin()
+        if self.held is not None:
+            with self._holding():
+                yield
+            return
         try:
             yield
             current = database.obj
@@ -482,11 +554,42 @@ class OneTransaction:
             self._end(error)
             raise
 
+    @contextlib.contextmanager
+    def _holding(self) -> Iterator[None]:
+        """A write while statements are held: undone by forgetting its statements,
+        or by its savepoint if they ran meanwhile (:meth:`release`)."""
+        assert self.held is not None
+        entry: list[Any] = [len(self.held), None]
+        self._open.append(entry)
+        try:
+            yield
+        except BaseException as error:
+            self._open.pop()
+            if entry[1] is not None:
+                entry[1].__exit__(type(error), error, error.__traceback__)
+            elif self.held is not None:
+                del self.held[entry[0]:]
+            raise
+        self._open.pop()
+        if entry[1] is not None:
+            entry[1].__exit__(None, None, None)
+
     def discard(self) -> None:
         """Roll back at the end of the block instead of committing."""
         self.discarded = True
 
     def _end(self, error: BaseException | None) -> None:
+        held, self.held = self.held, None
+        if held and error is None and not self.discarded:
+            self.held = held  # the block ended well: what it held runs now
+            try:
+                self.release()
+            except BaseException as failed:
+                self._close(failed)
+                raise
+        self._close(error)
+
+    def _close(self, error: BaseException | None) -> None:
         stack, self._stack = self._stack, None
         if stack is None:
             return

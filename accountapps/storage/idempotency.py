@@ -31,6 +31,7 @@ from peewee import DatabaseError, IntegrityError, InterfaceError, Tuple
 
 from accountapps.storage import jsoncodec
 from accountapps.storage.db import (
+    HoldingSqlite,
     OneTransaction,
     database,
     execute_later,
@@ -205,12 +206,15 @@ def attempt(scope: Scope, kept_for: timedelta, *, defer: bool = False) -> Iterat
     request stored an answer first.
 
     ``defer``: on PostgreSQL, the request's first write is sent with the
-    ``COMMIT`` rather than when it ends (one round trip fewer). Should it fail
+    ``COMMIT`` rather than when it ends (one round trip fewer); on SQLite, the
+    writes nobody reads wait for the block's end or its next other statement,
+    so that the writer's turn is not held while the answer is rendered
+    (:class:`~accountapps.storage.db.HoldingSqlite`). Should it fail
     there, or at a statement in between, the code that would have caught its
     error never saw it: on any database error the transaction is rolled back
     and :class:`Again` raised, for the request to run once more without deferring.
     """
-    defer = defer and is_postgres()
+    defer = defer and (is_postgres() or isinstance(database.obj, HoldingSqlite))
     name = scope.lock_name()
     locked, row = _lock_and_find(scope, name, utcnow() - kept_for)
     current: Attempt | None = None
