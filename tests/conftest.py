@@ -9,6 +9,7 @@ from typing import Any
 import databases  # tests/databases.py (tests/ is on sys.path, as for ``from conftest``)
 import pytest
 from live_server import RestartableServer
+from webhook_receiver import Receiver
 from workflow_support import ready_for_approval
 
 from accountapps import create_app
@@ -306,3 +307,11 @@ def gunicorn_server(app, app_settings, tmp_path) -> Iterator[Callable[..., Resta
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback that verifies signatures (tests/webhook_receiver.py)."""
+    started = Receiver().start()
+    yield started
+    started.stop()

@@ -29,13 +29,6 @@ def app_settings(app_settings):
 
 
 @pytest.fixture
-def receiver():
-    started = Receiver().start()
-    yield started
-    started.stop()
-
-
-@pytest.fixture
 def subscription(admin, receiver) -> dict:
     """A subscription of ``receiver`` to every event (made before ``application``)."""
     return subscribe(admin, receiver)

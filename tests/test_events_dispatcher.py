@@ -13,7 +13,6 @@ import databases
 import pytest
 from events_support import all_events
 from test_events_delivery import subscribe
-from webhook_receiver import Receiver
 
 from accountapps.storage import db
 from accountapps.storage.models import WebhookDelivery
@@ -27,13 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def app_settings(app_settings):
     return {**app_settings, "ACCOUNTAPPS_WEBHOOK_ALLOW_PRIVATE": "1",
             "ACCOUNTAPPS_WEBHOOK_TIMEOUT": "0.5"}
-
-
-@pytest.fixture
-def receiver():
-    started = Receiver().start()
-    yield started
-    started.stop()
 
 
 @pytest.fixture
