@@ -23,6 +23,7 @@ BASE = "/accountApplications"
 
 USER_SCOPES = "banking/read banking/write banking/delete"
 ADMIN_SCOPES = "banking/full admin/full profiles/full"
+AUDITOR_SCOPES = "banking/read admin/read"
 
 #: The reference's createApplication example body, verbatim.
 REFERENCE_CREATE_BODY: dict[str, Any] = {
@@ -237,6 +238,12 @@ def other(client, other_headers) -> Api:
 @pytest.fixture
 def admin(client, admin_headers) -> Api:
     return Api(client, admin_headers)
+
+
+@pytest.fixture
+def auditor(client) -> Api:
+    """Reads every trail (admin/read), but not personal data (no profiles/readPii)."""
+    return Api(client, headers_for("auditor-1", AUDITOR_SCOPES))
 
 
 @pytest.fixture

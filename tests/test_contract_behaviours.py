@@ -10,7 +10,7 @@ import threading
 from importlib import resources
 
 import pytest
-from conftest import API_KEY, SECRET, Api, headers_for
+from conftest import API_KEY, SECRET
 from enrollment_support import complete_requirements, create
 from live_server import request
 from openapi_validation import spec_document
@@ -35,15 +35,8 @@ from accountapps.storage import db
 from accountapps.storage.migrations import m0015_decision_snapshots
 from accountapps.storage.models import AuditRecord
 
-AUDITOR_SCOPES = "banking/read admin/read"
 PREMIERE_ID = PREMIERE_SAVINGS.rsplit("/", 1)[1]
 ORGANIZATION = {"name": "Arendelle Ice Ltd", "type": "corporation", "taxId": "12-3456789"}
-
-
-@pytest.fixture
-def auditor(client) -> Api:
-    """Reads every trail (admin/read), but not personal data (no profiles/readPii)."""
-    return Api(client, headers_for("auditor-1", AUDITOR_SCOPES))
 
 
 def _waiting_on_the_institution(user):

@@ -24,21 +24,6 @@ postgres_only = pytest.mark.skipif(databases.BACKEND != "postgresql",
                                    reason="concurrent writers: PostgreSQL")
 
 
-@pytest.fixture
-def auditor(client) -> Api:
-    return Api(client, headers_for("auditor-1", "banking/read admin/read"))
-
-
-def make(client, count: int, prefix: str = "feed") -> list[dict]:
-    made = []
-    for index in range(count):
-        api = Api(client, headers_for(f"{prefix}-{index}", USER_SCOPES))
-        response = api.post("/applications", REFERENCE_CREATE_BODY)
-        assert response.status_code == 201, response.json
-        made.append(response.json)
-    return made
-
-
 def test_the_root_links_the_feed(client):
     root = client.get("/accountApplications/", headers={"API-Key": API_KEY})
     assert root.json["_links"]["apiture:events"]["href"].endswith("/accountApplications/events")
@@ -48,19 +33,19 @@ def test_an_applicant_may_not_read_the_feed(user):
     assert user.get("/events").status_code == 403
 
 
-def test_an_auditor_reads_the_feed(client, auditor):
-    make(client, 1)
+def test_an_auditor_reads_the_feed(client, auditor, make_applications):
+    make_applications(1)
     assert types(auditor) == ["application.created"]
 
 
-def test_an_applicant_may_not_read_an_event(client, user, admin):
-    make(client, 1)
+def test_an_applicant_may_not_read_an_event(client, user, admin, make_applications):
+    make_applications(1)
     event_id = all_events(admin)[0]["_id"]
     assert user.get(f"/events/{event_id}").status_code == 403
 
 
-def test_an_event_is_found_at_its_self_link(client, admin):
-    make(client, 1)
+def test_an_event_is_found_at_its_self_link(client, admin, make_applications):
+    make_applications(1)
     [event] = all_events(admin)
     again = admin.get(event["_links"]["self"]["href"])
     assert again.status_code == 200
@@ -72,20 +57,20 @@ def test_an_unknown_event_is_404(admin):
     assert admin.get("/events/not-an-id").status_code == 404
 
 
-def test_pages_follow_next_in_order_without_repeats(client, admin):
-    make(client, 5)
+def test_pages_follow_next_in_order_without_repeats(client, admin, make_applications):
+    make_applications(5)
     everything = [e["_id"] for e in all_events(admin)]
     paged = [e["_id"] for e in all_events(admin, limit=2)]
     assert paged == everything and len(set(everything)) == 5
 
 
-def test_the_feed_is_in_the_order_the_changes_were_made(client, admin):
-    made = make(client, 3)
+def test_the_feed_is_in_the_order_the_changes_were_made(client, admin, make_applications):
+    made = make_applications(3)
     assert [e["resource"]["_id"] for e in all_events(admin)] == [m["_id"] for m in made]
 
 
-def test_next_of_an_empty_page_is_the_same_cursor(client, admin):
-    make(client, 1)
+def test_next_of_an_empty_page_is_the_same_cursor(client, admin, make_applications):
+    make_applications(1)
     settle(admin)
     first = admin.get("/events")
     last = first.json["_embedded"]["items"][-1]["_id"]
@@ -95,8 +80,8 @@ def test_next_of_an_empty_page_is_the_same_cursor(client, admin):
     assert f"after={last}" in empty.json["_links"]["next"]["href"]
 
 
-def test_a_poller_sees_new_events_by_following_next(client, admin):
-    make(client, 1)
+def test_a_poller_sees_new_events_by_following_next(client, admin, make_applications):
+    make_applications(1)
     settle(admin)
     cursor = admin.get("/events").json["_links"]["next"]["href"]
     assert admin.get(cursor).json["count"] == 0
@@ -115,24 +100,24 @@ def test_the_feed_filters_by_types(client, admin, user, application):
     assert types(admin, type="enrollment.*") == []
 
 
-def test_the_feed_filters_by_resource_id_or_uri(client, admin):
-    first, second = make(client, 2)
+def test_the_feed_filters_by_resource_id_or_uri(client, admin, make_applications):
+    first, second = make_applications(2)
     assert [e["resource"]["_id"] for e in all_events(admin, resource=second["_id"])] == [
         second["_id"]]
     uri = first["_links"]["self"]["href"]
     assert [e["resource"]["_id"] for e in all_events(admin, resource=uri)] == [first["_id"]]
 
 
-def test_the_filters_are_kept_in_the_links(client, admin):
-    make(client, 1)
+def test_the_filters_are_kept_in_the_links(client, admin, make_applications):
+    make_applications(1)
     settle(admin)
     page = admin.get("/events", query_string={"type": "application.created", "limit": 5}).json
     assert "type=application.created" in page["_links"]["next"]["href"]
     assert "limit=5" in page["_links"]["next"]["href"]
 
 
-def test_the_feed_says_how_far_back_it_reaches(client, admin):
-    make(client, 1)
+def test_the_feed_says_how_far_back_it_reaches(client, admin, make_applications):
+    make_applications(1)
     settle(admin)
     page = admin.get("/events").json
     assert page["retentionDays"] == 30
@@ -157,33 +142,34 @@ def test_an_unknown_cursor_says_what_to_do(admin):
     assert "remediation" in response.json["_error"]
 
 
-def test_events_are_never_rewritten(app, client):
-    make(client, 1)
+def test_events_are_never_rewritten(app, client, make_applications):
+    make_applications(1)
     with app.app_context(), db.database.connection_context(), pytest.raises(Exception,
                                                                           match="rewritten"):
         Event.update(reason="invented").execute()
 
 
-def test_pruning_removes_events_older_than_the_retention_but_the_newest(app, client, admin):
-    made = make(client, 3)
+def test_pruning_removes_events_older_than_the_retention_but_the_newest(
+        app, client, admin, make_applications):
+    made = make_applications(3)
     with app.app_context(), db.database.connection_context():
         assert events.prune(now=utcnow() + timedelta(days=31)) == 2
     assert [e["resource"]["_id"] for e in all_events(admin)] == [made[-1]["_id"]]
 
 
-def test_new_events_follow_the_kept_newest_after_pruning(app, client, admin):
-    make(client, 2)
+def test_new_events_follow_the_kept_newest_after_pruning(app, client, admin, make_applications):
+    make_applications(2)
     newest = all_events(admin)[-1]["_id"]
     with app.app_context(), db.database.connection_context():
         events.prune(now=utcnow() + timedelta(days=31))
-    make(client, 1, prefix="later")
+    make_applications(1, prefix="later")
     settle(admin)
     page = admin.get("/events", query_string={"after": newest}).json
     assert page["count"] == 1
 
 
-def test_pruning_keeps_events_within_the_retention(app, client, admin):
-    make(client, 2)
+def test_pruning_keeps_events_within_the_retention(app, client, admin, make_applications):
+    make_applications(2)
     with app.app_context(), db.database.connection_context():
         assert events.prune(now=utcnow() + timedelta(days=29)) == 0
     assert len(all_events(admin)) == 2

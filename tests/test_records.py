@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import USER_SCOPES, Api, headers_for
+from conftest import AUDITOR_SCOPES, USER_SCOPES, Api, headers_for
 from enrollment_support import VERIFIED_IDENTITY, create, enrollment_body
 from pypdf import PdfReader
 from workflow_support import (
@@ -29,7 +29,6 @@ from workflow_support import (
 from accountapps.config import load_settings
 
 INSTITUTION = "First Bank of Arendelle"
-AUDITOR_SCOPES = "banking/read admin/read"
 PARTIES = [person("Elsa", "Snowqueen", "authorizedSigner"),
            person("Anna", "Arendelle", "director"),
            person("Kristoff", "Bjorgman", "beneficialOwner")]
