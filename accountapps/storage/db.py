@@ -421,6 +421,13 @@ def close_all() -> None:
         current.close()
 
 
+def analyze(table: str) -> None:
+    """Refresh PostgreSQL's statistics of ``table`` (the planner's picture of it);
+    nothing on SQLite, whose planner goes by the schema unless told otherwise."""
+    if is_postgres():
+        database.execute_sql(f'ANALYZE "{table}"')  # our own table names only
+
+
 def is_sqlite() -> bool:
     """True when the bound database is SQLite."""
     return isinstance(database.obj, SqliteDatabase)
