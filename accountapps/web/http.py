@@ -35,6 +35,8 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Cache-Control": "private, no-cache",
 }
+#: :data:`SECURITY_HEADERS` as ``(lower-case name, (name, value))``, for the after hook.
+_SECURITY_ITEMS = tuple((name.lower(), (name, value)) for name, value in SECURITY_HEADERS.items())
 
 
 #: What a browser front end may send and read (CORS).
@@ -277,8 +279,7 @@ def init_app(app: Flask) -> None:
     def _headers(current: Request, _context: Any, response: Response) -> Response:
         # One pass over the headers, not one setdefault (and one scan) per header.
         present = {name.lower() for name, _value in response.headers}
-        response.headers.extend([(name, value) for name, value in SECURITY_HEADERS.items()
-                                 if name.lower() not in present])
+        response.headers.extend([item for lower, item in _SECURITY_ITEMS if lower not in present])
         _cors_headers(current, response, bool(app.config.get("ACCOUNTAPPS_CORS_ORIGINS")))
         if (current.method == "OPTIONS" and response.status_code == 200
                 and not response.is_streamed and not response.get_data()):

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import ipaddress
 import json
@@ -243,6 +244,12 @@ class SharedRateLimiter:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _user_key(client_id: str | None, user_id: str) -> str:
+    """The budget of one user of one client application (kept for the callers seen last)."""
+    return json.dumps([client_id, user_id])
+
+
 def _limiter(app: Flask, setting: str, budget: str) -> LocalRateLimiter | SharedRateLimiter | None:
     rate = (app.config.get(setting) or "").strip()
     if not rate:
@@ -289,7 +296,7 @@ def init_app(app: Flask) -> None:
                 budget = "address"
         else:
             if user is not None:
-                refused = user.hit(json.dumps([principal.client_id, principal.user_id]))
+                refused = user.hit(_user_key(principal.client_id, principal.user_id))
                 budget = "user"
             if refused is None and client is not None:
                 refused = client.hit(principal.client_id or "")
