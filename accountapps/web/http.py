@@ -5,6 +5,7 @@ Request bodies have their own module, :mod:`.bodies`.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -87,6 +88,18 @@ def host_allowed(name: str, allowed: tuple[str, ...]) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=1024)
+def _host_verdict(host: str, allowed: tuple[str, ...]) -> bool | None:
+    """``None`` when ``host`` (a ``Host`` header, at most 260 characters) names no
+    host, else whether ``allowed`` admits it (kept for the hosts seen last: a
+    service answers for few)."""
+    match = _HOST.fullmatch(host)
+    if match is None or (match.group(2) is not None and not 0 < int(match.group(2)) < 65536):
+        return None
+    name = host_name(match.group(1))
+    return name is not None and host_allowed(name, allowed)
+
+
 def _refuse_invalid_host(current: Request) -> None:
     """``400`` for a ``Host`` that is not a host, or none in HTTP/1.1 (RFC 9112 §3.2),
     or one this service does not answer for (``ACCOUNTAPPS_ALLOWED_HOSTS``): every
@@ -94,8 +107,9 @@ def _refuse_invalid_host(current: Request) -> None:
     environ = current.environ
     missing = "HTTP_HOST" not in environ and environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
     host = "" if missing else current.host
-    match = _HOST.fullmatch(host) if len(host) <= 260 else None
-    if match is None or (match.group(2) is not None and not 0 < int(match.group(2)) < 65536):
+    allowed = current_app.config["ACCOUNTAPPS_ALLOWED_HOSTS"]
+    verdict = _host_verdict(host, allowed) if len(host) <= 260 else None
+    if verdict is None:
         # The error's own links (its _profile) are built on the server's address.
         hal.use_host_url(f"{current.scheme}://{environ.get('SERVER_NAME', 'localhost')}"
                          f":{environ.get('SERVER_PORT', '80')}")
@@ -103,8 +117,7 @@ def _refuse_invalid_host(current: Request) -> None:
                        if not missing else "An HTTP/1.1 request must have a Host header.",
                        attributes={"host": host[:260]},
                        remediation="Send the host name (and port) the request was sent to.")
-    name = host_name(match.group(1))
-    if name is None or not host_allowed(name, current_app.config["ACCOUNTAPPS_ALLOWED_HOSTS"]):
+    if not verdict:
         # No link may lead to a host nobody vouched for: the answer's links are relative.
         hal.use_host_url("")
         if _is_probe(current):
