@@ -37,6 +37,12 @@ def test_another_host_is_400_by_default(app, user_headers, host):
     assert_refused(get(app, host, user_headers))
 
 
+def test_a_host_answered_before_is_refused_once_the_setting_drops_it(app, user_headers):
+    assert get(app, "localhost", user_headers).status_code == 200
+    app.config["ACCOUNTAPPS_ALLOWED_HOSTS"] = ("bank.example.com",)
+    assert_refused(get(app, "localhost", user_headers))
+
+
 def test_another_host_is_refused_before_credentials_are_looked_at(app):
     assert_refused(get(app, "attacker.example", {}))
 

@@ -119,6 +119,18 @@ def test_configured_keys_keep_working_alongside_issued_ones(app, client):
     assert call(client, API_KEY).status_code == 200
 
 
+def test_each_configured_key_is_accepted(app, client):
+    app.config["ACCOUNTAPPS_API_KEYS"] = f" first-configured-key-0000000000, {API_KEY} "
+    assert call(client, "first-configured-key-0000000000").status_code == 200
+    assert call(client, API_KEY).status_code == 200
+
+
+def test_a_key_removed_from_the_setting_is_refused(app, client):
+    assert call(client, API_KEY).status_code == 200
+    app.config["ACCOUNTAPPS_API_KEYS"] = "another-configured-key-00000000"
+    assert call(client, API_KEY).status_code == 401
+
+
 def test_the_issued_key_identifies_its_client_in_the_audit_trail(app, client, create_body):
     _id, key = create_key(app, "branch-tablet")
     headers = {"API-Key": key, "Authorization": f"Bearer {token('user-9', 'banking/write')}"}

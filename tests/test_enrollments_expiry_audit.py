@@ -31,6 +31,14 @@ def test_an_inactive_enrollment_is_expired_on_access(app, user, enrollment):
     assert body["completedAt"] is not None
 
 
+def test_a_conditional_read_of_an_overdue_enrollment_expires_it(app, user, enrollment):
+    age(app, enrollment.json["_id"], 31)
+    response = user.get(enrollment.headers["Location"],
+                        headers={"If-None-Match": enrollment.headers["ETag"]})
+    assert response.status_code == 200
+    assert response.json["state"] == "expired"
+
+
 def test_a_recently_active_enrollment_does_not_expire(app, user, enrollment):
     age(app, enrollment.json["_id"], 29)
     assert user.get(enrollment.headers["Location"]).json["state"] == "running"

@@ -166,6 +166,14 @@ def test_expiry_on_access_changes_the_etag(app, user, application):
     assert response.headers["ETag"] != application.headers["ETag"]
 
 
+def test_a_conditional_read_of_an_overdue_application_expires_it(app, user, application):
+    app_id = application.json["_id"]
+    age(app, app_id, OVERDUE)
+    user.get(f"/applications/{app_id}", headers={"If-None-Match": application.headers["ETag"]})
+    assert row(app, app_id).state == "expired"
+    assert expirations(app, app_id) == 1
+
+
 def test_expiry_on_access_is_recorded_once(app, user, overdue):
     user.get(f"/applications/{overdue}")
     user.get(f"/applications/{overdue}")

@@ -7,6 +7,7 @@ are light records equal to what peewee would have built.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from conftest import API_KEY, SECRET, USER_SCOPES, Api, headers_for
 from db_helpers import sql_sent
 
 from accountapps.auth import security
+from accountapps.domain import store
 from accountapps.resources import applications as resource
 from accountapps.storage.db import database
 from accountapps.storage.models import Application
@@ -90,6 +92,17 @@ def test_a_304_renders_nothing(client, user, application, monkeypatch):
     response = user.get(f"/applications/{application.json['_id']}",
                         headers={"If-None-Match": application.headers["ETag"]})
     assert response.status_code == 304
+
+
+def test_a_304_reads_only_the_rows_head(client, user, application):
+    with sql_sent() as sent:
+        response = user.get(f"/applications/{application.json['_id']}",
+                            headers={"If-None-Match": application.headers["ETag"]})
+    assert response.status_code == 304
+    [columns] = [match.group(1) for statement in sent
+                 if (match := re.search(r"SELECT (.*?) FROM ", statement))]
+    assert sorted(column.split(".")[-1].strip('"`') for column in columns.split(", ")) == \
+        sorted(store.HEAD)
 
 
 def test_page_records_equal_the_models_peewee_builds(app, make_applications, client,

@@ -228,6 +228,58 @@ def test_an_action_with_if_none_match_star_is_412(user, application):
     assert user.get(f"/applications/{app_id}").json["state"] == application.json["state"]
 
 
+def test_a_304_carries_the_headers_of_the_200(user, url, etag):
+    full = user.get(url)
+    response = user.get(url, headers={"If-None-Match": etag})
+    assert response.status_code == 304
+    assert response.headers["ETag"] == full.headers["ETag"]
+    assert response.headers["Vary"] == full.headers["Vary"]
+
+
+def test_another_users_application_is_404_even_with_its_matching_tag(other, url, etag):
+    assert other.get(url, headers={"If-None-Match": etag}).status_code == 404
+
+
+def test_if_none_match_star_on_a_missing_application_is_404(user):
+    missing = "/applications/00000000-0000-4000-8000-000000000000"
+    assert user.get(missing, headers={"If-None-Match": "*"}).status_code == 404
+
+
+def test_an_enrollment_with_a_matching_if_none_match_is_304(user):
+    enrollment = create(user)
+    response = user.get(enrollment.headers["Location"],
+                        headers={"If-None-Match": enrollment.headers["ETag"]})
+    assert response.status_code == 304
+    assert response.headers["ETag"] == enrollment.headers["ETag"]
+
+
+def test_an_enrollment_with_a_stale_if_none_match_is_200(user):
+    enrollment = create(user)
+    stale = enrollment.headers["ETag"].replace('"1.', '"7.', 1)
+    response = user.get(enrollment.headers["Location"], headers={"If-None-Match": stale})
+    assert response.status_code == 200
+    assert response.json["_id"] == enrollment.json["_id"]
+
+
+def test_another_users_enrollment_is_404_even_with_its_matching_tag(user, other):
+    enrollment = create(user)
+    response = other.get(enrollment.headers["Location"],
+                         headers={"If-None-Match": enrollment.headers["ETag"]})
+    assert response.status_code == 404
+
+
+def test_a_workflow_with_its_matching_if_none_match_is_304(user, url):
+    first = user.get(f"{url}/workflow")
+    response = user.get(f"{url}/workflow", headers={"If-None-Match": first.headers["ETag"]})
+    assert response.status_code == 304
+    assert response.headers["ETag"] == first.headers["ETag"]
+
+
+def test_another_users_workflow_is_404_even_with_its_matching_tag(user, other, url):
+    tag = user.get(f"{url}/workflow").headers["ETag"]
+    assert other.get(f"{url}/workflow", headers={"If-None-Match": tag}).status_code == 404
+
+
 def test_head_with_a_matching_if_none_match_is_304(user, url, etag):
     response = user.call("HEAD", url, headers={"If-None-Match": etag})
     assert response.status_code == 304

@@ -263,6 +263,22 @@ def test_a_matching_if_none_match_is_304(user, application):
     assert again.headers["ETag"] == first.headers["ETag"]
 
 
+def test_another_users_record_is_404_even_with_its_matching_tag(user, other, application):
+    tag = record_of(user, application).headers["ETag"]
+    response = other.get(href(application.json, "self") + "/record",
+                         headers={"If-None-Match": tag})
+    assert response.status_code == 404
+
+
+def test_an_auditor_gets_304_for_any_owners_record(client, user, application):
+    auditor = Api(client, headers_for("auditor-1", AUDITOR_SCOPES))
+    url = href(application.json, "self") + "/record"
+    first = auditor.get(url)
+    again = auditor.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    assert again.headers["ETag"] == first.headers["ETag"]
+
+
 def test_the_record_has_tags_of_its_own(user, application):
     record = record_of(user, application)
     assert record.headers["ETag"] != application.headers["ETag"]

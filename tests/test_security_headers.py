@@ -40,6 +40,17 @@ def test_every_response_carries_the_security_headers(user, path, status):
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
 
 
+def test_each_security_header_is_sent_once(user):
+    response = user.get("/applications")
+    for name in (*EXPECTED, "Content-Security-Policy", "Cache-Control"):
+        assert len(response.headers.getlist(name)) == 1
+
+
+def test_a_views_own_cache_control_is_kept(client):
+    response = client.get(f"{BASE}/health/live")
+    assert response.headers.getlist("Cache-Control") == ["no-store"]
+
+
 def test_an_unauthenticated_response_carries_them_too(client):
     response = client.get(f"{BASE}/applications")
     assert response.status_code == 401

@@ -123,13 +123,22 @@ def request_client() -> str | None:
 
 
 def client_for_key(key: str) -> str | None:
-    """The client id an API key belongs to, or ``None`` if it is not valid."""
-    configured = current_app.config["ACCOUNTAPPS_API_KEYS"]
+    """The client id an API key belongs to, or ``None`` if it is not valid.
+
+    The key's digest is compared with each configured key's in constant time.
+    """
     digest = api_keys.hash_key(key)
-    for candidate in (k.strip() for k in configured.split(",")):
-        if candidate and hmac.compare_digest(api_keys.hash_key(candidate), digest):
+    for candidate in _configured_digests(current_app.config["ACCOUNTAPPS_API_KEYS"]):
+        if hmac.compare_digest(candidate, digest):
             return f"key:{digest[:12]}"
     return api_keys.client_for(key)
+
+
+@functools.lru_cache(maxsize=8)
+def _configured_digests(configured: str) -> tuple[str, ...]:
+    """The digest of each key of ``ACCOUNTAPPS_API_KEYS`` (worked out once per setting)."""
+    return tuple(api_keys.hash_key(key) for key in (k.strip() for k in configured.split(","))
+                 if key)
 
 
 @functools.lru_cache(maxsize=8)

@@ -86,17 +86,24 @@ def _compiled(key: tuple[Any, ...], build: Callable[[], ModelSelect],
                           for p in template])
 
 
-def _by_id(model: type[Model], resource_id: str, principal: Principal | None) -> Any:
-    """The row by id, through :func:`visible` for ``principal`` unless ``None``."""
+#: The columns of a row's head: what its entity tag (id, revision), its
+#: visibility (owner) and its expiry on access (state, active_at) need.
+HEAD = ("id", "owner", "revision", "state", "active_at")
+
+
+def _by_id(model: type[Model], resource_id: str, principal: Principal | None, *,
+           head: bool = False) -> Any:
+    """The row by id, through :func:`visible` for ``principal`` unless ``None``;
+    only its :data:`HEAD` columns when ``head``."""
     scope = principal is not None and policy.visible_owner(principal) is not None
 
     def build() -> ModelSelect:
-        query = model.select()
+        query = model.select(*(getattr(model, name) for name in HEAD)) if head else model.select()
         if scope:
             query = scoped(query, model, Principal(_USER, frozenset(), ""))
         return query.where(model.id == _ID).limit(1)
 
-    text, params = _compiled(("by_id", model, scope), build, {
+    text, params = _compiled(("by_id", model, scope, head), build, {
         _ID: resource_id, _USER: principal.user_id if scope else None})
     return sql.first_row(model, text, params)
 
@@ -142,15 +149,17 @@ def fetch(kind: Kind, resource_id: str) -> Any:
 
 
 def load_visible(kind: Kind, resource_id: str, principal: Principal, *,
-                 any_owner: bool = False) -> Any:
+                 any_owner: bool = False, head: bool = False) -> Any:
     """The row ``principal`` may see, expired first if it is overdue; else ``404``.
 
     ``any_owner``: whoever owns it (the caller has been checked for a right that
-    spans every owner, such as reading audit trails).
+    spans every owner, such as reading audit trails). ``head``: only the row's
+    :data:`HEAD` columns, enough for its entity tag (a conditional read); one
+    that expires on this access comes back whole.
     """
     if len(resource_id) > 64:
         raise not_found(kind, resource_id[:64])
-    row = _by_id(kind.model, resource_id, None if any_owner else principal)
+    row = _by_id(kind.model, resource_id, None if any_owner else principal, head=head)
     if row is None:
         raise not_found(kind, resource_id)
     if lifecycle.is_due(row):

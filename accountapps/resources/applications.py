@@ -29,6 +29,7 @@ from accountapps.resources.common import (
     CollectionArgs,
     audit_trail_response,
     error_responses,
+    read_response,
     register_actions,
     resource_response,
     update_response,
@@ -126,9 +127,7 @@ def create_application(data: dict[str, Any]) -> Response:
 @requires("banking/read")
 def get_application(application_id: str) -> Response:
     """Fetch a representation of this account application."""
-    principal = current_principal()
-    row = store.load_visible(KIND, application_id, principal)
-    return resource_response(row, principal, render)
+    return read_response(KIND, application_id, render)
 
 
 def _update(application_id: str, partial: bool) -> Response:

@@ -39,15 +39,45 @@ def resource_response(
     than hal+json (the PDF record) names its ``variant`` of the tag
     (:func:`~accountapps.web.preconditions.etag`), so each has tags of its own.
     """
-    tag = etag(row.id, row.revision, masked=not policy.may_read_pii(principal), variant=variant)
-    headers = {"ETag": tag, "Vary": "Authorization"}
-    if request.method in ("GET", "HEAD") and not_modified(tag):
-        response = Response(status=304, headers=headers)
-        return response
+    headers = _tag_headers(row, principal, variant)
+    if request.method in ("GET", "HEAD") and not_modified(headers["ETag"]):
+        return Response(status=304, headers=headers)
     body = render(row, principal)
     if created:
         headers["Location"] = body["_links"]["self"]["href"]
     return respond(body, status, headers)
+
+
+def _tag_headers(row: Any, principal: Principal, variant: str) -> dict[str, str]:
+    """The ``ETag`` (and ``Vary``) of ``row`` in the view ``principal`` is given."""
+    tag = etag(row.id, row.revision, masked=not policy.may_read_pii(principal), variant=variant)
+    return {"ETag": tag, "Vary": "Authorization"}
+
+
+#: ``load(kind, id, principal, head=...)``: the row the caller may read, or ``404``
+#: (:func:`store.load_visible`'s signature).
+Load = Callable[..., Any]
+
+
+def read_response(
+    kind: Kind, resource_id: str, render: Callable[[Any, Principal], Any], *,
+    variant: str = "", respond: Callable[[Any, int, dict[str, str]], Response] = hal.response,
+    load: Load = store.load_visible,
+) -> Response:
+    """``GET`` one resource the caller may read (:func:`resource_response`; ``404`` else).
+
+    With ``If-None-Match``, only the row's head (what its tag needs) is read
+    first; a matching tag is answered ``304`` from it, and the row is read whole
+    only to render it. An overdue resource expires on either read.
+    """
+    principal = current_principal()
+    if "HTTP_IF_NONE_MATCH" in request.environ:
+        head = load(kind, resource_id, principal, head=True)
+        headers = _tag_headers(head, principal, variant)
+        if not_modified(headers["ETag"]):
+            return Response(status=304, headers=headers)
+    row = load(kind, resource_id, principal, head=False)
+    return resource_response(row, principal, render, variant=variant, respond=respond)
 
 
 def versioned_response(version: str, render: Callable[[], dict]) -> Response:
@@ -160,14 +190,19 @@ def record_response(kind: Kind, resource_id: str,
     Its owner, the institution and auditors may read it; anyone else gets the
     ``404`` of a missing resource (the ``apiture:record`` link follows the same rule).
     """
-    principal = current_principal()
+    return read_response(kind, resource_id, render, variant=RECORD, load=_load_record,
+                         respond=functools.partial(
+                             record.response, name=f"{kind.name}-{resource_id}.pdf"))
+
+
+def _load_record(kind: Kind, resource_id: str, principal: Principal, *, head: bool) -> Any:
+    """The row whose record ``principal`` may read (:data:`Load`), or ``404``."""
     # An auditor reads any owner's record, as it reads any owner's audit trail.
-    row = store.load_visible(kind, resource_id, principal,
+    row = store.load_visible(kind, resource_id, principal, head=head,
                              any_owner=policy.may_read_audit(principal))
     if not policy.may_read_record(principal, row):
         raise store.not_found(kind, resource_id)
-    return resource_response(row, principal, render, variant=RECORD, respond=functools.partial(
-        record.response, name=f"{kind.name}-{row.id}.pdf"))
+    return row
 
 
 class PagingArgs(Schema):

@@ -28,6 +28,7 @@ from accountapps.resources.common import (
     CollectionArgs,
     audit_trail_response,
     error_responses,
+    read_response,
     register_actions,
     resource_response,
     update_response,
@@ -98,9 +99,7 @@ def create_enrollment(data: dict[str, Any]) -> Response:
 @requires("banking/read")
 def get_enrollment(enrollment_id: str) -> Response:
     """Fetch a representation of this enrollment."""
-    principal = current_principal()
-    row = store.load_visible(KIND, enrollment_id, principal)
-    return resource_response(row, principal, render)
+    return read_response(KIND, enrollment_id, render)
 
 
 def _update(enrollment_id: str, partial: bool) -> Response:

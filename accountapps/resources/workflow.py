@@ -23,7 +23,7 @@ from accountapps.representations.workflow import (
     render_workflow,
 )
 from accountapps.resources.applications import KIND, render
-from accountapps.resources.common import error_responses, resource_response
+from accountapps.resources.common import error_responses, read_response, resource_response
 from accountapps.web import hal
 from accountapps.web.bodies import Blueprint
 from accountapps.web.preconditions import if_match
@@ -42,10 +42,7 @@ blp = Blueprint(
 @requires("banking/read")
 def get_application_workflow(application_id: str) -> Response:
     """The application's workflow: tasks with their state, blockers and the next action."""
-    principal = current_principal()
-    row = store.load_visible(KIND, application_id, principal)
-    return resource_response(row, principal,
-                             lambda r, p: render_workflow(r, p, KIND))
+    return read_response(KIND, application_id, lambda r, p: render_workflow(r, p, KIND))
 
 
 def _institution_input(application_id: str, data: dict[str, Any], operation: Any) -> Response:

@@ -5,6 +5,7 @@ Request bodies have their own module, :mod:`.bodies`.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -35,6 +36,8 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Cache-Control": "private, no-cache",
 }
+#: :data:`SECURITY_HEADERS` as ``(lower-case name, (name, value))``, for the after hook.
+_SECURITY_ITEMS = tuple((name.lower(), (name, value)) for name, value in SECURITY_HEADERS.items())
 
 
 #: What a browser front end may send and read (CORS).
@@ -85,6 +88,18 @@ def host_allowed(name: str, allowed: tuple[str, ...]) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=1024)
+def _host_verdict(host: str, allowed: tuple[str, ...]) -> bool | None:
+    """``None`` when ``host`` (a ``Host`` header, at most 260 characters) names no
+    host, else whether ``allowed`` admits it (kept for the hosts seen last: a
+    service answers for few)."""
+    match = _HOST.fullmatch(host)
+    if match is None or (match.group(2) is not None and not 0 < int(match.group(2)) < 65536):
+        return None
+    name = host_name(match.group(1))
+    return name is not None and host_allowed(name, allowed)
+
+
 def _refuse_invalid_host(current: Request) -> None:
     """``400`` for a ``Host`` that is not a host, or none in HTTP/1.1 (RFC 9112 §3.2),
     or one this service does not answer for (``ACCOUNTAPPS_ALLOWED_HOSTS``): every
@@ -92,8 +107,9 @@ def _refuse_invalid_host(current: Request) -> None:
     environ = current.environ
     missing = "HTTP_HOST" not in environ and environ.get("SERVER_PROTOCOL") == "HTTP/1.1"
     host = "" if missing else current.host
-    match = _HOST.fullmatch(host) if len(host) <= 260 else None
-    if match is None or (match.group(2) is not None and not 0 < int(match.group(2)) < 65536):
+    allowed = current_app.config["ACCOUNTAPPS_ALLOWED_HOSTS"]
+    verdict = _host_verdict(host, allowed) if len(host) <= 260 else None
+    if verdict is None:
         # The error's own links (its _profile) are built on the server's address.
         hal.use_host_url(f"{current.scheme}://{environ.get('SERVER_NAME', 'localhost')}"
                          f":{environ.get('SERVER_PORT', '80')}")
@@ -101,8 +117,7 @@ def _refuse_invalid_host(current: Request) -> None:
                        if not missing else "An HTTP/1.1 request must have a Host header.",
                        attributes={"host": host[:260]},
                        remediation="Send the host name (and port) the request was sent to.")
-    name = host_name(match.group(1))
-    if name is None or not host_allowed(name, current_app.config["ACCOUNTAPPS_ALLOWED_HOSTS"]):
+    if not verdict:
         # No link may lead to a host nobody vouched for: the answer's links are relative.
         hal.use_host_url("")
         if _is_probe(current):
@@ -277,8 +292,7 @@ def init_app(app: Flask) -> None:
     def _headers(current: Request, _context: Any, response: Response) -> Response:
         # One pass over the headers, not one setdefault (and one scan) per header.
         present = {name.lower() for name, _value in response.headers}
-        response.headers.extend([(name, value) for name, value in SECURITY_HEADERS.items()
-                                 if name.lower() not in present])
+        response.headers.extend([item for lower, item in _SECURITY_ITEMS if lower not in present])
         _cors_headers(current, response, bool(app.config.get("ACCOUNTAPPS_CORS_ORIGINS")))
         if (current.method == "OPTIONS" and response.status_code == 200
                 and not response.is_streamed and not response.get_data()):

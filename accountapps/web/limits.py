@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import ipaddress
 import json
@@ -24,7 +25,7 @@ import threading
 import time
 from typing import Any
 
-from flask import Flask, Request, current_app, request
+from flask import Flask, Request, current_app
 from gunicorn.http.errors import ParseException
 from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
@@ -32,6 +33,7 @@ from limits.strategies import FixedWindowRateLimiter
 
 from accountapps.auth.security import identify
 from accountapps.domain.errors import ApiError
+from accountapps.web import hooks
 
 log = logging.getLogger("accountapps.web.limits")
 
@@ -77,11 +79,11 @@ def _read_at_most(stream: Any, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _refuse_declared_too_large() -> None:
-    """``before_request``, ahead of everything that reads: a declared size over the limit."""
-    if "CONTENT_LENGTH" not in request.environ:
+def _refuse_declared_too_large(current: Request, _context: Any) -> None:
+    """Before each request, ahead of everything that reads: a declared size over the limit."""
+    if "CONTENT_LENGTH" not in current.environ:
         return  # no declared size (a GET, or a chunked body: read_body bounds it)
-    length = request.content_length
+    length = current.content_length
     limit = current_app.config["ACCOUNTAPPS_MAX_BODY_BYTES"]
     if length is not None and length > limit:
         raise body_too_large(limit)
@@ -242,6 +244,12 @@ class SharedRateLimiter:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _user_key(client_id: str | None, user_id: str) -> str:
+    """The budget of one user of one client application (kept for the callers seen last)."""
+    return json.dumps([client_id, user_id])
+
+
 def _limiter(app: Flask, setting: str, budget: str) -> LocalRateLimiter | SharedRateLimiter | None:
     rate = (app.config.get(setting) or "").strip()
     if not rate:
@@ -268,16 +276,14 @@ def init_app(app: Flask) -> None:
     caller, even one holding a public app's API key, spends only its address's
     budget. Health probes spend nothing (:func:`accountapps.web.http.probe`).
     """
-    app.before_request(_refuse_declared_too_large)
+    hooks.before(app, _refuse_declared_too_large)
     user = _limiter(app, "ACCOUNTAPPS_RATE_LIMIT", "user")
     client = _limiter(app, "ACCOUNTAPPS_RATE_LIMIT_CLIENT", "client")
     anonymous = _limiter(app, "ACCOUNTAPPS_RATE_LIMIT_ANONYMOUS", "address")
     if user is None and client is None and anonymous is None:
         return
 
-    @app.before_request
-    def _rate_limit() -> None:
-        current = request
+    def _rate_limit(current: Request, _context: Any) -> None:
         if not _is_limited_endpoint(current.endpoint):
             return
         # Before the caller check, so that refused callers count too; who spends
@@ -290,10 +296,12 @@ def init_app(app: Flask) -> None:
                 budget = "address"
         else:
             if user is not None:
-                refused = user.hit(json.dumps([principal.client_id, principal.user_id]))
+                refused = user.hit(_user_key(principal.client_id, principal.user_id))
                 budget = "user"
             if refused is None and client is not None:
                 refused = client.hit(principal.client_id or "")
                 budget = "client"
         if refused:
             raise too_many_requests(*refused, budget)
+
+    hooks.before(app, _rate_limit)

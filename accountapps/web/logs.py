@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -16,6 +16,11 @@ from accountapps.web import hooks
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 access_log = logging.getLogger("accountapps.access")
+
+
+def new_request_id() -> str:
+    """A fresh request id: 128 random bits as 32 lowercase hex digits."""
+    return os.urandom(16).hex()
 
 
 class JsonFormatter(logging.Formatter):
@@ -70,12 +75,12 @@ def init_app(app: Flask) -> None:
 
     def _start(current: Request, context: Any) -> None:
         offered = current.environ.get("HTTP_X_REQUEST_ID", "")
-        context.request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+        context.request_id = offered if _REQUEST_ID.match(offered) else new_request_id()
         context.started = time.perf_counter()
 
     def _finish(current: Request, context: Any, response: Response) -> Response:
         environ = current.environ
-        request_id = context.get("request_id") or uuid.uuid4().hex
+        request_id = context.get("request_id") or new_request_id()
         response.headers["X-Request-ID"] = request_id
         started = context.get("started")
         principal = context.get("principal")

@@ -27,7 +27,6 @@ import selectors
 import socket
 import time
 import traceback
-import uuid
 from http import HTTPStatus
 from typing import Any
 
@@ -43,7 +42,7 @@ from accountapps.web import hal
 from accountapps.web.errors import error_body, http_error_type
 from accountapps.web.http import SECURITY_HEADERS
 from accountapps.web.limits import body_too_large
-from accountapps.web.logs import JsonFormatter
+from accountapps.web.logs import JsonFormatter, new_request_id
 
 
 def _quiet_stalled_clients(record: logging.LogRecord) -> bool:
@@ -107,7 +106,7 @@ def write_error_response(sock: Any, error: ApiError, reason: str | None = None) 
     request id of its own and a relative ``_profile`` (no ``Host`` could be
     trusted), with the service's security headers.
     """
-    request_id = uuid.uuid4().hex
+    request_id = new_request_id()
     body = hal.dumps(error_body(error, request_id=request_id,
                                 profile=hal.profile_path("errorResponse")))
     reason = reason or HTTPStatus(error.status).phrase
