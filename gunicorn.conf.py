@@ -34,11 +34,13 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 #   errorResponse instead of an HTML page.
 # docs/security.md, "Slow clients", says what this protects and what a proxy adds.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "accountapps.web.serving.ThreadWorker")
-# CPUs + 1 workers of 2 threads: measured best of the candidates on 2 cores
-# (docs/performance.md, "gunicorn's settings"); more threads per worker only
-# queue CPU-bound requests behind one interpreter lock, and hurt p99.
-workers = _int("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1)
-threads = _int("GUNICORN_THREADS", 2)  # also each worker's most PostgreSQL connections
+# 2 x CPUs workers of one thread: measured best of the candidates on 2 cores,
+# with SQLite and with PostgreSQL on the same host (docs/performance.md,
+# "gunicorn's settings"). A second thread in a worker only queues CPU-bound
+# requests behind its interpreter lock; it pays when the database is on
+# another host and a request waits for its round trips (then 2-4 threads).
+workers = _int("GUNICORN_WORKERS", 2 * multiprocessing.cpu_count())
+threads = _int("GUNICORN_THREADS", 1)  # also each worker's most PostgreSQL connections
 
 # A request that takes longer than this is stuck: the worker is killed and replaced.
 timeout = _int("GUNICORN_TIMEOUT", 30)
