@@ -145,3 +145,19 @@ def test_an_existing_database_keeps_its_page_size(tmp_path):
         assert database.execute_sql("PRAGMA page_size").fetchone() == (4096,)
     finally:
         database.close()
+
+
+def test_a_new_database_turned_to_wal_while_another_process_writes_to_it_waits(tmp_path):
+    # Two gunicorn workers starting on a new file: one migrates, the other connects.
+    path = tmp_path / "new.db"
+    migrating = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    migrating.execute("BEGIN IMMEDIATE")
+    migrating.execute("CREATE TABLE t (x)")
+    threading.Timer(0.3, migrating.execute, ["COMMIT"]).start()
+    database = db.make_database(f"sqlite:///{path}")
+    database.connect()
+    try:
+        assert database.execute_sql("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        database.close()
+        migrating.close()

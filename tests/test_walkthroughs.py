@@ -113,5 +113,6 @@ def test_every_walkthrough_runs_as_written(document, tmp_path):
         server.stop()
     assert result.returncode == 0, (
         f"{document.name}: the walk-through failed\n--- stdout\n{result.stdout[-4000:]}"
-        f"\n--- stderr\n{result.stderr[-4000:]}")
+        f"\n--- stderr\n{result.stderr[-4000:]}"
+        f"\n--- the service's log\n{server.log_path.read_text()[-4000:]}")
     assert _files() == before, "the walk-through left files in the repository"

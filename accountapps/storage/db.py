@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -77,6 +78,21 @@ class HoldingSqlite(SqliteDatabase):
     rendered and stored. As with PostgreSQL's batches, an error of a held
     statement surfaces when it runs, possibly after the request went on.
     """
+
+    def _set_pragmas(self, conn: Any) -> None:
+        # Turning a new database to WAL needs it to itself; while another
+        # process writes to it (a second gunicorn worker migrating at start-up)
+        # SQLite answers "database is locked" at once instead of waiting, and
+        # that worker would fail to boot. The pragmas are idempotent: retry.
+        deadline = time.monotonic() + SQLITE_PRAGMAS["busy_timeout"] / 1000
+        while True:
+            try:
+                super()._set_pragmas(conn)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def execute_sql(self, sql: str, params: Any = None) -> Any:
         """Run ``sql``, after whatever the thread's block holds."""
