@@ -243,7 +243,9 @@ class IdempotencyKey(BaseModel):
     # columns are read without its overflow pages).
     status = IntegerField()
     headers = JSONField()  # [[name, value], ...]
+    # zlib-compressed when ``compressed`` (migration m0016): see storage/idempotency.py
     body = BlobField()
+    compressed = BooleanField(default=False)
 
     class Meta:
         table_name = "idempotency_key"
