@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from peewee import (
+    SQL,
     AutoField,
     BigAutoField,
     BigIntegerField,
@@ -245,7 +246,8 @@ class IdempotencyKey(BaseModel):
     headers = JSONField()  # [[name, value], ...]
     # zlib-compressed when ``compressed`` (migration m0016): see storage/idempotency.py
     body = BlobField()
-    compressed = BooleanField(default=False)
+    # The database's default too: hosts still on older code insert without it.
+    compressed = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
 
     class Meta:
         table_name = "idempotency_key"
