@@ -47,12 +47,13 @@ from accountapps.storage.models import IdempotencyKey, utcnow
 _FIND = ("SELECT method, path, query_sha256, body_sha256, status, headers, body, "
          "compressed, created_at < {p} FROM idempotency_key "
          'WHERE client_id = {p} AND user_id = {p} AND "key" = {p}')
-#: PostgreSQL: take the key's lock, then look the key up in a statement that
-#: starts after the lock was taken, so that it sees an answer committed by the
-#: lock's last holder; one round trip.
-_LOCK = "SELECT set_config('accountapps.key_lock', pg_try_advisory_lock(%s)::text, true)"
+#: PostgreSQL: try the key's lock and look the key up, in one prepared statement.
+#: Its snapshot is taken before the lock: should the lock's last holder commit
+#: its answer and let go in between, this request executes, and the primary
+#: key refuses its answer (:class:`KeyTaken`, or :class:`Again` when deferring),
+#: its effect is rolled back and the stored answer replayed.
 _LOCKED_AND_FIND = (
-    "SELECT current_setting('accountapps.key_lock'), k.method, k.path, k.query_sha256, "
+    "SELECT pg_try_advisory_lock(%s), k.method, k.path, k.query_sha256, "
     "k.body_sha256, k.status, k.headers, k.body, k.compressed, k.created_at < %s "
     "FROM (SELECT 1) AS one LEFT JOIN idempotency_key AS k "
     'ON k.client_id = %s AND k.user_id = %s AND k."key" = %s')
@@ -161,9 +162,8 @@ def _lock_and_find(scope: Scope, name: int, cutoff: datetime) -> tuple[bool, Any
     """Try the key's lock, then look the key up: (locked, the row found or ``None``)."""
     values = [cutoff, scope.client_id, scope.user_id, scope.key]
     if is_postgres():
-        find_sql, values = prepared(_LOCKED_AND_FIND, values)
-        row = database.execute_sql(f"{_LOCK}; {find_sql}", [name, *values]).fetchone()
-        return row[0] == "true", row[1:]
+        row = database.execute_sql(*prepared(_LOCKED_AND_FIND, [name, *values])).fetchone()
+        return bool(row[0]), row[1:]
     locked = database.obj.key_locks.try_lock(name)
     return locked, database.execute_sql(_text(_FIND), values).fetchone()
 
