@@ -240,6 +240,52 @@ def test_a_repeat_while_the_first_executes_is_409_with_retry_after(app, user_hea
     assert count(app, Application) == 1
 
 
+def advisory_locks(app) -> list[str]:
+    """The state of each session holding an advisory lock (PostgreSQL)."""
+    with app.app_context(), db.database.connection_context():
+        return [state for (state,) in db.database.execute_sql(
+            "SELECT a.state FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted").fetchall()]
+
+
+def test_behind_a_pooler_the_keys_lock_is_its_transactions_and_a_repeat_is_409(
+        app_settings, user_headers, create_body, monkeypatch):
+    # PgBouncer in transaction mode may give the next transaction another
+    # session: a session's lock would stay behind in the first, held forever.
+    pooled = create_app({**app_settings, "ACCOUNTAPPS_DATABASE_PREPARE": "0"})
+    if not db.is_postgres():
+        pytest.skip("advisory locks are PostgreSQL's (run the suite on PostgreSQL)")
+    entered, release = threading.Event(), threading.Event()
+    real_create = applications_domain.create
+
+    def held_create(principal, data):
+        entered.set()
+        release.wait(10)
+        return real_create(principal, data)
+
+    monkeypatch.setattr(applications_domain, "create", held_create)
+    headers = {**user_headers, **keyed("pooled")}
+    url = f"/accountApplications{CREATE}"
+    answers = {}
+    first = threading.Thread(target=lambda: answers.update(
+        first=pooled.test_client().post(url, json=create_body(), headers=headers)))
+    first.start()
+    try:
+        assert entered.wait(10)
+        held = advisory_locks(pooled)
+        answers["repeat"] = pooled.test_client().post(url, json=create_body(), headers=headers)
+    finally:
+        release.set()
+        first.join(10)
+    assert held == ["idle in transaction"]
+    assert answers["repeat"].status_code == 409
+    assert answers["first"].status_code == 201
+    assert advisory_locks(pooled) == []
+    replay = pooled.test_client().post(url, json=create_body(), headers=headers)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert advisory_locks(pooled) == []
+
+
 def test_of_two_requests_that_both_executed_one_answer_is_kept_and_the_other_undone(
         app, user_headers, create_body, monkeypatch):
     # Each request gets a lock of its own, as if the locks had failed: the

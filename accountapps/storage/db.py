@@ -454,6 +454,15 @@ def is_postgres() -> bool:
     return isinstance(database.obj, PostgresqlDatabase)
 
 
+def keeps_sessions() -> bool:
+    """False behind a pooler that may give each transaction another server session
+    (PgBouncer in transaction mode, ``ACCOUNTAPPS_DATABASE_PREPARE=0``): nothing of
+    a session (a prepared statement, a session's advisory lock) may outlive a
+    transaction there."""
+    current = database.obj
+    return not isinstance(current, PostgresPool) or bool(current.prepare)
+
+
 @contextlib.contextmanager
 def write_transaction(*, one_statement: bool = False) -> Iterator[None]:
     """A short write transaction.

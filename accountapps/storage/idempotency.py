@@ -37,6 +37,7 @@ from accountapps.storage.db import (
     database,
     execute_later,
     is_postgres,
+    keeps_sessions,
     one_transaction,
     prepared,
     write_transaction,
@@ -57,6 +58,10 @@ _LOCKED_AND_FIND = (
     "k.body_sha256, k.status, k.headers, k.body, k.compressed, k.created_at < %s "
     "FROM (SELECT 1) AS one LEFT JOIN idempotency_key AS k "
     'ON k.client_id = %s AND k.user_id = %s AND k."key" = %s')
+#: The same, where sessions are not kept (:func:`~accountapps.storage.db.keeps_sessions`):
+#: a lock of the transaction, which the request's writes then join.
+_XACT_LOCKED_AND_FIND = _LOCKED_AND_FIND.replace("pg_try_advisory_lock",
+                                                 "pg_try_advisory_xact_lock")
 _UNLOCK = "SELECT pg_advisory_unlock(%s)"
 #: The answer, stored (a fixed statement: the write every keyed request makes).
 _INSERT = ('INSERT INTO idempotency_key (client_id, user_id, "key", method, path, '
@@ -158,11 +163,15 @@ def find(scope: Scope, kept_for: timedelta) -> Stored | None:
     return None if expired else stored
 
 
-def _lock_and_find(scope: Scope, name: int, cutoff: datetime) -> tuple[bool, Any]:
-    """Try the key's lock, then look the key up: (locked, the row found or ``None``)."""
+def _lock_and_find(scope: Scope, name: int, cutoff: datetime, *,
+                   in_transaction: bool = False) -> tuple[bool, Any]:
+    """Try the key's lock, then look the key up: (locked, the row found or ``None``).
+
+    ``in_transaction``: PostgreSQL, a lock that the transaction's end releases."""
     values = [cutoff, scope.client_id, scope.user_id, scope.key]
     if is_postgres():
-        row = database.execute_sql(*prepared(_LOCKED_AND_FIND, [name, *values])).fetchone()
+        statement = _XACT_LOCKED_AND_FIND if in_transaction else _LOCKED_AND_FIND
+        row = database.execute_sql(*prepared(statement, [name, *values])).fetchone()
         return bool(row[0]), row[1:]
     locked = database.obj.key_locks.try_lock(name)
     return locked, database.execute_sql(_text(_FIND), values).fetchone()
@@ -226,21 +235,29 @@ def attempt(scope: Scope, kept_for: timedelta, *, defer: bool = False) -> Iterat
     """
     defer = defer and (is_postgres() or isinstance(database.obj, HoldingSqlite))
     name = scope.lock_name()
-    locked, row = _lock_and_find(scope, name, utcnow() - kept_for)
+    cutoff = utcnow() - kept_for
+    # Behind a pooler that does not keep sessions, a session's lock could stay
+    # with a session another client then gets: the lock is the transaction's,
+    # which starts before the request executes (its writes then join it).
+    in_transaction = is_postgres() and not keeps_sessions()
+    locked, row = (False, None) if in_transaction else _lock_and_find(scope, name, cutoff)
     current: Attempt | None = None
-    unlocked = False
+    unlocked = in_transaction  # nothing to release after the transaction
     try:
-        stored, expired = _stored(row)
         with one_transaction(defer_errors=defer) as transaction:
+            if in_transaction:
+                transaction.begin()
+                locked, row = _lock_and_find(scope, name, cutoff, in_transaction=True)
+            stored, expired = _stored(row)
             current = Attempt(transaction, scope, None if expired else stored, expired, locked)
             yield current
             if not current.kept:
                 transaction.discard()
-            elif locked and is_postgres():
+            elif locked and not in_transaction and is_postgres():
                 # Sent after the COMMIT, in its round trip (if the COMMIT fails: below).
                 unlocked = database.obj.execute_after_commit(_UNLOCK, [name])
     except DatabaseError as exc:
-        unlocked = False
+        unlocked = in_transaction
         if defer:
             # A deferred write's error may surface anywhere after it (as the error
             # of a later statement, even): whatever it was, nothing was committed,
@@ -250,7 +267,7 @@ def attempt(scope: Scope, kept_for: timedelta, *, defer: bool = False) -> Iterat
             raise KeyTaken() from exc
         raise
     except BaseException:
-        unlocked = False
+        unlocked = in_transaction
         raise
     finally:
         if locked and not unlocked:
