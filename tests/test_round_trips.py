@@ -7,6 +7,7 @@ These tests need PostgreSQL (the suite's PostgreSQL run); on SQLite they skip.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -25,6 +26,16 @@ def pool(app) -> Iterator[db.PostgresPool]:
     assert isinstance(database, db.PostgresPool)
     yield database
     database.close_all()
+
+
+def writes(sent: list[str]) -> list[str]:
+    """The round trips that write, a prepared statement shown as the text it prepares."""
+    texts = [_EXECUTE.sub("", _PREPARE.sub("", sql)) for sql in sent]
+    return [text for text in texts if not text.startswith(("SELECT", "EXECUTE"))]
+
+
+_PREPARE = re.compile(r"(DEALLOCATE ALL; )?PREPARE \w+ AS ")
+_EXECUTE = re.compile(r"; EXECUTE \w+\([^)]*\)")
 
 
 @pytest.fixture
@@ -47,11 +58,11 @@ def test_a_create_is_one_round_trip(pool, user, create_body, sent):
 def test_an_action_and_its_audit_record_are_one_statement(pool, user, application, sent):
     response = user.post(f"/canceledApplications?application={application.json['_id']}")
     assert response.status_code == 200
-    writes = [sql for sql in sent if not sql.startswith(("SELECT", "PREPARE", "EXECUTE"))]
-    assert len(writes) == 1
-    assert writes[0].startswith('WITH changed AS (UPDATE "application"')
-    assert 'INSERT INTO "audit_record"' in writes[0]
-    assert 'INSERT INTO "event"' in writes[0]  # its event, in the same statement
+    written = writes(sent)
+    assert len(written) == 1
+    assert written[0].startswith('WITH changed AS (UPDATE "application"')
+    assert 'INSERT INTO "audit_record"' in written[0]
+    assert 'INSERT INTO "event"' in written[0]  # its event, in the same statement
     assert pool.connection().get_transaction_status() == 0  # committed by the server as it ran
 
 
@@ -151,11 +162,11 @@ def test_a_patch_is_one_write_round_trip_with_no_transaction_around_it(pool, use
                           json={"accountName": "Renamed"},
                           headers={"If-Match": application.headers["ETag"]})
     assert response.status_code == 200, response.json
-    writes = [sql for sql in sent if not sql.startswith(("SELECT", "PREPARE", "EXECUTE"))]
-    assert len(writes) == 1
+    written = writes(sent)
+    assert len(written) == 1
     # The change and its event, committed by the server as it runs.
-    assert writes[0].startswith('WITH changed AS (UPDATE "application"')
-    assert 'INSERT INTO "event"' in writes[0]
+    assert written[0].startswith('WITH changed AS (UPDATE "application"')
+    assert 'INSERT INTO "event"' in written[0]
     assert pool.connection().get_transaction_status() == 0  # idle: nothing left open
 
 
@@ -167,6 +178,19 @@ def test_a_patch_that_changes_the_applicants_is_one_transaction(pool, user, appl
                           json={"applicants": applicants},
                           headers={"If-Match": application.headers["ETag"]})
     assert response.status_code == 200, response.json
-    writes = [sql for sql in sent if not sql.startswith(("SELECT", "PREPARE", "EXECUTE"))]
-    assert writes[0].startswith('BEGIN; WITH changed AS (UPDATE "application"')
-    assert any("application_applicant" in sql for sql in writes[1:])
+    written = writes(sent)
+    assert written[0].startswith('BEGIN; WITH changed AS (UPDATE "application"')
+    assert any("application_applicant" in sql for sql in written[1:])
+
+
+def test_a_patch_prepares_its_write_once_per_connection(pool, user, application):
+    path = f"/applications/{application.json['_id']}"
+    with sql_sent() as first_sent:
+        first = user.patch(path, json={"accountName": "Renamed"},
+                           headers={"If-Match": application.headers["ETag"]})
+    with sql_sent() as second_sent:
+        second = user.patch(path, json={"accountName": "Renamed again"},
+                            headers={"If-Match": first.headers["ETag"]})
+    assert first.status_code == second.status_code == 200
+    assert any("PREPARE" in sql and "AS WITH changed AS (UPDATE" in sql for sql in first_sent)
+    assert not any("UPDATE" in sql for sql in second_sent)  # EXECUTE only

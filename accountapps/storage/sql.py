@@ -19,7 +19,7 @@ from typing import Any
 
 from peewee import AutoField, Field, Model
 
-from accountapps.storage.db import database, execute_later, is_postgres
+from accountapps.storage.db import database, execute_later, is_postgres, prepared
 
 #: (statement, model, column names..., database class) -> SQL text.
 _SQL: dict[tuple[Any, ...], str] = {}
@@ -111,22 +111,29 @@ def update_where(model: type[Model], values: Mapping[str, Any],
     sql = _sql(("update", model, names, keys), build)
     params = [field.db_value(value) for field, value in zip(fields, values.values(), strict=True)]
     params += [field.db_value(value) for field, value in conditions]
+    # A write of a fixed shape, as the reads are: PostgreSQL parses and plans it
+    # once per session (``prepared``), not on every PATCH or action.
     if not then_insert:
-        return database.execute_sql(sql, params).rowcount
+        return database.execute_sql(*prepared(sql, params)).rowcount
     inserts = [then_insert] if isinstance(then_insert[0], type) else list(then_insert)
     parts = [_insert_parts(*insert) for insert in inserts]  # type: ignore[misc]
     if is_postgres():
-        # The last INSERT's row count is the UPDATE's: one row selected per row
-        # changed; the others run as data-modifying WITH clauses.
-        clauses = [f"changed AS ({sql} RETURNING 1)"]
-        clauses += [
-            f"inserted{index} AS ({head} SELECT {_placeholders(len(row))} FROM changed)"  # noqa: S608
-            for index, (head, row) in enumerate(parts[:-1])]
-        head, row = parts[-1]
-        statement = (f"WITH {', '.join(clauses)} "  # noqa: S608 (our metadata only)
-                     f"{head} SELECT {_placeholders(len(row))} FROM changed")
-        return database.execute_sql(
-            statement, [*params, *(value for _head, row in parts for value in row)]).rowcount
+        shapes = tuple((head, len(row)) for head, row in parts)
+
+        def build_with(_quote: str, _param: str) -> str:
+            # The last INSERT's row count is the UPDATE's: one row selected per
+            # row changed; the others run as data-modifying WITH clauses.
+            clauses = [f"changed AS ({sql} RETURNING 1)"]
+            clauses += [
+                f"inserted{index} AS ({head} SELECT {_placeholders(count)} FROM changed)"  # noqa: S608
+                for index, (head, count) in enumerate(shapes[:-1])]
+            head, count = shapes[-1]
+            return (f"WITH {', '.join(clauses)} "  # noqa: S608 (our metadata only)
+                    f"{head} SELECT {_placeholders(count)} FROM changed")
+
+        statement = _sql(("update_then", sql, *shapes), build_with)
+        return database.execute_sql(*prepared(
+            statement, [*params, *(value for _head, row in parts for value in row)])).rowcount
     updated = database.execute_sql(sql, params).rowcount
     if updated:
         for head, row in parts:
