@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from conftest import API_KEY, SECRET, USER_SCOPES, Api, headers_for
@@ -185,8 +186,10 @@ def test_one_clients_key_never_replays_another_clients_answer(app, client, user,
 
 # --- a repeat while the first executes ----------------------------------------------
 
-def test_a_repeat_while_the_first_executes_is_409_with_retry_after(app, user_headers,
-                                                                   create_body, monkeypatch):
+def repeat_while_the_first_executes(app, headers, body, monkeypatch,
+                                    during=lambda: None) -> dict[str, Any]:
+    """Send a keyed create and, while it executes (held in the domain's create), the
+    same request again, after ``during()``: the answers ``first``, ``repeat``, ``during``."""
     entered, release = threading.Event(), threading.Event()
     real_create = applications_domain.create
 
@@ -196,18 +199,25 @@ def test_a_repeat_while_the_first_executes_is_409_with_retry_after(app, user_hea
         return real_create(principal, data)
 
     monkeypatch.setattr(applications_domain, "create", held_create)
-    headers = {**user_headers, **keyed("held")}
     url = f"/accountApplications{CREATE}"
-    answers = {}
+    answers: dict[str, Any] = {}
     first = threading.Thread(target=lambda: answers.update(
-        first=app.test_client().post(url, json=create_body(), headers=headers)))
+        first=app.test_client().post(url, json=body, headers=headers)))
     first.start()
     try:
         assert entered.wait(10)
-        answers["repeat"] = app.test_client().post(url, json=create_body(), headers=headers)
+        answers["during"] = during()
+        answers["repeat"] = app.test_client().post(url, json=body, headers=headers)
     finally:
         release.set()
         first.join(10)
+    return answers
+
+
+def test_a_repeat_while_the_first_executes_is_409_with_retry_after(app, user_headers,
+                                                                   create_body, monkeypatch):
+    answers = repeat_while_the_first_executes(
+        app, {**user_headers, **keyed("held")}, create_body(), monkeypatch)
     repeat = answers["repeat"]
     assert repeat.status_code == 409
     assert repeat.json["_error"]["type"] == "idempotencyKeyInUse"
@@ -231,33 +241,15 @@ def test_behind_a_pooler_the_keys_lock_is_its_transactions_and_a_repeat_is_409(
     pooled = create_app({**app_settings, "ACCOUNTAPPS_DATABASE_PREPARE": "0"})
     if not db.is_postgres():
         pytest.skip("advisory locks are PostgreSQL's (run the suite on PostgreSQL)")
-    entered, release = threading.Event(), threading.Event()
-    real_create = applications_domain.create
-
-    def held_create(principal, data):
-        entered.set()
-        release.wait(10)
-        return real_create(principal, data)
-
-    monkeypatch.setattr(applications_domain, "create", held_create)
     headers = {**user_headers, **keyed("pooled")}
-    url = f"/accountApplications{CREATE}"
-    answers = {}
-    first = threading.Thread(target=lambda: answers.update(
-        first=pooled.test_client().post(url, json=create_body(), headers=headers)))
-    first.start()
-    try:
-        assert entered.wait(10)
-        held = advisory_locks(pooled)
-        answers["repeat"] = pooled.test_client().post(url, json=create_body(), headers=headers)
-    finally:
-        release.set()
-        first.join(10)
-    assert held == ["idle in transaction"]
+    answers = repeat_while_the_first_executes(pooled, headers, create_body(), monkeypatch,
+                                              during=lambda: advisory_locks(pooled))
+    assert answers["during"] == ["idle in transaction"]
     assert answers["repeat"].status_code == 409
     assert answers["first"].status_code == 201
     assert advisory_locks(pooled) == []
-    replay = pooled.test_client().post(url, json=create_body(), headers=headers)
+    replay = pooled.test_client().post(f"/accountApplications{CREATE}", json=create_body(),
+                                       headers=headers)
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert advisory_locks(pooled) == []
 
