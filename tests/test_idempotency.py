@@ -238,9 +238,9 @@ def test_behind_a_pooler_the_keys_lock_is_its_transactions_and_a_repeat_is_409(
         app_settings, user_headers, create_body, monkeypatch):
     # PgBouncer in transaction mode may give the next transaction another
     # session: a session's lock would stay behind in the first, held forever.
-    pooled = create_app({**app_settings, "ACCOUNTAPPS_DATABASE_PREPARE": "0"})
-    if not db.is_postgres():
+    if not app_settings["ACCOUNTAPPS_DATABASE_URL"].startswith("postgres"):
         pytest.skip("advisory locks are PostgreSQL's (run the suite on PostgreSQL)")
+    pooled = create_app({**app_settings, "ACCOUNTAPPS_DATABASE_PREPARE": "0"})
     headers = {**user_headers, **keyed("pooled")}
     answers = repeat_while_the_first_executes(pooled, headers, create_body(), monkeypatch,
                                               during=lambda: advisory_locks(pooled))

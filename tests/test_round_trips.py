@@ -192,5 +192,8 @@ def test_a_patch_prepares_its_write_once_per_connection(pool, user, application)
         second = user.patch(path, json={"accountName": "Renamed again"},
                             headers={"If-Match": first.headers["ETag"]})
     assert first.status_code == second.status_code == 200
-    assert any("PREPARE" in sql and "AS WITH changed AS (UPDATE" in sql for sql in first_sent)
-    assert not any("UPDATE" in sql for sql in second_sent)  # EXECUTE only
+    names = [match.group(1) for sql in first_sent
+             for match in re.finditer(r"PREPARE (\w+) AS WITH changed AS \(UPDATE", sql)]
+    assert len(names) == 1  # the first PATCH prepares its write
+    assert any(f"EXECUTE {names[0]}(" in sql for sql in second_sent)  # the second executes it
+    assert not any("UPDATE" in sql for sql in second_sent)  # and sends no text of it again
