@@ -21,6 +21,7 @@ from accountapps import create_app
 from accountapps.domain import applications as applications_domain
 from accountapps.domain import workflow
 from accountapps.storage import db, idempotency
+from accountapps.storage.key_locks import KeyLocks
 from accountapps.storage.models import Application, AuditRecord, IdempotencyKey, utcnow
 from tests.openapi_validation import ValidatingClient
 
@@ -102,6 +103,18 @@ def test_a_repeated_action_replays_its_answer_and_changes_the_state_once(app, us
     assert repeat.get_data() == first.get_data()
     assert repeat.headers["Idempotent-Replayed"] == "true"
     assert trail(app, app_id) == [(None, "running"), ("running", "canceled")]
+
+
+def test_a_repeat_that_would_now_be_refused_gets_the_first_answer(app, user, application):
+    # The first cancel made its If-Match tag stale: executed again, the repeat
+    # would be 412. It is the same request, so it gets the first one's answer.
+    path = f"/canceledApplications?application={application.json['_id']}"
+    sent = {**keyed("cancel-once"), "If-Match": application.headers["ETag"]}
+    first = user.post(path, headers=sent)
+    repeat = user.post(path, headers=sent)
+    assert first.status_code == repeat.status_code == 200
+    assert repeat.get_data() == first.get_data()
+    assert repeat.headers["Idempotent-Replayed"] == "true"
 
 
 def test_an_institution_input_is_recorded_once(app, admin, application):
@@ -226,6 +239,40 @@ def test_a_repeat_while_the_first_executes_is_409_with_retry_after(app, user_hea
     assert count(app, Application) == 1
 
 
+def test_a_repeat_at_another_host_while_the_first_executes_gets_one_answer_and_one_effect(
+        app, user_headers, create_body, monkeypatch):
+    # Another host's workers do not share this host's key locks: there the
+    # repeat executes too, and the database keeps one of the two (on
+    # PostgreSQL the repeat runs provisionally, with no lookup before it).
+    entered, release = threading.Event(), threading.Event()
+    real_create = applications_domain.create
+
+    def first_held(principal, data):
+        if not entered.is_set():
+            entered.set()
+            release.wait(10)
+        return real_create(principal, data)
+
+    monkeypatch.setattr(applications_domain, "create", first_held)
+    url = f"/accountApplications{CREATE}"
+    headers = {**user_headers, **keyed("two-hosts")}
+    answers: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: answers.update(
+        first=app.test_client().post(url, json=create_body(), headers=headers)))
+    first.start()
+    try:
+        assert entered.wait(10)
+        monkeypatch.setattr(db.database.obj, "key_locks", KeyLocks(None))  # the other host's
+        answers["repeat"] = app.test_client().post(url, json=create_body(), headers=headers)
+    finally:
+        release.set()
+        first.join(10)
+    assert answers["repeat"].status_code == answers["first"].status_code == 201
+    assert answers["first"].get_data() == answers["repeat"].get_data()
+    assert answers["first"].headers["Idempotent-Replayed"] == "true"
+    assert count(app, Application) == count(app, IdempotencyKey) == 1
+
+
 def advisory_locks(app) -> list[str]:
     """The state of each session holding an advisory lock (PostgreSQL)."""
     with app.app_context(), db.database.connection_context():
@@ -234,23 +281,42 @@ def advisory_locks(app) -> list[str]:
             "WHERE l.locktype = 'advisory' AND l.granted").fetchall()]
 
 
-def test_behind_a_pooler_the_keys_lock_is_its_transactions_and_a_repeat_is_409(
+def pooled_app(app_settings):
+    """The service as configured behind PgBouncer in transaction mode (PostgreSQL only)."""
+    if not app_settings["ACCOUNTAPPS_DATABASE_URL"].startswith("postgres"):
+        pytest.skip("advisory locks are PostgreSQL's (run the suite on PostgreSQL)")
+    return create_app({**app_settings, "ACCOUNTAPPS_DATABASE_PREPARE": "0"})
+
+
+def test_behind_a_pooler_no_session_keeps_a_keys_lock_and_a_repeat_is_409(
         app_settings, user_headers, create_body, monkeypatch):
     # PgBouncer in transaction mode may give the next transaction another
     # session: a session's lock would stay behind in the first, held forever.
-    if not app_settings["ACCOUNTAPPS_DATABASE_URL"].startswith("postgres"):
-        pytest.skip("advisory locks are PostgreSQL's (run the suite on PostgreSQL)")
-    pooled = create_app({**app_settings, "ACCOUNTAPPS_DATABASE_PREPARE": "0"})
+    pooled = pooled_app(app_settings)
     headers = {**user_headers, **keyed("pooled")}
     answers = repeat_while_the_first_executes(pooled, headers, create_body(), monkeypatch,
                                               during=lambda: advisory_locks(pooled))
-    assert answers["during"] == ["idle in transaction"]
+    assert answers["during"] == []  # the provisional run's lock is this host's
     assert answers["repeat"].status_code == 409
     assert answers["first"].status_code == 201
-    assert advisory_locks(pooled) == []
     replay = pooled.test_client().post(f"/accountApplications{CREATE}", json=create_body(),
                                        headers=headers)
     assert replay.headers["Idempotent-Replayed"] == "true"
+    assert advisory_locks(pooled) == []
+
+
+def test_behind_a_pooler_a_looked_up_run_locks_the_key_in_its_transaction_only(
+        app_settings):
+    pooled = pooled_app(app_settings)
+    scope = idempotency.Scope("client", "user", "looked-up")
+    seen: list[list[str]] = []
+    with pooled.app_context(), db.database.connection_context():
+        with idempotency.attempt(scope, timedelta(hours=1), defer=False) as attempt:
+            assert not attempt.busy
+            watcher = threading.Thread(target=lambda: seen.append(advisory_locks(pooled)))
+            watcher.start()
+            watcher.join(10)
+    assert seen == [["idle in transaction"]]
     assert advisory_locks(pooled) == []
 
 

@@ -55,6 +55,18 @@ def test_a_create_is_one_round_trip(pool, user, create_body, sent):
     assert statement.endswith("; COMMIT")
 
 
+def test_a_create_with_an_idempotency_key_is_one_round_trip_too(pool, user, create_body,
+                                                                sent):
+    # The key is not looked up first: its answer's INSERT goes with the COMMIT,
+    # whose primary key refuses it if the key was answered (docs/idempotency.md).
+    response = user.post("/applications", json=create_body(),
+                         headers={"Idempotency-Key": "one-trip"})
+    assert response.status_code == 201
+    assert len(sent) == 1
+    assert 'INSERT INTO idempotency_key' in sent[0]
+    assert sent[0].endswith("; COMMIT")
+
+
 def test_an_action_and_its_audit_record_are_one_statement(pool, user, application, sent):
     response = user.post(f"/canceledApplications?application={application.json['_id']}")
     assert response.status_code == 200

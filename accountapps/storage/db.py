@@ -13,8 +13,10 @@ would still be an open socket shared by every child).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -124,10 +126,21 @@ def make_database(url: str, *, prepare: bool = True) -> Database:
     if scheme.startswith("postgres"):
         # A request holds one connection at a time, so a sync worker's pool holds
         # one; ``timeout``: wait that long for a free connection, then fail.
-        return PostgresPool(**parse(url, unquote_password=True, unquote_user=True),
+        pool = PostgresPool(**parse(url, unquote_password=True, unquote_user=True),
                             max_connections=32, stale_timeout=300, timeout=10,
                             connection_factory=PreparingConnection, prepare=prepare)
+        # This host's workers' keys in flight (an idempotent request's provisional
+        # run, see accountapps.storage.idempotency): no round trip to take one.
+        pool.key_locks = KeyLocks(host_lock_path(url))
+        return pool
     return connect(url)
+
+
+def host_lock_path(url: str) -> str:
+    """Where this host's processes serving the database ``url`` share their key locks
+    (a file per database in the temporary directory, named by a digest of the URL)."""
+    digest = hashlib.sha256(url.encode()).hexdigest()[:24]
+    return str(Path(tempfile.gettempdir()) / f"accountapps-{digest}")
 
 
 class PreparingConnection(Psycopg2Connection):

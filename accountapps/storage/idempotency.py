@@ -10,12 +10,29 @@ primary key ``(client_id, user_id, key)`` is the last word: of two requests
 that somehow both executed, only one answer can be stored, and the other's
 transaction, effect included, is rolled back (:class:`KeyTaken`).
 
-The locks are PostgreSQL's ``pg_try_advisory_lock`` (a session's, released in
-the round trip of the ``COMMIT``) and, on SQLite, the
-:class:`~.key_locks.KeyLocks` beside the database. Either is released after
-the commit, so that the next holder finds the answer; neither needs a
-transaction, so a replay or a refusal opens none, and the request's first
-write starts its transaction as it would without a key.
+The locks are, on SQLite, the :class:`~.key_locks.KeyLocks` beside the
+database, and on PostgreSQL ``pg_try_advisory_lock`` (a session's, released in
+the round trip of the ``COMMIT``). Either is released after the commit, so
+that the next holder finds the answer; neither needs a transaction, so a
+replay or a refusal opens none, and the request's first write starts its
+transaction as it would without a key.
+
+On PostgreSQL a request first runs **provisionally**, because there the
+lock and the lookup cost a round trip of their own, more than a tenth of a
+create's time, while the request's writes all travel with its ``COMMIT``. The
+key is locked among this host's workers only (:class:`~.key_locks.KeyLocks`,
+no round trip: a repeat arriving at the same host while the first executes is
+told so at once), nothing is looked up, and the answer's ``INSERT`` goes with
+the ``COMMIT``. A key that already has an answer, or is being answered on
+another host, fails that ``INSERT`` (after the other's commit, if it is still
+running); the whole transaction is rolled back, effect included, and the
+request runs again the way SQLite's does: locked everywhere, looked up, and
+given the stored answer. A provisional run that is refused (say, because the
+first request changed the resource) looks the key up before it answers, and
+gives the stored answer if there is one. So every request still gets the
+first request's answer and takes effect at most once; a repeat at another
+host while the first executes gets that answer once it exists instead of
+``409``, and a repeat costs one round trip more than it would otherwise.
 """
 
 from __future__ import annotations
@@ -214,23 +231,33 @@ def attempt(scope: Scope, kept_for: timedelta, *, defer: bool = False) -> Iterat
     (the block raised, or stored nothing). :class:`KeyTaken` when a concurrent
     request stored an answer first.
 
-    ``defer``: on PostgreSQL, the request's first write is sent with the
-    ``COMMIT`` rather than when it ends (one round trip fewer); on SQLite, the
-    writes nobody reads wait for the block's end or its next other statement,
-    so that the writer's turn is not held while the answer is rendered
-    (:class:`~accountapps.storage.db.HoldingSqlite`). Should it fail
-    there, or at a statement in between, the code that would have caught its
-    error never saw it: on any database error the transaction is rolled back
-    and :class:`Again` raised, for the request to run once more without deferring.
+    ``defer``: on PostgreSQL, the request runs provisionally (see module): the
+    key is locked on this host only and not looked up, and its answer's
+    ``INSERT`` goes with the ``COMMIT``, whose primary key settles whether a
+    request with the key took effect before; on SQLite, the writes nobody reads
+    wait for the block's end or its next other statement, so that the writer's
+    turn is not held while the answer is rendered
+    (:class:`~accountapps.storage.db.HoldingSqlite`). Should a deferred write
+    fail there, or at a statement in between, the code that would have caught
+    its error never saw it: on any database error the transaction is rolled
+    back and :class:`Again` raised, for the request to run once more without
+    deferring. A provisional run that ends in any other error raises
+    :class:`Again` too when the key has an answer already (it is replayed).
     """
     defer = defer and (is_postgres() or isinstance(database.obj, HoldingSqlite))
+    provisional = defer and is_postgres()
     name = scope.lock_name()
     cutoff = utcnow() - kept_for
     # Behind a pooler that does not keep sessions, a session's lock could stay
     # with a session another client then gets: the lock is the transaction's,
     # which starts before the request executes (its writes then join it).
-    in_transaction = is_postgres() and not keeps_sessions()
-    locked, row = (False, None) if in_transaction else _lock_and_find(scope, name, cutoff)
+    in_transaction = is_postgres() and not keeps_sessions() and not provisional
+    if provisional:
+        locked, row = database.obj.key_locks.try_lock(name), None
+    elif in_transaction:
+        locked, row = False, None
+    else:
+        locked, row = _lock_and_find(scope, name, cutoff)
     current: Attempt | None = None
     unlocked = in_transaction  # nothing to release after the transaction
     try:
@@ -243,9 +270,12 @@ def attempt(scope: Scope, kept_for: timedelta, *, defer: bool = False) -> Iterat
             yield current
             if not current.kept:
                 transaction.discard()
-            elif locked and not in_transaction and is_postgres():
+            elif locked and not in_transaction and not provisional and is_postgres():
                 # Sent after the COMMIT, in its round trip (if the COMMIT fails: below).
                 unlocked = database.obj.execute_after_commit(_UNLOCK, [name])
+        if provisional and not current.kept and not current.busy \
+                and find(scope, kept_for) is not None:
+            raise Again()  # refused now, answered before: see below
     except DatabaseError as exc:
         unlocked = in_transaction
         if defer:
@@ -256,12 +286,25 @@ def attempt(scope: Scope, kept_for: timedelta, *, defer: bool = False) -> Iterat
         if isinstance(exc, IntegrityError) and current is not None and current.kept:
             raise KeyTaken() from exc
         raise
+    except Again:
+        raise
+    except Exception as exc:
+        unlocked = in_transaction
+        if provisional and current is not None and not current.busy \
+                and find(scope, kept_for) is not None:
+            # Refused now, perhaps because the first request's effect changed
+            # the resource: that request's answer is this one's.
+            raise Again() from exc
+        raise
     except BaseException:
         unlocked = in_transaction
         raise
     finally:
         if locked and not unlocked:
-            _unlock(name)
+            if provisional:
+                database.obj.key_locks.unlock(name)
+            else:
+                _unlock(name)
 
 
 def prune(kept_for: timedelta, batch: int = 1000) -> int:
