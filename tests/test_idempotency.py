@@ -310,12 +310,12 @@ def test_behind_a_pooler_a_looked_up_run_locks_the_key_in_its_transaction_only(
     pooled = pooled_app(app_settings)
     scope = idempotency.Scope("client", "user", "looked-up")
     seen: list[list[str]] = []
-    with pooled.app_context(), db.database.connection_context():
-        with idempotency.attempt(scope, timedelta(hours=1), defer=False) as attempt:
-            assert not attempt.busy
-            watcher = threading.Thread(target=lambda: seen.append(advisory_locks(pooled)))
-            watcher.start()
-            watcher.join(10)
+    with pooled.app_context(), db.database.connection_context(), \
+            idempotency.attempt(scope, timedelta(hours=1), defer=False) as attempt:
+        assert not attempt.busy
+        watcher = threading.Thread(target=lambda: seen.append(advisory_locks(pooled)))
+        watcher.start()
+        watcher.join(10)
     assert seen == [["idle in transaction"]]
     assert advisory_locks(pooled) == []
 

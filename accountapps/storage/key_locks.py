@@ -2,9 +2,11 @@
 
 An idempotency key's request holds a lock on its key while it executes, so
 that a repeat arriving meanwhile is told so at once instead of executing again
-or waiting. PostgreSQL has such locks (``pg_try_advisory_xact_lock``); for
-SQLite, whose workers share one host, a key is a byte of the file
-``<database>-keys``, locked with an open file description lock
+or waiting. On SQLite, whose workers share one host, these are the only locks;
+on PostgreSQL they are the provisional run's (see
+:mod:`accountapps.storage.idempotency`), which costs no round trip. A key is a
+byte of a file (``<database>-keys``, or for PostgreSQL a file per database in
+the temporary directory), locked with an open file description lock
 (``F_OFD_SETLK``): it never waits, belongs to one thread's descriptor (threads
 of one worker exclude each other, as processes do), and the kernel drops it
 when its holder dies, so a crashed worker leaves no key locked.
