@@ -149,6 +149,30 @@ def test_a_conflict_with_the_state_is_an_outcome_and_is_replayed(user, applicati
     assert repeat.get_data() == second.get_data()
 
 
+def stored_row(app, key: str) -> IdempotencyKey:
+    with app.app_context(), db.database.connection_context():
+        return IdempotencyKey.get(IdempotencyKey.key == key)
+
+
+def test_a_large_answer_is_stored_compressed_and_replayed_byte_for_byte(app, user,
+                                                                         create_body):
+    first = user.post(CREATE, create_body(), headers=keyed("create-1"))
+    row = stored_row(app, "create-1")
+    assert len(first.get_data()) >= idempotency.COMPRESS_FROM_BYTES
+    assert row.compressed and len(bytes(row.body)) < len(first.get_data())
+    assert user.post(CREATE, create_body(), headers=keyed("create-1")).get_data() == (
+        first.get_data())
+
+
+def test_a_small_answer_is_stored_as_it_is(app, user, create_body, monkeypatch):
+    monkeypatch.setattr(idempotency, "COMPRESS_FROM_BYTES", 1 << 20)
+    first = user.post(CREATE, create_body(), headers=keyed("create-1"))
+    row = stored_row(app, "create-1")
+    assert not row.compressed and bytes(row.body) == first.get_data()
+    assert user.post(CREATE, create_body(), headers=keyed("create-1")).get_data() == (
+        first.get_data())
+
+
 # --- another request with the key --------------------------------------------------
 
 def test_the_key_of_another_body_is_422_saying_the_body_differs(user, create_body):

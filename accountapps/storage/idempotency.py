@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -62,7 +63,7 @@ from accountapps.storage.models import IdempotencyKey, utcnow
 
 #: A key's answer, the request it answered, and whether it is past its keeping time.
 _FIND = ("SELECT method, path, query_sha256, body_sha256, status, headers, body, "
-         "created_at < {p} FROM idempotency_key "
+         "compressed, created_at < {p} FROM idempotency_key "
          'WHERE client_id = {p} AND user_id = {p} AND "key" = {p}')
 #: PostgreSQL: try the key's lock and look the key up, in one prepared statement.
 #: Its snapshot is taken before the lock: should the lock's last holder commit
@@ -71,7 +72,7 @@ _FIND = ("SELECT method, path, query_sha256, body_sha256, status, headers, body,
 #: its effect is rolled back and the stored answer replayed.
 _LOCKED_AND_FIND = (
     "SELECT pg_try_advisory_lock(%s), k.method, k.path, k.query_sha256, "
-    "k.body_sha256, k.status, k.headers, k.body, k.created_at < %s "
+    "k.body_sha256, k.status, k.headers, k.body, k.compressed, k.created_at < %s "
     "FROM (SELECT 1) AS one LEFT JOIN idempotency_key AS k "
     'ON k.client_id = %s AND k.user_id = %s AND k."key" = %s')
 #: The same, where sessions are not kept (:func:`~accountapps.storage.db.keeps_sessions`):
@@ -81,8 +82,12 @@ _XACT_LOCKED_AND_FIND = _LOCKED_AND_FIND.replace("pg_try_advisory_lock",
 _UNLOCK = "SELECT pg_advisory_unlock(%s)"
 #: The answer, stored (a fixed statement: the write every keyed request makes).
 _INSERT = ('INSERT INTO idempotency_key (client_id, user_id, "key", method, path, '
-           "query_sha256, body_sha256, created_at, status, headers, body) "
-           "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})")
+           "query_sha256, body_sha256, created_at, status, headers, body, compressed) "
+           "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})")
+#: Bodies from this size on are stored zlib-compressed (level 1): the service
+#: compresses a few KB in tens of microseconds, less than the database's own
+#: compression (PostgreSQL's, from 2 KB) or overflow pages (SQLite's) cost.
+COMPRESS_FROM_BYTES = 512
 _DELETE = 'DELETE FROM idempotency_key WHERE client_id = {p} AND user_id = {p} AND "key" = {p}'
 #: (statement, placeholder) -> the statement's text for a database.
 _TEXT: dict[tuple[str, str], str] = {}
@@ -159,10 +164,11 @@ def _stored(row: Any) -> tuple[Stored | None, bool]:
     """The stored answer of a looked-up row, and whether it is past its keeping time."""
     if row is None or row[0] is None:
         return None, False
-    method, path, query, body_hash, status, headers, body, expired = row
+    method, path, query, body_hash, status, headers, body, compressed, expired = row
+    body = bytes(body)
     stored = Stored(Fingerprint(method, path, query, body_hash), Answer(
         status, [tuple(pair) for pair in IdempotencyKey.headers.python_value(headers)],
-        bytes(body)))
+        zlib.decompress(body) if compressed else body))
     return stored, bool(expired)
 
 
@@ -216,9 +222,13 @@ class Attempt:
         key = [scope.client_id, scope.user_id, scope.key]
         if self._expired:  # an earlier use of the key, past its keeping time
             execute_later(_text(_DELETE), key)
+        body, compressed = answer.body, len(answer.body) >= COMPRESS_FROM_BYTES
+        if compressed:
+            body = zlib.compress(body, 1)
         execute_later(_text(_INSERT), [
             *key, request.method, request.path, request.query_sha256, request.body_sha256,
-            utcnow(), answer.status, jsoncodec.dumps(answer.headers, strict=True), answer.body])
+            utcnow(), answer.status, jsoncodec.dumps(answer.headers, strict=True), body,
+            compressed])
 
 
 @contextlib.contextmanager

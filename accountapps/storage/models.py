@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from peewee import (
+    SQL,
     AutoField,
     BigAutoField,
     BigIntegerField,
@@ -243,7 +244,10 @@ class IdempotencyKey(BaseModel):
     # columns are read without its overflow pages).
     status = IntegerField()
     headers = JSONField()  # [[name, value], ...]
+    # zlib-compressed when ``compressed`` (migration m0016): see storage/idempotency.py
     body = BlobField()
+    # The database's default too: hosts still on older code insert without it.
+    compressed = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
 
     class Meta:
         table_name = "idempotency_key"
