@@ -1,6 +1,6 @@
 """Stored answers compressed by the service (issue 24).
 
-``idempotency_key.compressed``: the ``body`` is zlib data (rows from before
+``idempotency_key.compressed``: the ``body`` is an LZ4 frame (rows from before
 stay as they were, ``false``). On PostgreSQL the column's storage becomes
 ``EXTERNAL``: the server no longer tries its own compression on bytes that
 are compressed already.
