@@ -98,10 +98,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
             terminalreporter.write_line(f"{count:5d}  {reason}")
 
 
+#: Why the PostgreSQL run skips the tests marked ``own_database``.
+OWN_DATABASE = ("run in the SQLite run only: the test brings its own SQLite database "
+                "or needs none, so here it would repeat itself")
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """No PostgreSQL server in a PostgreSQL run: skip everything, saying why."""
+    """No PostgreSQL server in a PostgreSQL run: skip everything, saying why. With one,
+    skip the tests that would run exactly as they did in the SQLite run."""
     reason = databases.unavailable_reason()
     if reason is None:
+        if databases.BACKEND == "postgresql":
+            repeated = pytest.mark.skip(reason=OWN_DATABASE)
+            for item in items:
+                if item.get_closest_marker("own_database"):
+                    item.add_marker(repeated)
         return
     if databases.REQUIRE_POSTGRES:
         raise pytest.UsageError(reason)

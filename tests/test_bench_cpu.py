@@ -11,7 +11,8 @@ import pytest
 
 from bench.cpu import CpuSampler
 
-pytestmark = pytest.mark.skipif(not CpuSampler().enabled, reason="reads Linux's /proc")
+pytestmark = [pytest.mark.skipif(not CpuSampler().enabled, reason="reads Linux's /proc"),
+              pytest.mark.own_database]
 
 
 def sampler_with(samples: list[tuple[float, dict[str, float], float]]) -> CpuSampler:

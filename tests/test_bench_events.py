@@ -29,6 +29,8 @@ from accountapps.auth.security import mint_token
 from accountapps.storage.db import database
 from accountapps.storage.models import Event
 
+pytestmark = pytest.mark.own_database
+
 headers = {"API-Key": "bench-key-0123456789abcdef",
            "Authorization": "Bearer " + mint_token("device-check", "banking/full",
                                                    secret=app.config["ACCOUNTAPPS_JWT_SECRET"])}

@@ -9,6 +9,8 @@ import pytest
 
 from bench import run
 
+pytestmark = pytest.mark.own_database
+
 URL = "postgresql://bench@127.0.0.1/one-database-for-every-size"
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from bench import cpu, run
 
+pytestmark = pytest.mark.own_database
+
 #: The lowest acceptable throughput, as a fraction of the baseline's (the
 #: targets in the README's "Performance" are 2-4 times higher; these catch regressions).
 FLOORS = {"get_one": 0.15, "get_304": 0.15, "page": 0.04, "page_admin": 0.04,

@@ -15,7 +15,7 @@ import jwt
 import pytest
 from live_server import RestartableServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.own_database]
 
 KEY = "docs-page-api-key-000000000000"
 SECRET = "docs-page-secret-" + "0" * 32

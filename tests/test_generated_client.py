@@ -19,7 +19,7 @@ import jwt
 import pytest
 from live_server import ROOT, RestartableServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.own_database]
 
 PACKAGE = "accountapps_client"
 SECRET = "generated-client-secret-" + "0" * 24

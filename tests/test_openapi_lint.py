@@ -10,6 +10,8 @@ import subprocess
 import pytest
 from live_server import ROOT
 
+pytestmark = pytest.mark.own_database
+
 
 def test_redocly_reports_no_error_and_no_warning():
     redocly = os.environ.get("ACCOUNTAPPS_TEST_REDOCLY") or shutil.which("redocly")

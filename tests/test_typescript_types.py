@@ -18,6 +18,8 @@ from live_server import ROOT
 USE = """\
 import type { components, paths } from "./api";
 
+pytestmark = pytest.mark.own_database
+
 type CreateBody =
   paths["/applications"]["post"]["requestBody"]["content"]["application/json"];
 type Created =

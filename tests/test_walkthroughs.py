@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 from live_server import ROOT, RestartableServer
 
+pytestmark = pytest.mark.own_database
+
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
              *sorted(ROOT.glob("*/README.md"))]
 FLASK = ROOT / ".venv" / "bin" / "flask"
