@@ -19,6 +19,8 @@ import pytest
 
 from bench import events, run
 
+pytestmark = pytest.mark.own_database
+
 ROOT = run.ROOT
 
 DEVICE_CHECK = """
@@ -28,8 +30,6 @@ from bench.without_events import app
 from accountapps.auth.security import mint_token
 from accountapps.storage.db import database
 from accountapps.storage.models import Event
-
-pytestmark = pytest.mark.own_database
 
 headers = {"API-Key": "bench-key-0123456789abcdef",
            "Authorization": "Bearer " + mint_token("device-check", "banking/full",

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from live_server import ROOT
 
+pytestmark = pytest.mark.own_database
+
 #: A client's use of the types: a create body, its 201 answer, a component.
 USE = """\
 import type { components, paths } from "./api";
-
-pytestmark = pytest.mark.own_database
 
 type CreateBody =
   paths["/applications"]["post"]["requestBody"]["content"]["application/json"];
