@@ -109,3 +109,14 @@ def terminate(pool: db.PostgresPool, backend: int) -> None:
     with other.connection_context():
         other.execute_sql("SELECT pg_terminate_backend(%s)", (backend,))
     other.close_all()
+
+
+def test_the_key_lock_file_is_named_by_the_database_not_by_its_password():
+    url = "postgresql://app:{}@db.example:5432/accountapps"
+    assert db.host_lock_path(url.format("secret-1")) == db.host_lock_path(url.format("other"))
+    assert "secret" not in db.host_lock_path(url.format("secret-1"))
+
+
+def test_each_database_has_its_own_key_lock_file():
+    assert (db.host_lock_path("postgresql://app@db.example:5432/one")
+            != db.host_lock_path("postgresql://app@db.example:5432/two"))

@@ -137,9 +137,12 @@ def make_database(url: str, *, prepare: bool = True) -> Database:
 
 
 def host_lock_path(url: str) -> str:
-    """Where this host's processes serving the database ``url`` share their key locks
-    (a file per database in the temporary directory, named by a digest of the URL)."""
-    digest = hashlib.sha256(url.encode()).hexdigest()[:24]
+    """Where this host's processes serving the database ``url`` share their key locks:
+    a file per database in the temporary directory, named by a digest of the
+    server, user and database (never of the password: the name is readable by all)."""
+    parts = urlparse(url)
+    where = f"{parts.username or ''}@{parts.hostname or ''}:{parts.port or ''}{parts.path}"
+    digest = hashlib.sha256(where.encode()).hexdigest()[:24]
     return str(Path(tempfile.gettempdir()) / f"accountapps-{digest}")
 
 
