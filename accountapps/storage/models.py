@@ -244,7 +244,7 @@ class IdempotencyKey(BaseModel):
     # columns are read without its overflow pages).
     status = IntegerField()
     headers = JSONField()  # [[name, value], ...]
-    # zlib-compressed when ``compressed`` (migration m0016): see storage/idempotency.py
+    # an LZ4 frame when ``compressed`` (migration m0016): see storage/idempotency.py
     body = BlobField()
     # The database's default too: hosts still on older code insert without it.
     compressed = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
