@@ -195,8 +195,9 @@ def _lock_and_find(scope: Scope, name: int, cutoff: datetime, *,
     return locked, database.execute_sql(_text(_FIND), values).fetchone()
 
 
-def _unlock(name: int) -> None:
-    if not is_postgres():
+def _unlock(name: int, *, host_only: bool = False) -> None:
+    """Release the key's lock: this host's (SQLite, or a provisional run), else the database's."""
+    if host_only or not is_postgres():
         database.obj.key_locks.unlock(name)
         return
     with contextlib.suppress(DatabaseError, InterfaceError):  # a lost session holds no lock
@@ -230,6 +231,13 @@ class Attempt:
             *key, request.method, request.path, request.query_sha256, request.body_sha256,
             utcnow(), answer.status, jsoncodec.dumps(answer.headers, strict=True), body,
             compressed])
+
+
+def _answered(current: Attempt, scope: Scope, kept_for: timedelta) -> bool:
+    """True when a provisional run that ended without storing an answer (refused,
+    or failed) should give the key's stored answer instead: there is one, and the
+    run was not refused for the key being busy on this host."""
+    return not current.busy and find(scope, kept_for) is not None
 
 
 @contextlib.contextmanager
@@ -284,8 +292,7 @@ def attempt(scope: Scope, kept_for: timedelta, *, defer: bool = False) -> Iterat
             elif locked and not in_transaction and not provisional and is_postgres():
                 # Sent after the COMMIT, in its round trip (if the COMMIT fails: below).
                 unlocked = database.obj.execute_after_commit(_UNLOCK, [name])
-        if provisional and not current.kept and not current.busy \
-                and find(scope, kept_for) is not None:
+        if provisional and not current.kept and _answered(current, scope, kept_for):
             raise Again()  # refused now, answered before: see below
     except DatabaseError as exc:
         unlocked = in_transaction
@@ -301,8 +308,7 @@ def attempt(scope: Scope, kept_for: timedelta, *, defer: bool = False) -> Iterat
         raise
     except Exception as exc:
         unlocked = in_transaction
-        if provisional and current is not None and not current.busy \
-                and find(scope, kept_for) is not None:
+        if provisional and current is not None and _answered(current, scope, kept_for):
             # Refused now, perhaps because the first request's effect changed
             # the resource: that request's answer is this one's.
             raise Again() from exc
@@ -312,10 +318,7 @@ def attempt(scope: Scope, kept_for: timedelta, *, defer: bool = False) -> Iterat
         raise
     finally:
         if locked and not unlocked:
-            if provisional:
-                database.obj.key_locks.unlock(name)
-            else:
-                _unlock(name)
+            _unlock(name, host_only=provisional)
 
 
 def prune(kept_for: timedelta, batch: int = 1000) -> int:
