@@ -146,3 +146,15 @@ def test_a_checkpoint_copies_the_wal_into_the_database(tmp_path):
     busy, pages, copied = Checkpointer(str(path)).checkpoint()
     connection.close()
     assert (busy, copied) == (0, pages) and pages > 0
+
+
+def test_a_checkpoint_never_creates_a_database_that_was_removed(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="accountapps.storage.checkpoints")
+    checkpointer = Checkpointer(str(tmp_path / "removed.db"))
+    with pytest.raises(sqlite3.OperationalError, match="unable to open"):
+        checkpointer.checkpoint()
+    checkpointer.wrote()  # the thread meets the same: quietly, nothing to copy
+    time.sleep(0.1)
+    checkpointer.close()
+    assert not (tmp_path / "removed.db").exists()
+    assert not caplog.records

@@ -20,6 +20,7 @@ import os
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,8 @@ class Checkpointer:
             except sqlite3.OperationalError as exc:
                 # Another connection holds the database to itself (a change of
                 # journal mode, say): nothing to copy now, the next write retries.
-                if "locked" not in str(exc) and "busy" not in str(exc):
+                # Or the file is gone (removed with its directory): nothing to copy.
+                if not any(word in str(exc) for word in ("locked", "busy", "unable to open")):
                     log.warning("WAL checkpoint failed", exc_info=True,
                                 extra={"path": self.path})
             except Exception:
@@ -103,8 +105,10 @@ class Checkpointer:
         """One ``PASSIVE`` checkpoint now: (busy, pages in the WAL, pages copied).
 
         On a connection of its own, closed at once: an open one would stop
-        others from changing the journal mode."""
-        connection = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+        others from changing the journal mode. Opened read-write, never
+        created: a database removed meanwhile is not brought back empty."""
+        uri = f"{Path(self.path).absolute().as_uri()}?mode=rw"
+        connection = sqlite3.connect(uri, uri=True, timeout=0, isolation_level=None)
         try:
             # Read to the end: a statement left open keeps a read lock, and the
             # WAL could never start over.
