@@ -38,7 +38,6 @@ from playhouse.pool import MaxConnectionsExceeded, PooledDatabase, PooledPostgre
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from psycopg2.extensions import connection as Psycopg2Connection
 
-from accountapps.storage.checkpoints import BACKSTOP_PAGES, Checkpointer
 from accountapps.storage.key_locks import KeyLocks
 from accountapps.storage.writer_queue import WriterQueue
 
@@ -64,8 +63,6 @@ SQLITE_PRAGMAS = {
     "busy_timeout": 10000,
     "foreign_keys": 1,
     "cache_size": -16000,
-    # Checkpoints are a thread's work, outside the writers' turns (see checkpoints).
-    "wal_autocheckpoint": BACKSTOP_PAGES,
 }
 
 
@@ -123,8 +120,7 @@ def make_database(url: str, *, prepare: bool = True) -> Database:
         on_disk = bool(path) and path != ":memory:"
         if on_disk:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            sqlite.checkpointer = Checkpointer(path)
-            sqlite.writer_queue = WriterQueue(path, after_turn=sqlite.checkpointer.wrote)
+            sqlite.writer_queue = WriterQueue(path)
         sqlite.key_locks = KeyLocks(path if on_disk else None)
         return sqlite
     if scheme.startswith("postgres"):
@@ -451,9 +447,6 @@ def close_all() -> None:
     current = database.obj
     if current is None:
         return
-    checkpointer = getattr(current, "checkpointer", None)
-    if checkpointer is not None:
-        checkpointer.close()
     if isinstance(current, PooledDatabase):
         current.close_all()
     elif not current.is_closed():

@@ -20,7 +20,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +34,8 @@ class WriterQueue:
     all "hold" it at once; a forked child opens its own for the same reason.
     """
 
-    def __init__(self, database_path: str,
-                 after_turn: Callable[[], None] | None = None) -> None:
+    def __init__(self, database_path: str) -> None:
         self.path = f"{database_path}-writers"
-        #: Called when a turn has ended (its transaction committed or rolled back).
-        self.after_turn = after_turn
         self._local = threading.local()
         self._broken = False
 
@@ -75,5 +72,3 @@ class WriterQueue:
             local.depth = depth
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
-            if not depth and self.after_turn is not None:
-                self.after_turn()
