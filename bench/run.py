@@ -65,6 +65,10 @@ IDEMPOTENCY_COST_LIMIT = 1.10
 #: slice lasts at least this long (the CPU sampler needs a few samples in each).
 IDEMPOTENCY_SLICES = 4
 MIN_SLICE_SECONDS = 1.0
+#: The baselines are measured at a run's start and at its end; when either moved
+#: by more than this share of its mean, the machine's speed changed during the
+#: run, and the ratios of operations measured in between are not to be trusted.
+DRIFT_LIMIT = 0.10
 #: p99 limits (ms): reads of one application, and everything else
 P99_LIMITS_MS = {"get_one": 15.0, "get_304": 15.0}
 P99_LIMIT_MS = 50.0
@@ -390,7 +394,10 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
                          "before": measured["baseline_bytes"],
                          "after": measured["baseline_bytes_end"],
                          "jsonify_before": measured["baseline_jsonify"],
-                         "jsonify_after": measured["baseline_jsonify_end"]},
+                         "jsonify_after": measured["baseline_jsonify_end"],
+                         "drift": max(baseline_drift(measured[f"baseline_{kind}"],
+                                                     measured[f"baseline_{kind}_end"])
+                                      for kind in ("bytes", "jsonify"))},
             "operations": operations, "hostile": hostile, "memory": memory_report(memory),
             "idempotency": idempotency_cost(operations)}
 
@@ -490,6 +497,13 @@ def idempotency_cost(operations: dict[str, Any]) -> dict[str, Any] | None:
             "limit": IDEMPOTENCY_COST_LIMIT, "ok": cost <= IDEMPOTENCY_COST_LIMIT}
 
 
+def baseline_drift(before: dict[str, Any], after: dict[str, Any]) -> float:
+    """How far a baseline's throughput moved from a run's start to its end, as a
+    share of the two's mean (0.0 when nothing was measured)."""
+    mean = (before["throughput"] + after["throughput"]) / 2
+    return round(abs(before["throughput"] - after["throughput"]) / mean, 3) if mean else 0.0
+
+
 def print_table(result: dict[str, Any], database: str) -> None:
     """The figures of one size as a text table."""
     base = result["baseline"]
@@ -497,6 +511,11 @@ def print_table(result: dict[str, Any], database: str) -> None:
           f"{result['document_bytes']} bytes of an application): same bytes "
           f"{base['throughput']:.0f} req/s (p50 {base['p50_ms']:.2f} ms, p99 "
           f"{base['p99_ms']:.2f} ms), jsonify {base['jsonify']['throughput']:.0f} req/s")
+    drift = base.get("drift", 0.0)
+    if drift > DRIFT_LIMIT:
+        print(f"WARNING: a baseline moved by {drift:.0%} between the run's start and end (limit "
+              f"{DRIFT_LIMIT:.0%}): the machine's speed changed during the run, so its ratios "
+              "are not to be trusted; run it again on a quieter machine.")
     print(f"{'operation':<58} {'req/s':>7} {'bytes':>6} {'jsonify':>7} {'target':>12} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>6}  ok")
     for figures in result["operations"].values():

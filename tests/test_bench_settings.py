@@ -48,3 +48,29 @@ def test_every_hostile_request_is_refused_with_a_client_error(client):
         response = client.open(target, method=method, headers=headers, data=body)
         assert 400 <= response.status_code < 500, (target, body[:60], response.status_code)
         assert response.is_json, (target, body[:60])
+
+
+def test_a_baselines_drift_is_its_change_over_the_runs_start_and_end_as_a_share_of_their_mean():
+    assert run.baseline_drift({"throughput": 2279.0}, {"throughput": 2974.0}) == 0.265
+    assert run.baseline_drift({"throughput": 3000.0}, {"throughput": 3000.0}) == 0.0
+    assert run.baseline_drift({"throughput": 0.0}, {"throughput": 0.0}) == 0.0
+
+
+def _result(drift: float) -> dict:
+    base = {"throughput": 3000.0, "p50_ms": 2.0, "p99_ms": 6.0}
+    return {"rows": 10, "document_bytes": 2712, "operations": {}, "hostile": None,
+            "memory": {"start_mib": [1.0], "warm_mib": [1.0], "hostile_mib": [1.0],
+                       "end_mib": [1.0], "growth_mib": 0.0, "limit_mib": 4.0, "ok": True},
+            "baseline": {**base, "jsonify": base, "before": base, "after": base,
+                         "jsonify_before": base, "jsonify_after": base, "drift": drift},
+            "idempotency": None}
+
+
+def test_a_run_whose_baselines_drifted_says_its_ratios_are_not_to_be_trusted(capsys):
+    run.print_table(_result(0.26), "SQLite")
+    assert "WARNING: a baseline moved by 26%" in capsys.readouterr().out
+
+
+def test_a_run_whose_baselines_held_still_carries_no_warning(capsys):
+    run.print_table(_result(0.04), "SQLite")
+    assert "WARNING" not in capsys.readouterr().out
