@@ -10,9 +10,11 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
 from typing import Any
 
 import yaml
+from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, current_app
 from flask_smorest import Api
@@ -76,6 +78,34 @@ class AccountAppsApi(Api):
     DEFAULT_REQUEST_BODY_CONTENT_TYPE = hal.MEDIA_TYPE
     #: Every status is listed per operation: no catch-all ``default`` response.
     DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def __init__(self, app: Flask, **kwargs: Any) -> None:
+        self._undocumented: list[tuple[Any, str, list | None]] = []
+        self._documenting = threading.Lock()
+        super().__init__(app, **kwargs)
+
+    def register_blueprint(self, blp, *, parameters=None, **options) -> None:
+        """Register ``blp`` with the app now, and document its views when the document is
+        first asked for (:meth:`documented_spec`).
+
+        Documenting the views (apispec converting every schema) is most of the cost of
+        creating an app, and only the OpenAPI document needs it: every gunicorn worker
+        and every test creates an app, few ever ask for the document.
+        """
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((blp, name, parameters))
+
+    def documented_spec(self) -> APISpec:
+        """The apispec document with every registered blueprint's views in it."""
+        with self._documenting:  # two threads of a worker may ask first at once
+            while self._undocumented:
+                blp, name, parameters = self._undocumented.pop(0)
+                blp.register_views_in_doc(self, self._app, self.spec, name=name,
+                                          parameters=parameters)
+                self.spec.tag({"name": name, "description": blp.description})
+        return self.spec
 
 
 def create_api(app: Flask) -> Api:
@@ -195,8 +225,8 @@ def camel_type(event_type: str) -> str:
 def document(app: Flask | None = None) -> dict[str, Any]:
     """The complete OpenAPI document of the service."""
     app = app or current_app
-    api = app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
-    doc = copy.deepcopy(api.spec.to_dict())
+    api: AccountAppsApi = app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
+    doc = copy.deepcopy(api.documented_spec().to_dict())
     add_links(doc)
     accept_what_is_ignored(doc)
     state_member_rules(doc)
