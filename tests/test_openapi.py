@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,25 @@ def test_generation_names_no_schema_twice(recwarn, app_settings):
 
     apidoc.document(create_app(app_settings))
     assert not [w for w in recwarn if "Multiple schemas" in str(w.message)]
+
+
+def test_threads_asking_a_new_app_for_its_document_at_once_get_all_of_it(app):
+    # The views are documented on the first request for the document, which two
+    # threads of a gthread worker may make at the same moment.
+    start = threading.Barrier(4)
+    documents: list[dict] = []
+
+    def ask() -> None:
+        start.wait()
+        documents.append(apidoc.document(app))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    committed = yaml.safe_load(OPENAPI_FILE.read_text())
+    assert [sorted(doc["paths"]) for doc in documents] == [sorted(committed["paths"])] * 4
 
 
 # --- what the document says -------------------------------------------------------
