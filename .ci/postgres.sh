@@ -82,7 +82,7 @@ start() {
                 log "port $PGPORT is taken; trying $((PGPORT + 1))"
             else
                 log "starting on 127.0.0.1:$PGPORT"
-                mark=$(wc -l < "$PGDIR/server.log" 2>/dev/null || echo 0)
+                mark=$(wc -l 2>/dev/null < "$PGDIR/server.log" || echo 0)
                 if as_owner "$bin/pg_ctl" -D "$DATA" -l "$PGDIR/server.log" -w -t 60 \
                     -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c max_connections=200" \
                     start >/dev/null; then
