@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from accountapps import apidoc
+from accountapps.apidoc import spec
 from accountapps.apidoc.cli import differences
 from accountapps.representations.examples import CREATE_ENROLLMENT
 from tests.conftest import API_KEY, BASE
@@ -247,6 +248,23 @@ def test_api_doc_says_its_body_varies_with_accept(client, accept):
 
 def test_api_doc_without_api_key_is_401(client):
     assert client.get(f"{BASE}/apiDoc").status_code == 401
+
+
+def test_the_document_is_built_once_per_app_not_per_request(client, monkeypatch):
+    # Building it costs tens of milliseconds, and its YAML hundreds: the docs page's
+    # copy needs no credentials at all.
+    build, built = spec.document, []
+
+    def counting(app):
+        built.append(app)
+        return build(app)
+
+    monkeypatch.setattr(spec, "document", counting)
+    for accept in ("application/json", "application/yaml") * 3:
+        assert client.get(f"{BASE}/apiDoc",
+                          headers={"API-Key": API_KEY, "Accept": accept}).status_code == 200
+    assert client.get(f"{BASE}/docs/openapi.json").status_code == 200
+    assert len(built) == 2  # once as JSON (the docs page's too), once as YAML
 
 
 # --- the validating test client ------------------------------------------------------

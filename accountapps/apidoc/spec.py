@@ -236,6 +236,24 @@ def document(app: Flask | None = None) -> dict[str, Any]:
     return markdown(doc)
 
 
+def rendered(form: str, app: Flask | None = None) -> bytes:
+    """The document as ``"json"`` or ``"yaml"`` bytes, rendered once per app.
+
+    The document changes only with the code and the settings, neither of which
+    changes in an app's life, and rendering it costs a request tens of
+    milliseconds (hundreds for YAML): ``GET /apiDoc`` must not be a cheap way
+    to keep a worker busy.
+    """
+    app = app or current_app
+    cache: dict[str, bytes] = app.extensions.setdefault("accountapps.apidoc", {})
+    body = cache.get(form)
+    if body is None:  # two threads may both render it: the same bytes either way
+        doc = document(app)
+        body = to_yaml(doc).encode() if form == "yaml" else hal.dumps(doc)
+        cache[form] = body
+    return body
+
+
 def _body_schemas() -> list[type[Body]]:
     found, pending = [], [Body]
     while pending:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, send_from_directory
+from flask import Blueprint, Response, abort, send_from_directory
 
-from accountapps.apidoc.spec import document
+from accountapps.apidoc.spec import rendered
 from accountapps.auth.security import UNAUTHENTICATED, requires
 from accountapps.web import hal
 
@@ -72,7 +72,7 @@ def docs_init() -> Response:
 @requires(UNAUTHENTICATED)
 def docs_spec() -> Response:
     """The OpenAPI document, for the page."""
-    return Response(hal.dumps(document(current_app)), mimetype="application/json")
+    return Response(rendered("json"), mimetype="application/json")
 
 
 @blp.route("/assets/<name>", methods=["GET"])

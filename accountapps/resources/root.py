@@ -77,11 +77,10 @@ API_DOC_TYPES = ("application/json", "application/yaml", "application/x-yaml", "
 @requires(PUBLIC)
 def get_api_doc() -> Response:
     """The OpenAPI document of this service (the content of ``openapi/openapi.yaml``)."""
-    doc = apidoc.document()
     best = request.accept_mimetypes.best_match(API_DOC_TYPES, default="application/json")
     if best and best != "application/json":
-        response = Response(apidoc.to_yaml(doc), mimetype="application/yaml")
+        response = Response(apidoc.rendered("yaml"), mimetype="application/yaml")
     else:
-        response = Response(hal.dumps(doc), mimetype="application/json")
+        response = Response(apidoc.rendered("json"), mimetype="application/json")
     response.vary.add("Accept")  # the body depends on it: caches must keep both
     return response
