@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import databases  # tests/databases.py (tests/ is on sys.path, as for ``from conftest``)
@@ -133,10 +135,26 @@ def postgres_session() -> Iterator[databases.PostgresSession | None]:
     session.close()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path | None:
+    """An SQLite file with every migration applied, copied for each test (``None`` on
+    PostgreSQL): migrating a new file costs more than the rest of an app's creation."""
+    if databases.BACKEND == "postgresql":
+        return None
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    create_app({"ACCOUNTAPPS_DATABASE_URL": f"sqlite:///{path}", "ACCOUNTAPPS_API_KEYS": API_KEY,
+                "ACCOUNTAPPS_JWT_SECRET": SECRET, "ACCOUNTAPPS_LOG_LEVEL": "WARNING"})
+    accountapps_db.close_all()  # the last connection's close folds the WAL into the file
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path, postgres_session) -> Iterator[str]:
-    """A clean database for one test: a new SQLite file, or emptied PostgreSQL tables."""
+def database_url(tmp_path, postgres_session, migrated_sqlite) -> Iterator[str]:
+    """A clean database for one test: a copy of the migrated SQLite file, or emptied
+    PostgreSQL tables."""
     if postgres_session is None:
+        shutil.copyfile(migrated_sqlite, tmp_path / "test.db")
         yield databases.sqlite_url(tmp_path)
     else:
         postgres_session.clean()
