@@ -65,10 +65,17 @@ IDEMPOTENCY_COST_LIMIT = 1.10
 #: slice lasts at least this long (the CPU sampler needs a few samples in each).
 IDEMPOTENCY_SLICES = 4
 MIN_SLICE_SECONDS = 1.0
+CREATE_PAIR = ("create", "create_idempotent")
 #: The baselines are measured at a run's start and at its end; when either moved
 #: by more than this share of its mean, the machine's speed changed during the
 #: run, and the ratios of operations measured in between are not to be trusted.
 DRIFT_LIMIT = 0.10
+#: Each operation's ratios are to the baselines measured just before and just
+#: after it (a slice of each, this share of an operation's seconds, between every
+#: two operations), so that a machine whose speed drifts during a run (seen: 30 %
+#: from its start to its end) moves both sides of a ratio alike.
+NEIGHBOUR_SHARE = 0.5
+NEIGHBOUR_WARMUP = 0.2
 #: p99 limits (ms): reads of one application, and everything else
 P99_LIMITS_MS = {"get_one": 15.0, "get_304": 15.0}
 P99_LIMIT_MS = 50.0
@@ -341,7 +348,7 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
                       {"BENCH_BASELINE_DOC": str(doc_path), "PYTHONPATH": str(ROOT)},
                       args, log) as baseline_server:
             wait_ready(baseline_port, "/bytes", {})
-            operations, hostile = phases_of(args, baseline_port)
+            phases, hostile = phases_of(args, baseline_port)
             spec = {"host": "127.0.0.1", "port": service_port, "clients": args.clients,
                     "procs": args.procs, "seconds": args.seconds, "warmup": args.warmup,
                     "api_key": API_KEY, "secret": secret, "run": secrets.token_hex(4),
@@ -352,7 +359,7 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
             memory = {"start": worker_rss(service.pid)}
             cpu.start()
             with sampled(service.pid, args.py_spy, rows):
-                measured = drive({**spec, "phases": operations}, cpu)
+                measured = drive({**spec, "phases": phases}, cpu)
             # The workers' size once they have served everything (warm), then after the
             # hostile requests: only the latter growth says memory is not bounded.
             memory["warm"] = worker_rss(service.pid)
@@ -368,14 +375,18 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
     bases = {kind: {key: (measured[f"baseline_{kind}"][key] + measured[f"baseline_{kind}_end"][key])
                     / 2 for key in ("throughput", "p50_ms", "p99_ms")}
              for kind in ("bytes", "jsonify")}
+    slots = {phase["name"]: phase["slot"] for phase in phases if "slot" in phase}
     database = "PostgreSQL" if url.startswith("postgres") else "SQLite"
     operations = {}
     for name, _, label in OPERATIONS:
         if name not in measured:
             continue
         figures = measured[name]
-        ratios = {kind: round(figures["throughput"] / base["throughput"], 3)
-                  if base["throughput"] else 0.0 for kind, base in bases.items()}
+        beside = {kind: neighbour_baseline(measured[f"baseline_{kind}"]["slice_throughputs"],
+                                           slots[name], base["throughput"])
+                  for kind, base in bases.items()}
+        ratios = {kind: round(figures["throughput"] / base, 3) if base else 0.0
+                  for kind, base in beside.items()}
         against, target = (("jsonify", WRITE_TARGETS[database]) if name in WRITES
                            else TARGETS[name])
         limit = P50_LIMITS_MS.get(name)
@@ -383,6 +394,7 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
         fast = (figures["p50_ms"] < limit if limit is not None
                 else ratios[against] >= target and figures["p99_ms"] <= p99_limit)
         figures.update(label=label, ratio=ratios[against], ratios=ratios, against=against,
+                       baselines={kind: round(base, 1) for kind, base in beside.items()},
                        target=target, p50_limit_ms=limit, p99_limit_ms=p99_limit,
                        ok=bool(fast and figures["errors"] == 0))
         operations[name] = figures
@@ -395,20 +407,21 @@ def bench_size(rows: int, args: argparse.Namespace, url: str) -> dict[str, Any]:
                          "after": measured["baseline_bytes_end"],
                          "jsonify_before": measured["baseline_jsonify"],
                          "jsonify_after": measured["baseline_jsonify_end"],
-                         "drift": max(baseline_drift(measured[f"baseline_{kind}"],
-                                                     measured[f"baseline_{kind}_end"])
-                                      for kind in ("bytes", "jsonify"))},
+                         "drift": max(baseline_drift(
+                             {"throughput": measured[f"baseline_{kind}"]["slice_throughputs"][0]},
+                             measured[f"baseline_{kind}_end"]) for kind in ("bytes", "jsonify"))},
             "operations": operations, "hostile": hostile, "memory": memory_report(memory),
             "idempotency": idempotency_cost(operations)}
 
 
 def phases_of(args: argparse.Namespace,
               baseline_port: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The load generator's phases, in two runs: both baselines and the operations;
-    then hostile requests (unless ``--only`` leaves them out) and both baselines again."""
+    """The load generator's phases, in two runs: the operations with slices of both
+    baselines before, between and after them (:func:`with_neighbour_baselines`); then
+    hostile requests (unless ``--only`` leaves them out) and both baselines again."""
     baselines = [{"name": f"baseline_{kind}", "kind": "baseline", "path": f"/{kind}",
                   "port": baseline_port} for kind in ("bytes", "jsonify")]
-    phases = list(baselines)
+    phases: list[dict[str, Any]] = []
     for name, kind, _ in OPERATIONS:
         if name in args.only or not args.only:
             phase: dict[str, Any] = {"name": name, "kind": kind}
@@ -420,8 +433,41 @@ def phases_of(args: argparse.Namespace,
             phases.append(phase)
     later = [{"name": "hostile", "kind": "hostile", "warmup": 0.0}] if (
         "hostile" in args.only or not args.only) else []
-    return (alternate_creates(phases, args.seconds),
+    return (with_neighbour_baselines(alternate_creates(phases, args.seconds), baselines,
+                                     args.seconds),
             later + [{**base, "name": f"{base['name']}_end"} for base in baselines])
+
+
+def with_neighbour_baselines(operations: list[dict[str, Any]], baselines: list[dict[str, Any]],
+                             seconds: float) -> list[dict[str, Any]]:
+    """``operations`` with a slice of each baseline before the first, between each two and
+    after the last; an operation's ``slot`` is the number of the slice just before it.
+
+    The create pair, run alternately (:func:`alternate_creates`), is one slot.
+    """
+    length = max(MIN_SLICE_SECONDS, seconds * NEIGHBOUR_SHARE)
+
+    def boundary(number: int) -> list[dict[str, Any]]:
+        return [{**base, "slice": number, "seconds": length,
+                 **({"warmup": NEIGHBOUR_WARMUP} if number else {})} for base in baselines]
+
+    phases, slot = boundary(0), 0
+    for index, phase in enumerate(operations):
+        paired = phase["name"] in CREATE_PAIR and index and (
+            operations[index - 1]["name"] in CREATE_PAIR)
+        if index and not paired:
+            slot += 1
+            phases += boundary(slot)
+        phases.append({**phase, "slot": slot})
+    return phases + (boundary(slot + 1) if operations else [])
+
+
+def neighbour_baseline(slices: list[float], slot: int, fallback: float) -> float:
+    """The mean of a baseline's slices just before and just after slot ``slot``
+    (``fallback`` when either is missing)."""
+    if len(slices) < slot + 2 or not (slices[slot] and slices[slot + 1]):
+        return fallback
+    return (slices[slot] + slices[slot + 1]) / 2
 
 
 def drive(spec: dict[str, Any], cpu: CpuSampler) -> dict[str, Any]:
@@ -454,7 +500,7 @@ def memory_report(memory: dict[str, list[float]]) -> dict[str, Any]:
 def alternate_creates(phases: list[dict[str, Any]], seconds: float) -> list[dict[str, Any]]:
     """``phases`` with create and create_idempotent, if both are there, run alternately
     in up to :data:`IDEMPOTENCY_SLICES` slices each (the first slice of each warms up)."""
-    pair = [phase for phase in phases if phase["name"] in ("create", "create_idempotent")]
+    pair = [phase for phase in phases if phase["name"] in CREATE_PAIR]
     count = min(IDEMPOTENCY_SLICES, int(seconds // MIN_SLICE_SECONDS))
     if len(pair) != 2 or count < 2:
         return phases

@@ -74,3 +74,33 @@ def test_a_run_whose_baselines_drifted_says_its_ratios_are_not_to_be_trusted(cap
 def test_a_run_whose_baselines_held_still_carries_no_warning(capsys):
     run.print_table(_result(0.04), "SQLite")
     assert "WARNING" not in capsys.readouterr().out
+
+
+def _layout(*only: str) -> list[tuple[str, int | None]]:
+    phases, _ = run.phases_of(run.parse_args(["--seconds", "4", "--only", *only]), 1)
+    return [(phase["name"], phase.get("slot", phase.get("slice"))) for phase in phases]
+
+
+def test_each_operation_runs_between_two_slices_of_each_baseline():
+    assert _layout("get_one", "page") == [
+        ("baseline_bytes", 0), ("baseline_jsonify", 0), ("get_one", 0),
+        ("baseline_bytes", 1), ("baseline_jsonify", 1), ("page", 1),
+        ("baseline_bytes", 2), ("baseline_jsonify", 2)]
+
+
+def test_the_alternating_creates_share_one_pair_of_neighbouring_baselines():
+    layout = _layout("create", "create_idempotent", "patch")
+    creates = [slot for name, slot in layout if name in ("create", "create_idempotent")]
+    assert len(creates) == 2 * run.IDEMPOTENCY_SLICES and set(creates) == {0}
+    assert layout[-3:] == [("patch", 1), ("baseline_bytes", 2), ("baseline_jsonify", 2)]
+
+
+def test_an_operations_ratio_is_to_the_mean_of_the_baselines_just_before_and_after_it():
+    slices = [3000.0, 2000.0, 2400.0]
+    assert run.neighbour_baseline(slices, 0, fallback=1.0) == 2500.0
+    assert run.neighbour_baseline(slices, 1, fallback=1.0) == 2200.0
+
+
+def test_without_a_baseline_on_both_sides_the_runs_own_is_used():
+    assert run.neighbour_baseline([3000.0], 0, fallback=2900.0) == 2900.0
+    assert run.neighbour_baseline([3000.0, 0.0], 0, fallback=2900.0) == 2900.0
