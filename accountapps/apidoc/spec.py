@@ -240,9 +240,9 @@ def rendered(form: str, app: Flask | None = None) -> bytes:
     """The document as ``"json"`` or ``"yaml"`` bytes, rendered once per app.
 
     The document changes only with the code and the settings, neither of which
-    changes in an app's life, and rendering it costs a request tens of
-    milliseconds (hundreds for YAML): ``GET /apiDoc`` must not be a cheap way
-    to keep a worker busy.
+    changes in an app's life, and rendering it costs more than any other request
+    (its YAML most of all): ``GET /apiDoc`` must not be a cheap way to keep a
+    worker busy.
     """
     app = app or current_app
     cache: dict[str, bytes] = app.extensions.setdefault("accountapps.apidoc", {})
