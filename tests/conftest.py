@@ -137,8 +137,8 @@ def postgres_session() -> Iterator[databases.PostgresSession | None]:
 
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory) -> Path | None:
-    """An SQLite file with every migration applied, copied for each test (``None`` on
-    PostgreSQL): migrating a new file costs more than the rest of an app's creation."""
+    """An SQLite file with every migration applied, copied for each test, which is
+    cheaper than migrating a new file (``None`` on PostgreSQL)."""
     if databases.BACKEND == "postgresql":
         return None
     path = tmp_path_factory.mktemp("template") / "migrated.db"

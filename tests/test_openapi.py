@@ -251,8 +251,8 @@ def test_api_doc_without_api_key_is_401(client):
 
 
 def test_the_document_is_built_once_per_app_not_per_request(client, monkeypatch):
-    # Building it costs tens of milliseconds, and its YAML hundreds: the docs page's
-    # copy needs no credentials at all.
+    # Building it costs more than any other request, its YAML most of all; and the
+    # docs page's copy needs no credentials at all.
     build, built = spec.document, []
 
     def counting(app):
