@@ -66,14 +66,15 @@ IDEMPOTENCY_COST_LIMIT = 1.10
 IDEMPOTENCY_SLICES = 4
 MIN_SLICE_SECONDS = 1.0
 CREATE_PAIR = ("create", "create_idempotent")
-#: The baselines are measured at a run's start and at its end; when either moved
-#: by more than this share of its mean, the machine's speed changed during the
-#: run, and the ratios of operations measured in between are not to be trusted.
+#: When a baseline's first slice and its measurement at the run's end differ by
+#: more than this share of their mean, the machine's speed changed during the run,
+#: and its ratios are to be taken with care (the neighbouring slices absorb a slow
+#: drift, not a jolt within one operation).
 DRIFT_LIMIT = 0.10
 #: Each operation's ratios are to the baselines measured just before and just
 #: after it (a slice of each, this share of an operation's seconds, between every
-#: two operations), so that a machine whose speed drifts during a run (seen: 30 %
-#: from its start to its end) moves both sides of a ratio alike.
+#: two operations), so that a machine whose speed drifts during a run moves both
+#: sides of a ratio alike.
 NEIGHBOUR_SHARE = 0.5
 NEIGHBOUR_WARMUP = 0.2
 #: p99 limits (ms): reads of one application, and everything else
@@ -453,8 +454,8 @@ def with_neighbour_baselines(operations: list[dict[str, Any]], baselines: list[d
 
     phases, slot = boundary(0), 0
     for index, phase in enumerate(operations):
-        paired = phase["name"] in CREATE_PAIR and index and (
-            operations[index - 1]["name"] in CREATE_PAIR)
+        paired = (index > 0 and phase["name"] in CREATE_PAIR
+                  and operations[index - 1]["name"] in CREATE_PAIR)
         if index and not paired:
             slot += 1
             phases += boundary(slot)
