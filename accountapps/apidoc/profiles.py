@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app
 
-from accountapps.apidoc.spec import document
+from accountapps.apidoc.spec import finished
 from accountapps.auth.security import UNAUTHENTICATED, requires
 from accountapps.domain.errors import ApiError
 from accountapps.web import hal
@@ -121,7 +121,7 @@ def relative_path(name: str) -> str:
 def _cached(app: Flask) -> dict[str, dict[str, Any]]:
     cache = app.extensions.setdefault("accountapps.profiles", {})
     if not cache:
-        cache.update(all_profiles(document(app)))
+        cache.update(all_profiles(finished(app)))
     return cache
 
 

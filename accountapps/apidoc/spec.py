@@ -11,7 +11,7 @@ import copy
 import json
 import re
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from apispec import APISpec
@@ -236,22 +236,34 @@ def document(app: Flask | None = None) -> dict[str, Any]:
     return markdown(doc)
 
 
-def rendered(form: str, app: Flask | None = None) -> bytes:
-    """The document as ``"json"`` or ``"yaml"`` bytes, rendered once per app.
+def finished(app: Flask | None = None) -> dict[str, Any]:
+    """The document, built once per app and shared: read it, never change it.
 
     The document changes only with the code and the settings, neither of which
-    changes in an app's life, and rendering it costs more than any other request
-    (its YAML most of all): ``GET /apiDoc`` must not be a cheap way to keep a
-    worker busy.
+    changes in an app's life, and building it costs more than any other request:
+    ``GET /apiDoc`` must not be a cheap way to keep a worker busy.
     """
     app = app or current_app
-    cache: dict[str, bytes] = app.extensions.setdefault("accountapps.apidoc", {})
+    cache = _cache(app)
+    doc = cache.get("document")
+    if doc is None:  # two threads may both build it: equal documents either way
+        doc = cache["document"] = document(app)
+    return doc
+
+
+def rendered(form: Literal["json", "yaml"], app: Flask | None = None) -> bytes:
+    """The document as JSON or YAML bytes, rendered once per app (see :func:`finished`)."""
+    app = app or current_app
+    cache = _cache(app)
     body = cache.get(form)
     if body is None:  # two threads may both render it: the same bytes either way
-        doc = document(app)
-        body = to_yaml(doc).encode() if form == "yaml" else hal.dumps(doc)
-        cache[form] = body
+        doc = finished(app)
+        body = cache[form] = to_yaml(doc).encode() if form == "yaml" else hal.dumps(doc)
     return body
+
+
+def _cache(app: Flask) -> dict[str, Any]:
+    return app.extensions.setdefault("accountapps.apidoc", {})
 
 
 def _body_schemas() -> list[type[Body]]:
