@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean openapi conformance conformance-short bench bench-compare bench-candidates
+.PHONY: install run test lint clean openapi conformance conformance-short bench bench-compare bench-candidates bench-instructions
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,12 @@ bench: $(STAMP)
 ## The service at BEFORE (a commit) against this checkout, measured alternately in one run.
 BEFORE ?= HEAD~1
 BENCH_ROUNDS ?= 2
+## Instructions per request, in-process, counted by valgrind: unmoved by a busy machine.
+BENCH_OPS ?= get_one get_304 create create_idempotent patch cancel
+bench-instructions: $(STAMP)
+	$(BIN)/python -m bench.instructions --rows "$(firstword $(BENCH_ROWS))" --op $(BENCH_OPS) \
+	  --without-events
+
 bench-compare: $(STAMP)
 	BENCH_ROWS="$(BENCH_ROWS)" BENCH_SECONDS="$(BENCH_SECONDS)" $(BIN)/python -m bench.compare \
 	  --before "$(BEFORE)" --rounds "$(BENCH_ROUNDS)" $(BENCH_ARGS)

@@ -24,8 +24,6 @@ SECRET = secrets.token_urlsafe(32)
 
 def main() -> None:
     """Profile ``--op`` and print the report."""
-    from pyinstrument import Profiler
-
     from accountapps import create_app
     from accountapps.auth.security import mint_token
 
@@ -38,10 +36,18 @@ def main() -> None:
     parser.add_argument("--html", help="also write an HTML report here")
     parser.add_argument("--time", action="store_true",
                         help="only time the requests (no profiler overhead)")
+    parser.add_argument("--setup-only", action="store_true",
+                        help="prepare the requests (cancel: create what they cancel), send none")
+    parser.add_argument("--without-events", action="store_true",
+                        help="changes record no event (bench/without_events.py): what "
+                             "recording costs is the difference")
     parser.add_argument("--database-url",
                         help="a PostgreSQL database to seed and use (its tables are dropped!); "
                              "default: the SQLite file under bench/results")
     args = parser.parse_args()
+    if args.without_events:
+        from bench.without_events import disable_events
+        disable_events()
     url = database_url(args.database_url, args.rows)
     info = seeded(url, args.rows, reuse=True)
     app = create_app({"ACCOUNTAPPS_DATABASE_URL": url, "ACCOUNTAPPS_API_KEYS": API_KEY,
@@ -102,10 +108,15 @@ def main() -> None:
         return client.post(f"{base}/canceledApplications?application={quote(target)}",
                            headers=h).status_code
 
+    if args.setup_only:
+        return
     statuses: dict[int, int] = {}
-    profiler = Profiler(interval=0.0005)
+    profiler = None
+    if not args.time:  # the bench extra's (pip install -e '.[bench]')
+        from pyinstrument import Profiler
+        profiler = Profiler(interval=0.0005)
     started, cpu_started = time.perf_counter(), time.process_time()
-    if not args.time:
+    if profiler is not None:
         profiler.start()
     for index in range(args.requests):
         status = one(index)
@@ -114,7 +125,7 @@ def main() -> None:
     cpu = time.process_time() - cpu_started  # robust to other load on the machine
     print(f"statuses: {statuses}; per request: {elapsed / args.requests * 1e6:.0f} us, "
           f"{cpu / args.requests * 1e6:.0f} us CPU")
-    if args.time:
+    if profiler is None:
         return
     profiler.stop()
     print(profiler.output_text(unicode=False, color=False,

@@ -33,7 +33,17 @@ def _record_nothing(_row: Mapping[str, Any] | None) -> None:
     """Write no event row."""
 
 
-lifecycle.Kind.event = _no_event  # type: ignore[method-assign,assignment]
-events.record = _record_nothing  # type: ignore[assignment]
+def disable_events() -> None:
+    """From now on, this process's changes build and write no event."""
+    lifecycle.Kind.event = _no_event  # type: ignore[method-assign,assignment]
+    events.record = _record_nothing  # type: ignore[assignment]
 
-app = create_app()
+
+def __getattr__(name: str) -> Any:
+    """``app`` (what gunicorn asks for): made on first use, so that importing
+    :func:`disable_events` (``bench.profile --without-events``) makes none."""
+    if name != "app":
+        raise AttributeError(name)
+    disable_events()
+    made = globals()["app"] = create_app()
+    return made

@@ -1,0 +1,66 @@
+"""``bench.instructions`` counts the instructions a request takes, from two runs under valgrind."""
+
+from __future__ import annotations
+
+import pytest
+
+from accountapps.domain import events, lifecycle
+from bench import instructions
+
+NEW_SUMMARY = "==4242== Events    : Ir\n==4242== Collected : 4858087956\n==4242==\n"
+OLD_SUMMARY = "==2107== \n==2107== I   refs:      4,858,087,956\n"
+
+
+@pytest.mark.parametrize("output", [NEW_SUMMARY, OLD_SUMMARY])
+def test_the_count_is_read_from_callgrinds_summary(output):
+    assert instructions.total_instructions(output) == 4_858_087_956
+
+
+def test_output_without_a_summary_is_an_error_not_a_zero():
+    with pytest.raises(ValueError):
+        instructions.total_instructions("Traceback (most recent call last): ...")
+
+
+def test_start_up_cancels_out_of_the_count_per_request():
+    start_up, each = 4_000_000_000, 5_800_000
+    fewer = (40, start_up + 40 * each)
+    more = (160, start_up + 160 * each)
+    assert instructions.per_request(fewer, more) == each
+
+
+def test_the_second_run_must_send_more_requests():
+    with pytest.raises(ValueError):
+        instructions.per_request((160, 2), (40, 1))
+
+
+def test_without_valgrind_the_command_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setattr(instructions.shutil, "which", lambda _name: None)
+    assert instructions.main(["--op", "get_304"]) == 2
+    assert "apt-get install valgrind" in capsys.readouterr().err
+
+
+def test_a_cancels_preparation_is_counted_alone_and_taken_off(monkeypatch):
+    # Each cancel needs an application created first; those creates are not the cancel's.
+    def fake_count(op, requests, rows, url, *, without_events=False, setup_only=False):
+        return 1_000 + requests * (700 if setup_only else 700 + 300)
+
+    monkeypatch.setattr(instructions, "count", fake_count)
+    assert instructions.measure("cancel", (40, 160), 10, "sqlite:///x") == 300
+    assert instructions.measure("patch", (40, 160), 10, "sqlite:///x") == 1_000
+
+
+def test_importing_the_service_without_events_makes_no_app():
+    from bench import without_events
+
+    assert "app" not in vars(without_events)
+
+
+def test_disabling_events_leaves_changes_without_an_event(monkeypatch):
+    from bench import without_events
+
+    # Restored after the test: the other tests' changes record their events.
+    monkeypatch.setattr(lifecycle.Kind, "event", lifecycle.Kind.event)
+    monkeypatch.setattr(events, "record", events.record)
+    without_events.disable_events()
+    assert lifecycle.Kind.event(None) is None
+    assert events.record is without_events._record_nothing
