@@ -66,8 +66,7 @@ def count(op: str, requests: int, rows: int, url: str, *, without_events: bool =
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
                sys.executable, "-m", "bench.profile", "--op", op, "--time",
                "--requests", str(requests), "--rows", str(rows)]
-    if url.startswith("postgres"):
-        command += ["--database-url", url]
+    command += ["--database-url", url]
     if without_events:
         command.append("--without-events")
     if setup_only:
@@ -103,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                         metavar=("FEWER", "MORE"), help="the two runs' requests")
     parser.add_argument("--without-events", action="store_true",
                         help="also count each write without its event")
-    parser.add_argument("--database-url", help="a PostgreSQL database (its tables are dropped!)")
+    parser.add_argument("--database-url",
+                        help="another database than bench/results' SQLite file (a "
+                             "PostgreSQL database's tables are dropped!)")
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)

@@ -6,6 +6,7 @@ import pytest
 
 from accountapps.domain import events, lifecycle
 from bench import instructions
+from bench.run import seeded
 
 NEW_SUMMARY = "==4242== Events    : Ir\n==4242== Collected : 4858087956\n==4242==\n"
 OLD_SUMMARY = "==2107== \n==2107== I   refs:      4,858,087,956\n"
@@ -64,3 +65,15 @@ def test_disabling_events_leaves_changes_without_an_event(monkeypatch):
     without_events.disable_events()
     assert lifecycle.Kind.event(None) is None
     assert events.record is without_events._record_nothing
+
+
+@pytest.mark.slow
+@pytest.mark.own_database
+def test_a_304_counted_under_valgrind_takes_a_plausible_number_of_instructions(tmp_path):
+    if instructions.shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed (Debian package valgrind; .ci/run installs it)")
+    url = f"sqlite:///{tmp_path / 'instructions.db'}"
+    seeded(url, 2000, reuse=False)
+    count = instructions.measure("get_304", (2, 6), 2000, url)
+    # About 1.7 million on a 2026 x86-64 machine: a broken count is 0, negative or absurd.
+    assert 300_000 < count < 20_000_000
