@@ -23,6 +23,7 @@ valgrind (Debian's package); each run takes about a minute.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import re
 import shutil
@@ -38,6 +39,12 @@ WRITES = ("create", "patch", "cancel")
 #: Operations whose preparation grows with the requests (a cancel's application
 #: is created first): it is counted alone and taken off.
 PREPARED = ("cancel",)
+#: Operations whose two runs cannot run side by side: both would PATCH the same
+#: application, each making the other's ETag stale (``412``).
+ONE_AT_A_TIME = ("patch",)
+#: The status every request of an operation must get for its count to stand.
+EXPECTED = {"get_304": 304, "create": 201, "create_idempotent": 201}
+_STATUSES = re.compile(r"statuses: (\{[^}]*\})")
 #: callgrind's closing summary: ``==123== Collected : 4858087956`` (newer
 #: valgrinds) or ``==123== I   refs:      4,858,087,956``.
 _TOTAL = re.compile(r"==\d+==\s+(?:Collected\s*:|I\s+refs:)\s+([\d,]+)")
@@ -59,14 +66,23 @@ def per_request(fewer: tuple[int, int], more: tuple[int, int]) -> float:
     return (i2 - i1) / (n2 - n1)
 
 
+def check_statuses(op: str, output: str) -> None:
+    """``RuntimeError`` unless every request of the run got ``op``'s expected status:
+    a count of refusals (a stale ``ETag``, say) is not the operation's."""
+    found = _STATUSES.search(output)
+    expected = EXPECTED.get(op, 200)
+    statuses = ast.literal_eval(found.group(1)) if found else {}
+    if set(statuses) != {expected}:
+        raise RuntimeError(f"{op}: expected only {expected}s, got {statuses or output!r}")
+
+
 def count(op: str, requests: int, rows: int, url: str, *, without_events: bool = False,
           setup_only: bool = False) -> int:
     """The instructions of one in-process run of ``requests`` requests of ``op``
     (``setup_only``: of preparing them only)."""
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
                sys.executable, "-m", "bench.profile", "--op", op, "--time",
-               "--requests", str(requests), "--rows", str(rows)]
-    command += ["--database-url", url]
+               "--requests", str(requests), "--rows", str(rows), "--database-url", url]
     if without_events:
         command.append("--without-events")
     if setup_only:
@@ -76,15 +92,18 @@ def count(op: str, requests: int, rows: int, url: str, *, without_events: bool =
                           check=False)
     if done.returncode:
         raise RuntimeError(f"{op} under valgrind failed:\n{done.stdout}\n{done.stderr}")
+    if not setup_only:
+        check_statuses(op, done.stdout)
     return total_instructions(done.stderr)
 
 
 def measure(op: str, requests: tuple[int, int], rows: int, url: str, *,
             without_events: bool = False) -> float:
-    """Instructions per request of ``op`` (its two runs side by side, one per core)."""
+    """Instructions per request of ``op`` (its two runs side by side, one per core,
+    unless they would get in each other's way)."""
 
     def pair(setup_only: bool) -> float:
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with ThreadPoolExecutor(max_workers=1 if op in ONE_AT_A_TIME else 2) as pool:
             counts = list(pool.map(lambda n: (n, count(
                 op, n, rows, url, without_events=without_events, setup_only=setup_only)),
                 requests))

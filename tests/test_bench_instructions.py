@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from accountapps.domain import events, lifecycle
@@ -48,6 +50,32 @@ def test_a_cancels_preparation_is_counted_alone_and_taken_off(monkeypatch):
     monkeypatch.setattr(instructions, "count", fake_count)
     assert instructions.measure("cancel", (40, 160), 10, "sqlite:///x") == 300
     assert instructions.measure("patch", (40, 160), 10, "sqlite:///x") == 1_000
+
+
+def test_a_run_whose_requests_were_refused_counts_for_nothing():
+    instructions.check_statuses("patch", "statuses: {200: 40}; per request: 1 us")
+    with pytest.raises(RuntimeError, match="412"):
+        instructions.check_statuses("patch", "statuses: {200: 12, 412: 28}; per request: 1 us")
+    with pytest.raises(RuntimeError):
+        instructions.check_statuses("create", "Traceback (most recent call last): ...")
+
+
+def test_the_two_runs_of_a_patch_take_turns(monkeypatch):
+    # Side by side, both would PATCH one application and make each other's ETag stale.
+    running, most = [0], [0]
+
+    def fake_count(op, requests, rows, url, *, without_events=False, setup_only=False):
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        running[0] -= 1
+        return requests * 10
+
+    monkeypatch.setattr(instructions, "count", fake_count)
+    instructions.measure("patch", (40, 160), 10, "sqlite:///x")
+    assert most[0] == 1
+    instructions.measure("get_304", (40, 160), 10, "sqlite:///x")
+    assert most[0] == 2
 
 
 def test_importing_the_service_without_events_makes_no_app():
