@@ -31,11 +31,10 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from bench.events import OPERATIONS as WRITES
+from bench.profile import OPERATIONS
 from bench.run import ROOT, database_url, seeded
 
-OPERATIONS = ("get_one", "get_304", "page", "page_admin", "create", "create_idempotent",
-              "patch", "cancel")
-WRITES = ("create", "patch", "cancel")
 #: Operations whose preparation grows with the requests (a cancel's application
 #: is created first): it is counted alone and taken off.
 PREPARED = ("cancel",)

@@ -20,6 +20,9 @@ from bench.loadgen import ADMIN_PAGE_QUERY, ADMIN_SCOPES, PAGE_QUERY, USER_SCOPE
 from bench.run import API_KEY, database_url, seeded
 
 SECRET = secrets.token_urlsafe(32)
+#: The operations it can send, as ``make bench`` names them.
+OPERATIONS = ("get_one", "get_304", "page", "page_admin", "create", "create_idempotent",
+              "patch", "cancel")
 
 
 def main() -> None:
@@ -29,9 +32,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--op", default="get_one",
-                        choices=["get_one", "get_304", "page", "page_admin", "create",
-                                 "create_idempotent", "patch", "cancel"])
+    parser.add_argument("--op", default="get_one", choices=OPERATIONS)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--html", help="also write an HTML report here")
     parser.add_argument("--time", action="store_true",
@@ -42,8 +43,8 @@ def main() -> None:
                         help="changes record no event (bench/without_events.py): what "
                              "recording costs is the difference")
     parser.add_argument("--database-url",
-                        help="a PostgreSQL database to seed and use (its tables are dropped!); "
-                             "default: the SQLite file under bench/results")
+                        help="the database to seed and use (a PostgreSQL database's tables "
+                             "are dropped!); default: the SQLite file under bench/results")
     args = parser.parse_args()
     if args.without_events:
         from bench.without_events import disable_events
