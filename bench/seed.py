@@ -22,7 +22,7 @@ import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +65,10 @@ class SeedInfo:
 
 
 def _document(rng: random.Random, first: str, last: str, org: str | None,
-              created: str) -> dict[str, Any]:
-    """A stored document shaped like what ``applications.create`` stores."""
+              created: str, definition: dict[str, Any]) -> dict[str, Any]:
+    """A stored document shaped like what ``applications.create`` stores (its keys are
+    checked against a created application's by tests/test_bench_seed_shape.py):
+    ``definition`` is the product's workflow snapshot."""
     contact_uri = f"https://www.example.com/users/user/{uuid.UUID(int=rng.getrandbits(128))}"
     doc: dict[str, Any] = {
         "accountName": f"{first}'s {PRODUCT_NAME}",
@@ -77,21 +79,21 @@ def _document(rng: random.Random, first: str, last: str, org: str | None,
             "accountNumbers": {"full": f"{rng.randint(10**9, 10**10 - 1)}"},
         },
         "applicants": [{
+            "_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "username": f"{first}{rng.randint(1, 999)}",
             "contact": {"firstName": first, "lastName": last,
                         "_links": {"self": {"href": contact_uri}}},
-            "role": {"name": "primaryUser", "label": "Primary User", "_links": {"self": {
-                "href": "https://www.example.com/associations/roles/"
-                        "3ad50a2a-3129-491f-9bd9-d4cccf54b228"}}},
+            "role": {"name": "primaryUser", "label": "Primary User"},
         }],
-        "products": [{"name": PRODUCT_NAME, "_links": {"self": {
-            "href": f"https://www.example.com/products/products/{PRODUCT_ID}"}}}],
+        "applicantType": "individual",
+        "country": "US",
         "documents": [],
         "consents": [],
-        "workflowId": str(uuid.UUID(int=rng.getrandbits(128))),
+        "workflowId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "workflow": definition,
         "links": {"fundingAccount": None, "organization": None, "applicant": contact_uri},
         "accountApproval": {
-            "_id": str(uuid.UUID(int=rng.getrandbits(128))),
+            "_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "label": f"Account Approval: {PRODUCT_NAME}, {first} {last}",
             "state": "open", "done": False, "typeName": "accountApplication",
             "type": {"_id": "bd10a515-5da8-40ec-bd4a-f60e958a297b",
@@ -106,7 +108,8 @@ def _document(rng: random.Random, first: str, last: str, org: str | None,
 
 
 def _application(rng: random.Random, owner: str, state: str, now: datetime,
-                 age_days: float) -> tuple[dict[str, Any], str]:
+                 age_days: float, definition: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    from accountapps.domain.ids import uuid7
     from accountapps.storage.models import timestamp
 
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
@@ -118,8 +121,9 @@ def _application(rng: random.Random, owner: str, state: str, now: datetime,
     else:  # in progress and recently active, so that nothing expires mid-run
         completed = None
         active = now - timedelta(days=rng.random() * min(age_days, 5))
-    doc = _document(rng, first, last, org, timestamp(created))
-    app_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    doc = _document(rng, first, last, org, timestamp(created), definition)
+    # As the service makes ids: time-ordered (accountapps.domain.ids), at the row's creation.
+    app_id = uuid7(int(created.replace(tzinfo=UTC).timestamp() * 1000), rng.getrandbits(80))
     row = {
         "id": app_id, "owner": owner, "client_id": "bench", "product_id": PRODUCT_ID,
         "account_name": doc["accountName"], "applicant_name": f"{first} {last}",
@@ -176,6 +180,7 @@ def _plan(rows: int) -> list[tuple[str, str]]:
 
 def seed_applications(rows: int, *, seed: int = 1) -> SeedInfo:
     """Insert the applications, their applicants and creation audit records."""
+    from accountapps.domain import catalog, workflow
     from accountapps.storage.db import database
     from accountapps.storage.models import Application, ApplicationApplicant, AuditRecord, utcnow
 
@@ -184,6 +189,7 @@ def seed_applications(rows: int, *, seed: int = 1) -> SeedInfo:
     now = utcnow()
     plan = _plan(rows)
     info = SeedInfo(rows=len(plan), seconds=0.0)
+    definition = workflow.snapshot(catalog.find(PRODUCT_ID))  # one dict, stored in every row
     span_days = 3 * 365
     apps: list[dict[str, Any]] = []
     contacts: list[dict[str, Any]] = []
@@ -204,7 +210,7 @@ def seed_applications(rows: int, *, seed: int = 1) -> SeedInfo:
             age = span_days * (1 - index / len(plan)) + 0.01
             if owner.startswith("bench-"):
                 age = rng.random() * 30 + 0.01
-            row, contact = _application(rng, owner, state, now, age)
+            row, contact = _application(rng, owner, state, now, age, definition)
             apps.append(row)
             contacts.append({"application_id": row["id"], "contact_uri": contact})
             audits.append({"resource_type": "application", "resource_id": row["id"],

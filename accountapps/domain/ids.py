@@ -20,11 +20,17 @@ import time
 
 def new_id() -> str:
     """A new resource id: a version 7 UUID, as its canonical string."""
-    milliseconds = (time.time_ns() // 1_000_000) & ((1 << 48) - 1)
-    random = int.from_bytes(os.urandom(10))  # 80 random bits, one system call
+    # 80 random bits in one system call
+    return uuid7(time.time_ns() // 1_000_000, int.from_bytes(os.urandom(10)))
+
+
+def uuid7(milliseconds: int, random: int) -> str:
+    """The version 7 UUID of Unix time ``milliseconds`` and 74 of ``random``'s bits,
+    as its canonical string (a seeded database's ids are made at their rows' times)."""
+    milliseconds &= (1 << 48) - 1
     value = ((milliseconds << 80)                  # 48 bits: Unix time in milliseconds
              | (0x7 << 76)                         # 4 bits: version 7
-             | ((random >> 68) << 64)              # 12 random bits
+             | (((random >> 68) & 0xFFF) << 64)    # 12 random bits
              | (0b10 << 62)                        # 2 bits: the RFC 9562 variant
              | (random & ((1 << 62) - 1)))         # 62 random bits
     digits = f"{value:032x}"
