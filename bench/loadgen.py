@@ -274,14 +274,22 @@ def run_client(op: Op, client: Client, warmup_until: float, stop_at: float,
                ended=time.perf_counter())
 
 
+def client_indexes(clients: int, procs: int, proc: int) -> list[int]:
+    """The clients process ``proc`` of ``procs`` runs, of ``clients`` numbered from 0
+    (none when there are fewer clients than processes and ``proc`` is one too many)."""
+    share, rest = divmod(clients, procs)
+    first = proc * share + min(proc, rest)
+    return list(range(first, first + share + (1 if proc < rest else 0)))
+
+
 def run_process(spec: dict[str, Any], proc: int, barrier: Any, results: Any) -> None:
     """One load-generating process: its share of the clients, phase after phase."""
     session = Session(spec)
     connections: dict[tuple[int, int], Client] = {}
     for phase in spec["phases"]:
-        # A phase may run with fewer clients (one measuring a single request's time).
-        per_proc = max(1, phase.get("clients", spec["clients"]) // spec["procs"])
-        indexes = [proc * per_proc + t for t in range(per_proc)]
+        # A phase may run with fewer clients (one measuring a single request's time),
+        # fewer than the processes even: then some processes send nothing.
+        indexes = client_indexes(phase.get("clients", spec["clients"]), spec["procs"], proc)
         port = phase.get("port", spec["port"])
         clients = {i: connections.setdefault((i, port), Client(spec["host"], port))
                    for i in indexes}
@@ -299,15 +307,16 @@ def run_process(spec: dict[str, Any], proc: int, barrier: Any, results: Any) -> 
             thread.start()
         for thread in threads:
             thread.join()
+        ended = max((out["ended"] for out in outs.values()), default=warmup_until)
         latencies = [x for out in outs.values() for x in out["latencies"]]
         results.put({"phase": phase["name"], "slice": phase.get("slice", 0), "proc": proc,
                      "latencies": latencies,
                      "errors": sum(out["errors"] for out in outs.values()),
                      "first_error": next((o["first_error"] for o in outs.values()
                                           if o["first_error"]), None),
-                     "elapsed": max(out["ended"] for out in outs.values()) - warmup_until,
+                     "elapsed": ended - warmup_until,
                      # perf_counter is CLOCK_MONOTONIC: bench.cpu compares it across processes
-                     "window": [warmup_until, max(out["ended"] for out in outs.values())]})
+                     "window": [warmup_until, ended]})
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:

@@ -91,8 +91,9 @@ OVERRIDES = {"workers": "GUNICORN_WORKERS", "threads": "GUNICORN_THREADS",
 CONFIGS = {"production": ROOT / "gunicorn.conf.py",
            "bench-sync": ROOT / "bench" / "gunicorn_settings.py"}
 #: Operations judged by the time one request takes (p50, ms), not by throughput:
-#: they run with as few clients as there are load-generating processes, so
-#: requests do not queue behind one another.
+#: they run with one client, so that no request queues behind another (two
+#: clients' keep-alive connections can land on the same worker, whose one
+#: thread then serves them in turn while another worker idles).
 P50_LIMITS_MS = {"record": 200.0}
 SCALE_LIMIT = 1.5
 
@@ -430,7 +431,7 @@ def phases_of(args: argparse.Namespace,
                 # It cancels what the create phase made: no warm-up to use them up.
                 phase["warmup"] = 0.05
             if name in P50_LIMITS_MS:
-                phase["clients"] = args.procs
+                phase["clients"] = 1
             phases.append(phase)
     later = [{"name": "hostile", "kind": "hostile", "warmup": 0.0}] if (
         "hostile" in args.only or not args.only) else []

@@ -104,3 +104,17 @@ def test_an_operations_ratio_is_to_the_mean_of_the_baselines_just_before_and_aft
 def test_without_a_baseline_on_both_sides_the_runs_own_is_used():
     assert run.neighbour_baseline([3000.0], 0, fallback=2900.0) == 2900.0
     assert run.neighbour_baseline([3000.0, 0.0], 0, fallback=2900.0) == 2900.0
+
+
+def test_an_operation_judged_by_one_requests_time_runs_with_one_client():
+    phases, _ = run.phases_of(run.parse_args(["--only", "record"]), 1)
+    assert [phase.get("clients") for phase in phases if phase["name"] == "record"] == [1]
+
+
+@pytest.mark.parametrize(("clients", "procs", "shares"), [
+    (8, 2, [[0, 1, 2, 3], [4, 5, 6, 7]]),
+    (1, 2, [[0], []]),
+    (5, 2, [[0, 1, 2], [3, 4]]),
+])
+def test_the_clients_are_shared_out_among_the_load_generating_processes(clients, procs, shares):
+    assert [loadgen.client_indexes(clients, procs, proc) for proc in range(procs)] == shares

@@ -78,3 +78,10 @@ def test_each_operation_says_whose_cpu_its_requests_used(figures):
     # Per request the load generator's share can round to nothing beside a heavy
     # request (a PDF record); over the run it is always there.
     assert sum(used["loadgen"] for used in accounted.values()) > 0.01, accounted
+
+
+@pytest.mark.slow
+def test_the_pdf_record_is_measured_with_its_one_client(figures):
+    record = figures["operations"]["record"]
+    assert record["errors"] == 0, record["first_error"]
+    assert record["requests"] > 0
