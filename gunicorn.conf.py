@@ -31,7 +31,9 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # - a thread waits at most GUNICORN_READ_TIMEOUT seconds (default 15) for a client
 #   to take the next bytes of its answer;
 # - the requests its HTTP parser refuses are answered with the service's
-#   errorResponse instead of an HTML page.
+#   errorResponse instead of an HTML page;
+# - a worker whose threads all run a request accepts no new connection: the
+#   kernel keeps it for a worker with a free thread.
 # docs/security.md, "Slow clients", says what this protects and what a proxy adds.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "accountapps.web.serving.ThreadWorker")
 # 2 x CPUs workers of one thread: measured best of the candidates on 2 cores,

@@ -332,18 +332,44 @@ class ThreadWorker(_JsonErrors, GThreadWorker):
     ``413``. Threads only ever run requests that are complete. (Without TLS in
     gunicorn itself and without HTTP/2: those connections are served as gthread
     serves them, each read bounded by :data:`READ_TIMEOUT_SECONDS`.)
+
+    A worker whose threads all run a request accepts no new connection until
+    one is free: the kernel keeps it for a worker that can serve it now (gthread
+    accepts it anyway, and its request waits for this worker's threads while
+    another worker idles). Connections being read take no thread, so slow
+    clients do not stop a worker accepting.
     """
 
     def init_process(self) -> None:
         self._reading: dict[TConn, _Reading] = {}
         self._lingering: dict[Any, list[float]] = {}  # socket -> [deadline, bytes drained]
         self._max_body: int | None = None
+        self._running = 0  # requests handed to the threads and not finished
         super().init_process()
 
     # --- the event loop (main thread) ---------------------------------------------------
 
+    def set_accept_enabled(self, enabled: bool) -> None:
+        """gthread's, but never while every thread runs a request."""
+        super().set_accept_enabled(enabled and self._running < self.cfg.threads)
+
+    def _hand_to_thread(self, conn: Any) -> None:
+        self._running += 1
+        if self._running >= self.cfg.threads:
+            self.set_accept_enabled(False)
+        super().enqueue_req(conn)
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        """gthread's, and accepting again when a thread comes free."""
+        self._running -= 1
+        super().finish_request(conn, fs)
+        if self.alive:
+            self.set_accept_enabled(self.nr_conns < self.worker_connections)
+
     def accept(self, listener: Any) -> None:
         """gthread's accept, with a connection that lingers in the loop when closed."""
+        if not self._accepting:  # turned off by an event of the same wake-up
+            return
         try:
             client_sock, client_addr = listener.accept()
         except OSError as exc:
@@ -359,7 +385,7 @@ class ThreadWorker(_JsonErrors, GThreadWorker):
         """Read ``conn``'s next request whole in the loop, then hand it to a thread."""
         if self.cfg.is_ssl or conn.is_http2 or not isinstance(conn, _Connection) or (
                 negotiation.prior_knowledge_allowed(self.cfg, conn.client)):
-            super().enqueue_req(conn)
+            self._hand_to_thread(conn)
             return
         reader = RequestReader(MAX_HEAD_BYTES, self._max_body_bytes())
         idle = self.cfg.keepalive or REQUEST_READ_TIMEOUT_SECONDS
@@ -411,7 +437,7 @@ class ThreadWorker(_JsonErrors, GThreadWorker):
         else:
             conn.preread = bytes(reading.reader.data)
             conn.data_ready = True
-            super().enqueue_req(conn)
+            self._hand_to_thread(conn)
         return True
 
     def _stop_reading(self, conn: _Connection, registered: bool = True) -> None:
