@@ -69,6 +69,8 @@ def _document(rng: random.Random, first: str, last: str, org: str | None,
     """A stored document shaped like what ``applications.create`` stores (its keys are
     checked against a created application's by tests/test_bench_seed_shape.py):
     ``definition`` is the product's workflow snapshot."""
+    from accountapps.domain.applications import APPROVAL_TYPE
+
     contact_uri = f"https://www.example.com/users/user/{uuid.UUID(int=rng.getrandbits(128))}"
     doc: dict[str, Any] = {
         "accountName": f"{first}'s {PRODUCT_NAME}",
@@ -95,11 +97,8 @@ def _document(rng: random.Random, first: str, last: str, org: str | None,
         "accountApproval": {
             "_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
             "label": f"Account Approval: {PRODUCT_NAME}, {first} {last}",
-            "state": "open", "done": False, "typeName": "accountApplication",
-            "type": {"_id": "bd10a515-5da8-40ec-bd4a-f60e958a297b",
-                     "name": "accountApplication", "label": "Account Application",
-                     "domain": "https://api.apiture.com/approvals"},
-            "createdAt": created,
+            "state": "open", "done": False, "typeName": APPROVAL_TYPE["name"],
+            "type": APPROVAL_TYPE, "createdAt": created,
         },
     }
     if org:

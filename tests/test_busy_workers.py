@@ -51,9 +51,11 @@ def test_new_connections_go_to_the_free_worker_while_the_others_thread_waits(
         time.sleep(1.0)  # the create reaches a thread, which waits for the turn
         statuses = [request(server.url, "GET", "/health/live", timeout=5).status
                     for _ in range(20)]
+        still_waiting = waiting.is_alive()  # its worker's thread was taken all along
     finally:
         fcntl.flock(turn, fcntl.LOCK_UN)
         os.close(turn)
         waiting.join(timeout=60)
+    assert still_waiting
     assert statuses == [200] * 20
     assert created == [201]
