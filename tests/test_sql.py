@@ -103,6 +103,17 @@ def test_first_row_reads_a_row_as_peewee_does():
 
 
 @pytest.mark.usefixtures("db")
+def test_first_row_sets_a_column_that_is_no_field_as_peewee_does():
+    sql.insert(Application, new_application())
+    text, params = select_by_id("app-1")
+    text = text.replace("SELECT ", "SELECT 7 AS \"seven\", ", 1)
+    ours = sql.first_row(Application, text, params)
+    peewees = next(iter(Application.raw(text, *params)))
+    assert (ours.seven, ours.__data__) == (peewees.seven, peewees.__data__)
+    assert "seven" not in ours.__data__
+
+
+@pytest.mark.usefixtures("db")
 def test_first_row_is_none_when_nothing_matches():
     assert sql.first_row(Application, *select_by_id("missing")) is None
 

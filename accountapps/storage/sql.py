@@ -170,8 +170,15 @@ def first_row(model: type[Model], sql: str, params: Sequence[Any]) -> Model | No
         reader = _READERS[key] = [
             (columns[name].name, columns[name].python_value) if name in columns
             else (name, None) for name in names]
-    instance = model(__no_default__=1, **{
-        name: value if convert is None or value is None else convert(value)
-        for (name, convert), value in zip(reader, row, strict=True)})
-    instance._dirty.clear()
+    # What ``model(__no_default__=1, **values)`` builds, less a descriptor call per
+    # field: each would only store its value in ``__data__`` and mark it dirty.
+    instance = model.__new__(model)
+    data = instance.__data__ = {}
+    instance._dirty = set()
+    instance.__rel__ = {}
+    for (name, convert), value in zip(reader, row, strict=True):
+        if convert is None:  # a column that is no field: an attribute, as peewee sets it
+            setattr(instance, name, value)
+        else:
+            data[name] = value if value is None else convert(value)
     return instance

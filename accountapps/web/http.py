@@ -290,9 +290,12 @@ def init_app(app: Flask) -> None:
     hooks.before(app, _screen)
 
     def _headers(current: Request, _context: Any, response: Response) -> Response:
-        # One pass over the headers, not one setdefault (and one scan) per header.
+        # One pass over the headers, not one setdefault (and one scan) per header;
+        # the constant items join werkzeug's list as they are (Headers.extend would
+        # check each value for line breaks again on every response).
         present = {name.lower() for name, _value in response.headers}
-        response.headers.extend([item for lower, item in _SECURITY_ITEMS if lower not in present])
+        response.headers._list.extend(
+            [item for lower, item in _SECURITY_ITEMS if lower not in present])
         _cors_headers(current, response, bool(app.config.get("ACCOUNTAPPS_CORS_ORIGINS")))
         if (current.method == "OPTIONS" and response.status_code == 200
                 and not response.is_streamed and not response.get_data()):
