@@ -122,6 +122,19 @@ class Blueprint(SmorestBlueprint):
 
     ARGUMENTS_PARSER = BodyParser()
 
+    def response(self, status_code: int | str, schema: Any = None,
+                 **kwargs: Any) -> Callable[[F], F]:
+        """Document a response as flask-smorest's ``response`` does, without wrapping
+        the view: every view here returns its :class:`~flask.Response` whole
+        (``hal.response`` and the like), which that wrapper only passes on."""
+        return _documenting(super().response(status_code, schema, **kwargs))
+
+    def alt_response(self, status_code: int | str, response: Any = None,
+                     **kwargs: Any) -> Callable[[F], F]:
+        """Document another response as flask-smorest's ``alt_response`` does, without
+        wrapping the view (see :meth:`response`)."""
+        return _documenting(super().alt_response(status_code, response, **kwargs))
+
     def documents(self, schema: Any, *, location: str = "json", example: Any = None,
                   refusal: int | None = 422) -> Callable[[F], F]:
         """Document ``schema`` as the view's body or query, as ``arguments`` does,
@@ -144,6 +157,17 @@ class Blueprint(SmorestBlueprint):
             return view
 
         return decorator
+
+
+def _documenting(decorate: Callable[[F], F]) -> Callable[[F], F]:
+    """``decorate``'s documentation on the view itself, instead of its wrapper: each
+    wrapper is a call and an ``ensure_sync`` on every request, for nothing."""
+
+    def decorator(view: F) -> F:
+        view._apidoc = decorate(view)._apidoc  # type: ignore[attr-defined]
+        return view
+
+    return decorator
 
 
 def _unreadable(data: bytes) -> ApiError:
