@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+from datetime import datetime
 
 import pytest
 from conftest import AUDITOR_SCOPES, USER_SCOPES, Api, headers_for
@@ -182,6 +183,55 @@ def test_the_first_page_renders_to_an_image(user, admin, tmp_path):
     assert done.returncode == 0 and done.stderr == "", done.stderr
     (image,) = tmp_path.glob("page*.png")
     assert image.read_bytes().startswith(b"\x89PNG") and image.stat().st_size > 5000
+
+
+def _pages_as_images(pdftoppm: str, data: bytes, folder) -> list[bytes]:
+    folder.mkdir()
+    (folder / "record.pdf").write_bytes(data)
+    done = subprocess.run([pdftoppm, "-png", "-r", "60", str(folder / "record.pdf"),
+                           str(folder / "page")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return [image.read_bytes() for image in sorted(folder.glob("page*.png"))]
+
+
+def test_the_font_tables_a_record_leaves_out_change_no_pixel(user, admin, tmp_path,
+                                                             monkeypatch):
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is None:
+        pytest.skip("pdftoppm is not installed (Debian package poppler-utils; .ci/poppler.sh)")
+    from accountapps.representations import record
+    from accountapps.resources import records
+
+    class Frozen(datetime):  # both records say they were generated at the same moment
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2026, 12, 8, 9, 30, tzinfo=tz)
+
+    monkeypatch.setattr(records, "datetime", Frozen)
+    application = business(user, admin)
+    lean = record_of(admin, application).data
+    monkeypatch.setattr(record, "_UNREAD_TABLES", ())
+    whole = record_of(admin, application).data
+    assert len(whole) > len(lean)  # the tables were left out of the first
+    assert (_pages_as_images(pdftoppm, lean, tmp_path / "lean")
+            == _pages_as_images(pdftoppm, whole, tmp_path / "whole"))
+
+
+def test_a_record_parses_no_font(user, monkeypatch):
+    import fpdf.fonts
+
+    created = user.post("/applications", complete_personal())
+    assert record_of(user, created).status_code == 200  # the fonts are parsed by now
+    parsed = []
+    parse = fpdf.fonts.TTFFont.__init__
+
+    def counting(self, *args, **kwargs):
+        parsed.append(args[1])
+        parse(self, *args, **kwargs)
+
+    monkeypatch.setattr(fpdf.fonts.TTFFont, "__init__", counting)
+    assert "Account application record" in pdf_text(record_of(user, created))
+    assert parsed == []
 
 
 # --- masking: exactly as the JSON for the same caller ----------------------------

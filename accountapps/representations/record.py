@@ -11,6 +11,7 @@ unshaped.
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 import unicodedata
@@ -24,6 +25,7 @@ from flask import Response
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+from fpdf.fonts import SubsetMap, TTFFont
 
 from accountapps.auth import policy
 from accountapps.auth.principal import Principal
@@ -297,6 +299,35 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\s]+")
 _HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
+#: Tables of the fonts that no PDF viewer reads from an embedded font: OpenType
+#: layout (fpdf places every glyph itself, by its width), glyph names (the PDF
+#: maps characters to glyph ids) and font tools' stamps. Each document's copy of
+#: a font leaves them out, so that its output neither parses nor subsets them;
+#: tests/test_records.py renders a record with and without them to the same pixels.
+_UNREAD_TABLES = ("GSUB", "GPOS", "GDEF", "MATH", "kern", "FFTM", "post")
+
+
+@dataclass(frozen=True)
+class _ParsedFont:
+    """A font as fpdf's ``add_font`` parses it, without its font file (each
+    document opens its own), and the file's glyph order."""
+
+    font: TTFFont
+    glyph_order: tuple[str, ...]
+
+
+@functools.cache
+def _parsed_font(style: str, path: Path) -> _ParsedFont:
+    """The font of ``path`` as ``add_font`` parses it, once per process."""
+    font = TTFFont(FPDF(), path, f"{_FAMILY.lower()}{style}", style)
+    if font.color_font is not None or font.is_cff:  # state tied to the parsing document
+        raise ValueError(f"{path.name}: only a plain TrueType font can be shared")
+    glyph_order = tuple(font.ttfont.getGlyphOrder())
+    font.ttfont.close()
+    font.ttfont = None
+    return _ParsedFont(font, glyph_order)
+
+
 @functools.cache
 def _covered() -> frozenset[int]:
     """The code points both fonts draw (read once per process)."""
@@ -401,8 +432,8 @@ class _Page(FPDF):
         self.context = context
         self.set_margins(18, 16, 18)
         self.set_auto_page_break(True, margin=18)
-        self.add_font(_FAMILY, "", str(_REGULAR))
-        self.add_font(_FAMILY, "B", str(_BOLD))
+        self.add_parsed_font("", _REGULAR)
+        self.add_parsed_font("B", _BOLD)
         self.set_title(f"{title} {resource_id}")
         self.set_author(context.institution)
         self.set_creator("accountapps")
@@ -419,6 +450,29 @@ class _Page(FPDF):
             if context.masked else "Personal data is shown in full.")))
         self.set_text_color(0)
         self.ln(2)
+
+    def add_parsed_font(self, style: str, path: Path) -> None:
+        """``add_font(_FAMILY, style, path)``, from the font parsed once per process.
+
+        fpdf's ``add_font`` reads the width and glyph of every character the font
+        has (thousands) for each document: about half a record's time. They are
+        the same for every document, so documents share them (read only). Each
+        has its own of what a document changes: the characters it uses, and the
+        font file's tables, which ``output`` subsets in place (opened lazily,
+        without :data:`_UNREAD_TABLES`: only what the subset needs is parsed).
+        """
+        parsed = _parsed_font(style, path)
+        font = copy.copy(parsed.font)
+        font.i = len(self.fonts) + 1
+        font.ttfont = TTFont(path, recalcTimestamp=False, lazy=True)
+        font.ttfont.setGlyphOrder(list(parsed.glyph_order))  # else read from 'post'
+        for tag in _UNREAD_TABLES:
+            if tag in font.ttfont:
+                del font.ttfont[tag]
+        font.subset = SubsetMap(font)
+        font.missing_glyphs = []
+        font.biggest_size_pt = 0
+        self.fonts[font.fontkey] = font
 
     def header(self) -> None:
         """The institution's name and the record's title, on every page."""
