@@ -22,8 +22,8 @@ from bench.run import API_KEY, database_url, seeded
 
 SECRET = secrets.token_urlsafe(32)
 #: The operations it can send, as ``make bench`` names them.
-OPERATIONS = ("get_one", "get_304", "page", "page_admin", "create", "create_idempotent",
-              "patch", "cancel")
+OPERATIONS = ("get_one", "get_304", "record", "page", "page_admin", "create",
+              "create_idempotent", "patch", "cancel")
 
 
 def main() -> None:
@@ -87,6 +87,9 @@ def main() -> None:
     def one(index: int) -> int:
         if args.op == "get_one":
             return client.get(f"{base}/applications/{rng.choice(ids)}",
+                              headers=reader_headers).status_code
+        if args.op == "record":
+            return client.get(f"{base}/applications/{rng.choice(ids)}/record",
                               headers=reader_headers).status_code
         if args.op == "get_304":
             return client.get(f"{base}/applications/{ids[1]}",
