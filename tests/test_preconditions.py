@@ -236,6 +236,24 @@ def test_a_304_carries_the_headers_of_the_200(user, url, etag):
     assert response.headers["Vary"] == full.headers["Vary"]
 
 
+def test_a_304_has_no_header_that_describes_a_body(user, url, etag):
+    response = user.get(url, headers={"If-None-Match": etag})
+    assert response.status_code == 304
+    assert not {"Content-Type", "Content-Length"} & set(response.headers.keys())
+    assert response.headers["X-Request-ID"] and response.headers["X-Content-Type-Options"]
+
+
+def test_a_304_leaves_out_a_body_header_a_hook_adds():
+    from accountapps.web.preconditions import NotModified
+
+    response = NotModified({"ETag": '"a"', "Vary": "Authorization"})
+    response.headers["Content-Language"] = "en"
+    response.headers["Cache-Control"] = "private, no-cache"
+    sent = response.get_wsgi_headers({})
+    assert list(sent.items()) == [("ETag", '"a"'), ("Vary", "Authorization"),
+                                  ("Cache-Control", "private, no-cache")]
+
+
 def test_another_users_application_is_404_even_with_its_matching_tag(other, url, etag):
     assert other.get(url, headers={"If-None-Match": etag}).status_code == 404
 

@@ -22,7 +22,14 @@ from accountapps.representations import record
 from accountapps.representations.audit import ActionBodySchema, SnapshotView, render_audit_trail
 from accountapps.representations.common import ErrorResponseSchema
 from accountapps.web import hal
-from accountapps.web.preconditions import RECORD, content_etag, etag, if_match, not_modified
+from accountapps.web.preconditions import (
+    RECORD,
+    NotModified,
+    content_etag,
+    etag,
+    if_match,
+    not_modified,
+)
 
 _ID_TEXT = "[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 _ID = re.compile(f"^{_ID_TEXT}$")
@@ -41,7 +48,7 @@ def resource_response(
     """
     headers = _tag_headers(row, principal, variant)
     if request.method in ("GET", "HEAD") and not_modified(headers["ETag"]):
-        return Response(status=304, headers=headers)
+        return NotModified(headers)
     body = render(row, principal)
     if created:
         headers["Location"] = body["_links"]["self"]["href"]
@@ -75,7 +82,7 @@ def read_response(
         head = load(kind, resource_id, principal, head=True)
         headers = _tag_headers(head, principal, variant)
         if not_modified(headers["ETag"]):
-            return Response(status=304, headers=headers)
+            return NotModified(headers)
     row = load(kind, resource_id, principal, head=False)
     return resource_response(row, principal, render, variant=variant, respond=respond)
 
@@ -85,7 +92,7 @@ def versioned_response(version: str, render: Callable[[], dict]) -> Response:
     ``ETag``, and ``304`` for a matching ``If-None-Match`` on GET (nothing rendered)."""
     headers = {"ETag": content_etag(version)}
     if request.method in ("GET", "HEAD") and not_modified(headers["ETag"]):
-        return Response(status=304, headers=headers)
+        return NotModified(headers)
     return hal.response(render(), 200, headers)
 
 

@@ -102,4 +102,4 @@ def dumps(body: Any) -> bytes:
 
 def response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A ``application/hal+json`` response."""
-    return Response(dumps(body), status=status, headers=headers, mimetype=MEDIA_TYPE)
+    return Response(dumps(body), status=status, headers=headers, content_type=MEDIA_TYPE)
