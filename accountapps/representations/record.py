@@ -455,8 +455,8 @@ class _Page(FPDF):
         """``add_font(_FAMILY, style, path)``, from the font parsed once per process.
 
         fpdf's ``add_font`` reads the width and glyph of every character the font
-        has (thousands) for each document: about half a record's time. They are
-        the same for every document, so documents share them (read only). Each
+        has (thousands) for each document, though they are the same for every
+        document: here documents share them (read only). Each
         has its own of what a document changes: the characters it uses, and the
         font file's tables, which ``output`` subsets in place (opened lazily,
         without :data:`_UNREAD_TABLES`: only what the subset needs is parsed).

@@ -37,8 +37,7 @@ class NotModified(Response):
 
     Built without the ``Content-Type`` werkzeug gives every response, and sent
     without werkzeug's pass for a ``304``, which copies the headers (checking
-    each again) to strip that and the other headers of a body: the most of what
-    a ``304`` costs beyond reading the row's head.
+    each again) to strip that and the other headers of a body again.
     """
 
     default_mimetype = None
