@@ -234,6 +234,19 @@ def test_a_record_parses_no_font(user, monkeypatch):
     assert parsed == []
 
 
+def test_documents_share_no_part_of_a_font_that_writing_them_changes():
+    from accountapps.representations import record
+
+    context = record.Context(institution=INSTITUTION, generated_at=datetime(2026, 12, 8),
+                             masked=True, trail=None)
+    first, second = (record._Page("Record", "a1", context) for _ in range(2))
+    for key, font in first.fonts.items():
+        other = second.fonts[key]
+        assert other is not font
+        for part in ("desc", "subset", "missing_glyphs", "ttfont"):
+            assert getattr(other, part) is not getattr(font, part), part
+
+
 # --- masking: exactly as the JSON for the same caller ----------------------------
 
 def test_without_read_pii_the_record_masks_the_tax_id_and_account_number(user, admin):

@@ -457,9 +457,10 @@ class _Page(FPDF):
         fpdf's ``add_font`` reads the width and glyph of every character the font
         has (thousands) for each document, though they are the same for every
         document: here documents share them (read only). Each
-        has its own of what a document changes: the characters it uses, and the
-        font file's tables, which ``output`` subsets in place (opened lazily,
-        without :data:`_UNREAD_TABLES`: only what the subset needs is parsed).
+        has its own of what a document changes: the characters it uses, the font
+        descriptor, and the font file's tables, which ``output`` subsets in place
+        (opened lazily, without :data:`_UNREAD_TABLES`: only what the subset needs
+        is parsed).
         """
         parsed = _parsed_font(style, path)
         font = copy.copy(parsed.font)
@@ -469,6 +470,8 @@ class _Page(FPDF):
         for tag in _UNREAD_TABLES:
             if tag in font.ttfont:
                 del font.ttfont[tag]
+        # output numbers the descriptor as an object of this document and fills it in
+        font.desc = copy.copy(parsed.font.desc)
         font.subset = SubsetMap(font)
         font.missing_glyphs = []
         font.biggest_size_pt = 0
