@@ -318,7 +318,12 @@ class _ParsedFont:
 
 @functools.cache
 def _parsed_font(style: str, path: Path) -> _ParsedFont:
-    """The font of ``path`` as ``add_font`` parses it, once per process."""
+    """The font of ``path`` as ``add_font`` parses it, once per process.
+
+    Which of fpdf2's ``TTFFont`` attributes a document changes (see
+    :meth:`_Page.add_parsed_font`) is read off fpdf2 2.8.6 to 2.8.9; setup.cfg
+    requires 2.8.6 or later, and a later release should be checked again.
+    """
     font = TTFFont(FPDF(), path, f"{_FAMILY.lower()}{style}", style)
     if font.color_font is not None or font.is_cff:  # state tied to the parsing document
         raise ValueError(f"{path.name}: only a plain TrueType font can be shared")
